@@ -1,0 +1,95 @@
+"""Writes for regions, funds, insurers, books and their charts of accounts."""
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from core.errors import Refused, problem
+
+from .models import Account, Book, ConsortiumMember, Fund, Insurer, Region
+
+CHARTS_DIR = Path(settings.BASE_DIR) / "data" / "charts"
+
+
+def chart_template(name: str) -> dict:
+    path = CHARTS_DIR / f"{name}.json"
+    if not path.exists():
+        known = sorted(p.stem for p in CHARTS_DIR.glob("*.json"))
+        raise Refused([problem("chart template", "name", f"one of {', '.join(known)}", name)])
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@transaction.atomic
+def region_ensure(*, code: str, name: str, level: str, parent: Region | None = None) -> Region:
+    region, _ = Region.objects.get_or_create(code=code, defaults={"name": name, "level": level, "parent": parent})
+    return region
+
+
+@transaction.atomic
+def fund_ensure(*, code: str, name: str, region: Region) -> Fund:
+    fund, _ = Fund.objects.get_or_create(code=code, defaults={"name": name, "region": region})
+    return fund
+
+
+@transaction.atomic
+def insurer_ensure(*, code: str, name: str, members: list[tuple[Insurer, Decimal]] | None = None) -> Insurer:
+    """An insurer, or a consortium (共保体) when members with shares adding up to 100% are given."""
+    insurer, created = Insurer.objects.get_or_create(
+        code=code, defaults={"name": name, "is_consortium": bool(members)}
+    )
+    if created and members:
+        total = sum((Decimal(share) for _, share in members), Decimal(0))
+        if total != Decimal(100):
+            raise Refused([problem(f"consortium {name}", "member shares", "shares adding up to 100%", f"{total}%")])
+        ConsortiumMember.objects.bulk_create(
+            [ConsortiumMember(consortium=insurer, member=m, share_pct=Decimal(share)) for m, share in members]
+        )
+    return insurer
+
+
+@transaction.atomic
+def book_create(*, code: str, name: str, fund: Fund | None = None, insurer: Insurer | None = None,
+                template: str | None = None) -> Book:
+    """A new book for one fund or one insurer, its chart loaded from the template in one call.
+
+    The template defaults to the owner's kind: `fund` (社会保险基金会计制度) or `insurer`.
+    """
+    if (fund is None) == (insurer is None):
+        raise Refused([problem(f"book {code}", "owner", "exactly one fund or one insurer",
+                                     "both" if fund else "neither")])
+    if Book.objects.filter(code=code).exists():
+        raise Refused([problem(f"book {code}", "code", "a code no other book has", code)])
+    kind = Book.Kind.FUND if fund is not None else Book.Kind.INSURER
+    chart = chart_template(template or kind)
+    book = Book.objects.create(code=code, name=name, kind=kind, fund=fund, insurer=insurer)
+    by_code = {}
+    for row in chart["accounts"]:
+        by_code[row["code"]] = Account.objects.create(
+            book=book, code=row["code"], name=row["name"], type=row["type"], normal_side=row["normal_side"],
+            parent=by_code[row["parent"]] if row.get("parent") else None, source=row.get("source", ""),
+        )
+    return book
+
+
+@transaction.atomic
+def account_create(*, book: Book, parent_code: str, code: str, name: str) -> Account:
+    """A sub-account (明细科目) under a national code: the parent's code plus digits, same type and side."""
+    parent = Account.objects.filter(book=book, code=parent_code).first()
+    label = f"account {code}"
+    if parent is None:
+        raise Refused([problem(label, "parent", f"an account of book {book.code}", parent_code)])
+    if not (code.startswith(parent.code) and len(code) > len(parent.code) and code.isdigit()):
+        raise Refused([problem(label, "code", f"digits starting with {parent.code}", code)])
+    existing = Account.objects.filter(book=book, code=code).first()
+    if existing is not None:
+        if existing.parent_id != parent.pk:
+            raise Refused([problem(label, "code", f"a sub-account of {parent.code}", f"one under {existing.parent}")])
+        return existing
+    if parent.postings.exists():
+        raise Refused([problem(label, "parent", "an account without postings (postings go to leaf accounts)",
+                                     f"{parent.code} already has postings")])
+    return Account.objects.create(book=book, code=code, name=name, type=parent.type,
+                                  normal_side=parent.normal_side, parent=parent, source="明细科目")

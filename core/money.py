@@ -1,0 +1,105 @@
+"""Money at the boundaries, integer fen inside the database.
+
+SQLite keeps decimals as floating point and sums them inexactly; a ledger must sum
+exactly on every database, so amounts the database adds up are stored as fen.
+"""
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+import cn2an
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from djmoney.forms.fields import MoneyField as MoneyFormField
+from djmoney.money import Money
+
+CNY = "CNY"
+FEN = Decimal("0.01")
+
+
+class AmountError(ValueError):
+    """An amount that is not a CNY figure with at most two decimals."""
+
+
+def to_decimal(value) -> Decimal:
+    """Decimal yuan from Money (CNY only), Decimal, int or str; refuses fractions of a fen."""
+    if isinstance(value, Money):
+        if str(value.currency) != CNY:
+            raise AmountError(f"currency must be CNY, found {value.currency}")
+        value = value.amount
+    if isinstance(value, float):
+        raise AmountError(f"amounts are never float, found {value!r}")
+    try:
+        amount = Decimal(str(value).replace(",", "").strip()) if not isinstance(value, Decimal) else value
+    except (InvalidOperation, ValueError):
+        raise AmountError(f"not a number: {value!r}") from None
+    if not amount.is_finite():
+        raise AmountError(f"not a finite amount: {value!r}")
+    if amount != amount.quantize(FEN):
+        raise AmountError(f"at most 2 decimal places (fen), found {value}")
+    return amount.quantize(FEN)
+
+
+def to_fen(value) -> int:
+    return int(to_decimal(value) * 100)
+
+
+def from_fen(fen: int) -> Money:
+    return Money(Decimal(fen).scaleb(-2).quantize(FEN), CNY)
+
+
+def money(value) -> Money:
+    return Money(to_decimal(value), CNY)
+
+
+def quantize(amount: Decimal) -> Decimal:
+    """Round a computed figure to the fen, half up (computed figures only; input is never rounded)."""
+    return amount.quantize(FEN, rounding=ROUND_HALF_UP)
+
+
+def cn_upper(value) -> str:
+    """人民币大写: 325.04 → 人民币叁佰贰拾伍元零肆分."""
+    amount = to_decimal(value)
+    return cn2an.an2cn(str(amount), "rmb")
+
+
+def fmt(value) -> str:
+    """Thousands-separated figure with two decimals, as printed in Chinese books."""
+    amount = value.amount if isinstance(value, Money) else Decimal(value)
+    return f"{amount:,.2f}"
+
+
+class FenField(models.BigIntegerField):
+    """A CNY amount held as integer fen; Python sees django-money's Money."""
+
+    description = _("amount in CNY, stored as integer fen")
+
+    def from_db_value(self, value, expression, connection):
+        return None if value is None else from_fen(value)
+
+    def to_python(self, value):
+        if value is None or isinstance(value, Money):
+            return value
+        try:
+            return money(value)
+        except AmountError as exc:
+            raise ValidationError(str(exc), code="invalid") from None
+
+    def get_prep_value(self, value):
+        if value is None:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool) and value == 0:
+            return 0
+        return to_fen(value)
+
+    def formfield(self, **kwargs):
+        defaults = {
+            "form_class": MoneyFormField,
+            "currency_choices": [(CNY, "CNY")],
+            "default_currency": CNY,
+            "decimal_places": 2,
+            "max_digits": 17,
+            "min_value": 0,
+        }
+        defaults.update(kwargs)
+        return models.Field.formfield(self, **defaults)

@@ -1,0 +1,182 @@
+"""The double-entry core: entries (凭证), postings (分录), periods and balances.
+
+The invariants that make these books trustworthy are held twice: by the services and
+by database triggers (migration 0002), so a raw SQL statement cannot break them either.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Account, Book
+
+from core.money import FenField, from_fen
+
+
+class Period(models.Model):
+    """A month of a book's natural fiscal year: open → closed (reopenable) → final (year closed)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("open")
+        CLOSED = "closed", _("closed")
+        FINAL = "final", _("closed with the year (final)")
+
+    book = models.ForeignKey(Book, models.PROTECT, related_name="periods", verbose_name=_("book"))
+    year = models.PositiveSmallIntegerField(_("year"))
+    month = models.PositiveSmallIntegerField(_("month"))
+    start_date = models.DateField(_("first day"))
+    end_date = models.DateField(_("last day"))
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.OPEN)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("closed by")
+    )
+
+    class Meta:
+        verbose_name = _("period")
+        verbose_name_plural = _("periods")
+        ordering = ["book", "year", "month"]
+        constraints = [
+            models.UniqueConstraint(fields=["book", "year", "month"], name="period_unique_month"),
+            models.CheckConstraint(condition=Q(month__gte=1, month__lte=12), name="period_month_1_12"),
+            models.CheckConstraint(condition=Q(start_date__lte=F("end_date")), name="period_dates_ordered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.year}-{self.month:02d}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN
+
+
+class JournalEntry(models.Model):
+    """A voucher (记账凭证): a draft until a reviewer posts it; posted entries never change."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("draft")
+        POSTED = "posted", _("posted")
+
+    book = models.ForeignKey(Book, models.PROTECT, related_name="entries", verbose_name=_("book"))
+    period = models.ForeignKey(Period, models.PROTECT, related_name="entries", verbose_name=_("period"))
+    date = models.DateField(_("date"))
+    fiscal_year = models.PositiveSmallIntegerField(_("fiscal year"))
+    # Gapless per book and fiscal year, given at posting: 记-2019-000001.
+    number = models.PositiveIntegerField(_("voucher number"), null=True, blank=True)
+    # Position in the book's hash chain (posting order, across years).
+    seq = models.BigIntegerField(_("chain position"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.DRAFT)
+    memo = models.CharField(_("memo"), max_length=500)
+    source = models.CharField(_("source"), max_length=100, default="manual")
+    idempotency_key = models.CharField(_("idempotency key"), max_length=200, null=True, blank=True)
+    content_digest = models.CharField(_("content digest"), max_length=64, editable=False)
+    reverses = models.OneToOneField(
+        "self", models.PROTECT, null=True, blank=True, related_name="reversed_by", verbose_name=_("reverses")
+    )
+    made_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("made by (制单)")
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("reviewed by (审核)"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    posted_at = models.DateTimeField(_("posted at"), null=True, blank=True)
+    prev_hash = models.CharField(_("previous hash"), max_length=64, blank=True, default="")
+    hash = models.CharField(_("hash"), max_length=64, blank=True, default="")
+
+    class Meta:
+        verbose_name = _("journal entry")
+        verbose_name_plural = _("journal entries")
+        ordering = ["book", "fiscal_year", "number", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["book", "fiscal_year", "number"], name="entry_number_unique"),
+            models.UniqueConstraint(fields=["book", "seq"], name="entry_chain_position_unique"),
+            models.UniqueConstraint(fields=["book", "idempotency_key"], name="entry_idempotency_key_unique"),
+            models.CheckConstraint(
+                condition=Q(status="draft") | Q(number__isnull=False, seq__isnull=False, posted_at__isnull=False),
+                name="entry_posted_is_numbered",
+            ),
+            models.CheckConstraint(
+                condition=Q(made_by__isnull=True) | Q(reviewed_by__isnull=True) | ~Q(made_by=F("reviewed_by")),
+                name="entry_reviewer_not_maker",
+            ),
+            models.CheckConstraint(condition=~Q(reverses=F("id")), name="entry_not_own_reversal"),
+        ]
+
+    def __str__(self) -> str:
+        return self.voucher or _("draft #%(id)s") % {"id": self.pk}
+
+    @property
+    def voucher(self) -> str:
+        """The voucher label accountants cite: 记-2019-000001."""
+        if self.number is None:
+            return ""
+        return f"记-{self.fiscal_year}-{self.number:06d}"
+
+    @property
+    def is_posted(self) -> bool:
+        return self.status == self.Status.POSTED
+
+    def label(self) -> str:
+        """How messages name the entry: its voucher, else its key, else its draft id."""
+        if self.number is not None:
+            return self.voucher
+        if self.idempotency_key:
+            return f"key {self.idempotency_key}"
+        return f"draft #{self.pk}"
+
+
+class Posting(models.Model):
+    """One line (分录) of an entry: a debit or a credit, never both, in fen, to a leaf account."""
+
+    entry = models.ForeignKey(JournalEntry, models.CASCADE, related_name="postings", verbose_name=_("entry"))
+    book = models.ForeignKey(Book, models.PROTECT, related_name="+", verbose_name=_("book"))
+    line = models.PositiveSmallIntegerField(_("line"))
+    account = models.ForeignKey(Account, models.PROTECT, related_name="postings", verbose_name=_("account"))
+    debit = FenField(_("debit"), db_column="debit_fen", default=0)
+    credit = FenField(_("credit"), db_column="credit_fen", default=0)
+    memo = models.CharField(_("memo"), max_length=300, blank=True, default="")
+    counterparty = models.CharField(_("counterparty"), max_length=200, blank=True, default="")
+
+    class Meta:
+        verbose_name = _("posting")
+        verbose_name_plural = _("postings")
+        ordering = ["entry", "line"]
+        constraints = [
+            models.UniqueConstraint(fields=["entry", "line"], name="posting_line_unique"),
+            models.CheckConstraint(
+                condition=Q(debit__gt=0, credit=0) | Q(credit__gt=0, debit=0),
+                name="posting_one_positive_side",
+            ),
+        ]
+        indexes = [models.Index(fields=["account", "entry"], name="posting_account_entry")]
+
+    def __str__(self) -> str:
+        side = _("Dr") if self.debit else _("Cr")
+        return f"{side} {self.account.code} {self.debit or self.credit}"
+
+
+class AccountBalance(models.Model):
+    """Movements of one account in one period, kept by the posting transaction.
+
+    A trial balance reads these rows, never the postings; verify_ledger proves them
+    equal to the sums of postings.
+    """
+
+    book = models.ForeignKey(Book, models.PROTECT, related_name="+", verbose_name=_("book"))
+    account = models.ForeignKey(Account, models.PROTECT, related_name="balances", verbose_name=_("account"))
+    period = models.ForeignKey(Period, models.PROTECT, related_name="balances", verbose_name=_("period"))
+    debit = FenField(_("period debit"), db_column="debit_fen", default=0)
+    credit = FenField(_("period credit"), db_column="credit_fen", default=0)
+
+    class Meta:
+        verbose_name = _("account balance")
+        verbose_name_plural = _("account balances")
+        constraints = [
+            models.UniqueConstraint(fields=["account", "period"], name="balance_unique_account_period"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account.code} {self.period}"

@@ -1,0 +1,169 @@
+"""Reads of the ledger: balances, the trial balance (科目余额表), account statements.
+
+Trial balances read the per-period balance rows (accounts × periods), never the
+postings, so their cost does not grow with the number of entries.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+
+from django.db.models import Q, Sum
+
+from accounts.models import Account, Book
+from core.money import from_fen
+
+from .models import AccountBalance, JournalEntry, Period, Posting
+
+
+def _signed(account_side: str, debit_fen: int, credit_fen: int) -> int:
+    """Balance on the account's normal side, in fen (negative when it runs the other way)."""
+    return debit_fen - credit_fen if account_side == Account.Side.DEBIT else credit_fen - debit_fen
+
+
+def _movements(book: Book, period_filter: Q) -> dict[int, tuple[int, int]]:
+    rows = (
+        AccountBalance.objects.filter(period_filter, book=book)
+        .values("account_id")
+        .annotate(dr=Sum("debit"), cr=Sum("credit"))
+        .values_list("account_id", "dr", "cr")
+    )
+    # Sum over a FenField comes back as Money; keep fen here.
+    return {acc: (int(dr.amount * 100), int(cr.amount * 100)) for acc, dr, cr in rows}
+
+
+def _before(year: int, month: int) -> Q:
+    return Q(period__year__lt=year) | Q(period__year=year, period__month__lt=month)
+
+
+def account_balance(*, account: Account, as_of: date):
+    """Balance of an account at the end of a day, on its normal side, as Money."""
+    before = _movements(account.book, _before(as_of.year, as_of.month) & Q(account=account))
+    dr, cr = before.get(account.pk, (0, 0))
+    this_month = Posting.objects.filter(
+        account=account, entry__status=JournalEntry.Status.POSTED, entry__date__year=as_of.year,
+        entry__date__month=as_of.month, entry__date__lte=as_of,
+    ).aggregate(dr=Sum("debit"), cr=Sum("credit"))
+    if this_month["dr"] is not None:
+        dr += int(this_month["dr"].amount * 100)
+        cr += int(this_month["cr"].amount * 100)
+    return from_fen(_signed(account.normal_side, dr, cr))
+
+
+@dataclass
+class TrialBalanceRow:
+    account: Account
+    depth: int
+    is_leaf: bool
+    opening_debit: object
+    opening_credit: object
+    period_debit: object
+    period_credit: object
+    closing_debit: object
+    closing_credit: object
+
+
+@dataclass
+class TrialBalance:
+    book: Book
+    year: int
+    month_from: int
+    month_to: int
+    rows: list[TrialBalanceRow]
+    totals: TrialBalanceRow
+
+    @property
+    def balanced(self) -> bool:
+        t = self.totals
+        return (t.opening_debit == t.opening_credit and t.period_debit == t.period_credit
+                and t.closing_debit == t.closing_credit)
+
+
+def _split(side: str, net_fen: int) -> tuple[int, int]:
+    """Place a net balance in the debit or the credit column, as 科目余额表 shows it."""
+    if side == Account.Side.DEBIT:
+        return (net_fen, 0) if net_fen >= 0 else (0, -net_fen)
+    return (0, net_fen) if net_fen >= 0 else (-net_fen, 0)
+
+
+def trial_balance(*, book: Book, year: int, month_from: int = 1, month_to: int = 12) -> TrialBalance:
+    """科目余额表 for months month_from..month_to of a year: opening, movements, closing.
+
+    Parent accounts show the sum of their sub-accounts; totals count leaf accounts only.
+    """
+    if not (1 <= month_from <= month_to <= 12):
+        raise ValueError(f"months must satisfy 1 ≤ from ≤ to ≤ 12, got {month_from}..{month_to}")
+    accounts = list(Account.objects.filter(book=book).order_by("code"))
+    opening = _movements(book, _before(year, month_from))
+    during = _movements(book, Q(period__year=year, period__month__gte=month_from, period__month__lte=month_to))
+    children = defaultdict(list)
+    for a in accounts:
+        if a.parent_id:
+            children[a.parent_id].append(a)
+    by_id = {a.pk: a for a in accounts}
+    raw = {}  # account id -> [open dr, open cr, period dr, period cr] in fen, rolled up
+
+    def gather(a: Account) -> list[int]:
+        if a.pk in raw:
+            return raw[a.pk]
+        if children[a.pk]:
+            total = [0, 0, 0, 0]
+            for child in children[a.pk]:
+                total = [x + y for x, y in zip(total, gather(child))]
+        else:
+            total = [*opening.get(a.pk, (0, 0)), *during.get(a.pk, (0, 0))]
+        raw[a.pk] = total
+        return total
+
+    def depth(a: Account) -> int:
+        d = 0
+        while a.parent_id:
+            a, d = by_id[a.parent_id], d + 1
+        return d
+
+    rows, sums = [], [0] * 6
+    for a in accounts:
+        odr, ocr, pdr, pcr = gather(a)
+        o = _split(a.normal_side, _signed(a.normal_side, odr, ocr))
+        c = _split(a.normal_side, _signed(a.normal_side, odr + pdr, ocr + pcr))
+        leaf = not children[a.pk]
+        if leaf:
+            sums = [x + y for x, y in zip(sums, (*o, pdr, pcr, *c))]
+        rows.append(TrialBalanceRow(a, depth(a), leaf, from_fen(o[0]), from_fen(o[1]), from_fen(pdr),
+                                    from_fen(pcr), from_fen(c[0]), from_fen(c[1])))
+    totals = TrialBalanceRow(None, 0, False, *(from_fen(x) for x in sums))
+    return TrialBalance(book, year, month_from, month_to, rows, totals)
+
+
+@dataclass
+class StatementLine:
+    date: date
+    voucher: str
+    memo: str
+    debit: object
+    credit: object
+    balance: object
+
+
+def account_statement(*, account: Account, date_from: date, date_to: date) -> tuple[object, list[StatementLine]]:
+    """明细账: the opening balance and each posted line with its running balance."""
+    from datetime import timedelta
+
+    opening = account_balance(account=account, as_of=date_from - timedelta(days=1))
+    running = int(opening.amount * 100)
+    lines = []
+    rows = (
+        Posting.objects.filter(account=account, entry__status=JournalEntry.Status.POSTED,
+                               entry__date__gte=date_from, entry__date__lte=date_to)
+        .order_by("entry__date", "entry__fiscal_year", "entry__number", "line")
+        .values_list("entry__date", "entry__fiscal_year", "entry__number", "entry__memo", "memo", "debit", "credit")
+    )
+    for d, year, number, entry_memo, memo, dr, cr in rows.iterator(chunk_size=5000):
+        dr_fen, cr_fen = int(dr.amount * 100), int(cr.amount * 100)
+        running += _signed(account.normal_side, dr_fen, cr_fen)
+        lines.append(StatementLine(d, f"记-{year}-{number:06d}", memo or entry_memo, dr, cr, from_fen(running)))
+    return opening, lines
+
+
+def open_periods(*, book: Book):
+    return Period.objects.filter(book=book, status=Period.Status.OPEN).order_by("year", "month")

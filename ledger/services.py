@@ -1,0 +1,524 @@
+"""Writes to the ledger: post, post many, draft and review, reverse, close.
+
+Every path that posts goes through `_post_checked`: the book row is locked (voucher
+numbers and the hash chain need one order per book; other books post in parallel),
+numbers and hashes are given, rows are written as drafts, turned posted in one
+statement (the database re-checks balance there), and the period balances are moved
+by atomic increments in the same transaction.
+"""
+
+import calendar
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Sequence
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from accounts.models import Account, Book
+
+from . import chain
+from core.errors import Refused, problem
+from .models import AccountBalance, JournalEntry, Period, Posting
+from core.money import AmountError, to_fen
+
+_CHUNK = 2000
+date_type = date  # services take a parameter named `date`
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of an entry to post: an account code of the book, a debit or a credit."""
+
+    account: str
+    debit: object = None
+    credit: object = None
+    memo: str = ""
+    counterparty: str = ""
+
+
+@dataclass(frozen=True)
+class EntrySpec:
+    date: date
+    lines: Sequence[Line]
+    memo: str
+    idempotency_key: str | None = None
+
+
+@dataclass
+class _Checked:
+    """An entry that passed every check, with amounts in fen and ids resolved."""
+
+    label: str
+    spec: EntrySpec
+    period: Period
+    lines: list  # [(account_id, chain.LineContent)]
+    digest: str
+    reverses: JournalEntry | None = None
+    made_by_id: int | None = None
+    reviewed_by_id: int | None = None
+    draft: JournalEntry | None = None
+    fields: dict = field(default_factory=dict)
+
+
+# -- periods ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def fiscal_year_open(*, book: Book, year: int) -> list[Period]:
+    """Open the twelve monthly periods of a natural year; opening it again changes nothing."""
+    if not 1900 <= year <= 9999:
+        raise Refused([problem(f"book {book.code}", "year", "a year 1900–9999", year)])
+    existing = {p.month: p for p in Period.objects.filter(book=book, year=year)}
+    missing = [
+        Period(
+            book=book, year=year, month=m, start_date=date(year, m, 1),
+            end_date=date(year, m, calendar.monthrange(year, m)[1]),
+        )
+        for m in range(1, 13)
+        if m not in existing
+    ]
+    Period.objects.bulk_create(missing)
+    return list(Period.objects.filter(book=book, year=year).order_by("month"))
+
+
+def _drafts_refusal(book: Book, periods, what: str):
+    drafts = list(JournalEntry.objects.filter(period__in=periods, status=JournalEntry.Status.DRAFT)[:20])
+    if drafts:
+        raise Refused(
+            [problem(f"book {book.code}", what, "no draft entries left in it (post or delete them first)",
+                     f"draft #{d.pk} dated {d.date} «{d.memo}»") for d in drafts]
+        )
+
+
+@transaction.atomic
+def period_close(*, period: Period, by=None) -> Period:
+    period = Period.objects.select_for_update().get(pk=period.pk)
+    if period.status != Period.Status.OPEN:
+        return period
+    _drafts_refusal(period.book, [period], f"period {period}")
+    period.status = Period.Status.CLOSED
+    period.closed_at = timezone.now()
+    period.closed_by = by
+    period.save(update_fields=["status", "closed_at", "closed_by"])
+    return period
+
+
+@transaction.atomic
+def period_reopen(*, period: Period) -> Period:
+    period = Period.objects.select_for_update().get(pk=period.pk)
+    if period.status == Period.Status.FINAL:
+        raise Refused(
+            [problem(f"book {period.book.code}", f"period {period}", "a period not closed with its year",
+                     "closed with the year (final)")]
+        )
+    period.status = Period.Status.OPEN
+    period.closed_at = None
+    period.closed_by = None
+    period.save(update_fields=["status", "closed_at", "closed_by"])
+    return period
+
+
+@transaction.atomic
+def year_close(*, book: Book, year: int, by=None) -> list[Period]:
+    """Close every period of the year for good; closing it again changes nothing."""
+    Book.objects.select_for_update().get(pk=book.pk)
+    periods = list(Period.objects.filter(book=book, year=year).order_by("month"))
+    if len(periods) != 12:
+        raise Refused([problem(f"book {book.code}", f"year {year}", "12 opened periods", len(periods))])
+    _drafts_refusal(book, periods, f"year {year}")
+    now = timezone.now()
+    Period.objects.filter(pk__in=[p.pk for p in periods]).exclude(status=Period.Status.FINAL).update(
+        status=Period.Status.FINAL, closed_at=now, closed_by=by
+    )
+    return list(Period.objects.filter(book=book, year=year).order_by("month"))
+
+
+# -- checking --------------------------------------------------------------------
+
+
+class _BookContext:
+    """What checking a batch for one book needs, read once: accounts and periods."""
+
+    def __init__(self, book: Book, dates):
+        self.book = book
+        self.accounts = {}
+        parents = set()
+        for acc_id, code, parent_id in Account.objects.filter(book=book).values_list("id", "code", "parent_id"):
+            self.accounts[code] = acc_id
+            if parent_id:
+                parents.add(parent_id)
+        self.non_leaf = parents
+        years = {d.year for d in dates if isinstance(d, date)}
+        self.periods = {(p.year, p.month): p for p in Period.objects.filter(book=book, year__in=years)}
+
+    def check(self, spec: EntrySpec, label: str, problems: list) -> _Checked | None:
+        found_problem = len(problems)
+        book = self.book
+        period = None
+        if not isinstance(spec.date, date):
+            problems.append(problem(label, "date", "a date", spec.date))
+        else:
+            period = self.periods.get((spec.date.year, spec.date.month))
+            if period is None:
+                problems.append(problem(label, "date", f"a date in an opened year of book {book.code}",
+                                        f"{spec.date} (year {spec.date.year} not opened)"))
+            elif period.status != Period.Status.OPEN:
+                problems.append(problem(label, "date", "a date in an open period",
+                                        f"{spec.date} in period {period} ({period.get_status_display()})"))
+        if not (spec.memo or "").strip():
+            problems.append(problem(label, "memo", "a memo (摘要)", "nothing"))
+        lines = list(spec.lines)
+        if len(lines) < 2:
+            problems.append(problem(label, "lines", "at least 2 postings", len(lines)))
+        checked_lines = []
+        total_dr = total_cr = 0
+        for n, ln in enumerate(lines, start=1):
+            where = f"line {n}"
+            acc_id = self.accounts.get(ln.account)
+            if acc_id is None:
+                problems.append(problem(label, f"{where} account", f"an account of book {book.code}", ln.account))
+            elif acc_id in self.non_leaf:
+                problems.append(problem(label, f"{where} account", "a leaf account (it has sub-accounts)", ln.account))
+            dr = self._amount(ln.debit, label, f"{where} debit", problems)
+            cr = self._amount(ln.credit, label, f"{where} credit", problems)
+            if dr is None or cr is None:
+                continue
+            if dr and cr:
+                problems.append(problem(label, where, "a debit or a credit, not both", f"debit {ln.debit} and credit {ln.credit}"))
+            elif not dr and not cr:
+                problems.append(problem(label, where, "a debit or a credit above zero", "neither"))
+            total_dr += dr
+            total_cr += cr
+            checked_lines.append((acc_id, chain.LineContent(ln.account, dr, cr, ln.memo or "", ln.counterparty or "")))
+        if len(problems) == found_problem and (total_dr != total_cr or total_dr <= 0):
+            problems.append(problem(label, "balance", "Σdebit = Σcredit > 0",
+                                    f"Σdebit {total_dr / 100:.2f}, Σcredit {total_cr / 100:.2f}"))
+        if len(problems) != found_problem:
+            return None
+        lc = [c for _, c in checked_lines]
+        return _Checked(
+            label=label, spec=spec, period=period, lines=checked_lines,
+            digest=chain.content_digest(entry_date=spec.date, memo=spec.memo, lines=lc),
+        )
+
+    @staticmethod
+    def _amount(value, label, where, problems) -> int | None:
+        if value is None or value == "":
+            return 0
+        try:
+            fen = to_fen(value)
+        except AmountError as exc:
+            problems.append(problem(label, where, "a CNY amount with at most 2 decimals", f"{value!r} ({exc})"))
+            return None
+        if fen < 0:
+            problems.append(problem(label, where, "an amount ≥ 0 (put it on the other side)", value))
+            return None
+        return fen
+
+
+def _label(spec: EntrySpec, index: int | None) -> str:
+    parts = [] if index is None else [f"entry {index + 1}"]
+    if spec.idempotency_key:
+        parts.append(f"key {spec.idempotency_key}")
+    if not parts:
+        parts.append(f"entry «{spec.memo}» of {spec.date}")
+    return " ".join(parts)
+
+
+def _existing_by_key(book: Book, keys) -> dict:
+    found = {}
+    keys = [k for k in keys if k]
+    for i in range(0, len(keys), _CHUNK):
+        for e in JournalEntry.objects.filter(book=book, idempotency_key__in=keys[i:i + _CHUNK]):
+            found[e.idempotency_key] = e
+    return found
+
+
+# -- posting ---------------------------------------------------------------------
+
+
+def _lock_book(book: Book) -> Book:
+    return Book.objects.select_for_update().get(pk=book.pk)
+
+
+def _seal(book: Book, items: list[_Checked], source: str, now) -> None:
+    """Give each entry its voucher number, chain position and hash, in order."""
+    years = {c.spec.date.year for c in items}
+    last_number = dict(
+        JournalEntry.objects.filter(book=book, fiscal_year__in=years, number__isnull=False)
+        .values("fiscal_year").annotate(m=Max("number")).values_list("fiscal_year", "m")
+    )
+    seq, head = book.chain_length, book.chain_head
+    for c in items:
+        year = c.spec.date.year
+        number = last_number.get(year, 0) + 1
+        last_number[year] = number
+        seq += 1
+        reverses_seq = c.reverses.seq if c.reverses is not None else None
+        digest = chain.entry_hash(
+            prev_hash=head, book_code=book.code, seq=seq, fiscal_year=year, number=number,
+            entry_date=c.spec.date, period=str(c.period), memo=c.spec.memo, source=source,
+            idempotency_key=c.spec.idempotency_key, reverses=reverses_seq,
+            made_by=c.made_by_id, reviewed_by=c.reviewed_by_id, lines=[lc for _, lc in c.lines],
+        )
+        c.fields = {
+            "fiscal_year": year, "number": number, "seq": seq, "prev_hash": head, "hash": digest,
+            "posted_at": now, "source": source,
+        }
+        head = digest
+    book.chain_length, book.chain_head = seq, head
+
+
+def _balances_apply(book: Book, items: list[_Checked]) -> None:
+    """Add the batch's movements to the period balances with atomic increments."""
+    delta = defaultdict(lambda: [0, 0])
+    for c in items:
+        for acc_id, lc in c.lines:
+            d = delta[(acc_id, c.period.pk)]
+            d[0] += lc.debit_fen
+            d[1] += lc.credit_fen
+    table = AccountBalance._meta.db_table
+    sql = (
+        f"INSERT INTO {table} (book_id, account_id, period_id, debit_fen, credit_fen) VALUES (%s, %s, %s, %s, %s) "
+        f"ON CONFLICT (account_id, period_id) DO UPDATE SET "
+        f"debit_fen = {table}.debit_fen + excluded.debit_fen, credit_fen = {table}.credit_fen + excluded.credit_fen"
+    )
+    rows = [(book.pk, acc, per, dr, cr) for (acc, per), (dr, cr) in sorted(delta.items())]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def _post_checked(book: Book, items: list[_Checked], source: str) -> list[JournalEntry]:
+    """Write checked entries as posted. Caller holds the book lock inside a transaction."""
+    now = timezone.now()
+    _seal(book, items, source, now)
+    new_items = [c for c in items if c.draft is None]
+    entries = [
+        JournalEntry(
+            book=book, period=c.period, date=c.spec.date, memo=c.spec.memo,
+            idempotency_key=c.spec.idempotency_key, content_digest=c.digest,
+            reverses=c.reverses, made_by_id=c.made_by_id, reviewed_by_id=c.reviewed_by_id,
+            status=JournalEntry.Status.DRAFT, **c.fields,
+        )
+        for c in new_items
+    ]
+    JournalEntry.objects.bulk_create(entries, batch_size=_CHUNK)
+    _postings_insert([
+        (e.pk, book.pk, n, acc_id, lc.debit_fen, lc.credit_fen, lc.memo, lc.counterparty)
+        for e, c in zip(entries, new_items)
+        for n, (acc_id, lc) in enumerate(c.lines, start=1)
+    ])
+    for c in items:
+        if c.draft is not None:
+            JournalEntry.objects.filter(pk=c.draft.pk).update(reviewed_by_id=c.reviewed_by_id, **c.fields)
+    ids = [e.pk for e in entries] + [c.draft.pk for c in items if c.draft is not None]
+    try:
+        for i in range(0, len(ids), _CHUNK):
+            JournalEntry.objects.filter(pk__in=ids[i:i + _CHUNK]).update(status=JournalEntry.Status.POSTED)
+    except IntegrityError as exc:  # the database's own check; the service checked first
+        raise Refused([problem(f"book {book.code}", "database", "the ledger invariants to hold", exc)]) from exc
+    _balances_apply(book, items)
+    Book.objects.filter(pk=book.pk).update(chain_length=book.chain_length, chain_head=book.chain_head)
+    new_entries = iter(entries)
+    result = []
+    for c in items:
+        if c.draft is None:
+            e = next(new_entries)
+            e.status = JournalEntry.Status.POSTED
+        else:
+            e = c.draft
+            e.refresh_from_db()
+        result.append(e)
+    return result
+
+
+def _postings_insert(rows: list[tuple]) -> None:
+    """Insert posting rows (entry, book, line, account, debit fen, credit fen, memo, counterparty).
+
+    FenField takes yuan at the boundary; these rows carry checked fen already, so the
+    integers go in directly instead of through a model instance each.
+    """
+    if not rows:
+        return
+    table = Posting._meta.db_table
+    sql = (
+        f"INSERT INTO {table} (entry_id, book_id, line, account_id, debit_fen, credit_fen, memo, counterparty) "
+        f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+    )
+    with connection.cursor() as cursor:
+        for i in range(0, len(rows), 10 * _CHUNK):
+            cursor.executemany(sql, rows[i:i + 10 * _CHUNK])
+
+
+@transaction.atomic
+def entries_post_many(
+    *, book: Book, entries: Sequence[EntrySpec], source: str = "import", made_by=None, reviewed_by=None
+) -> list[JournalEntry]:
+    """Post a batch atomically: all of it, or nothing with every problem listed.
+
+    Entries whose idempotency key was already posted with the same content are
+    returned as they are; a key reused with other content is refused.
+    """
+    book = _lock_book(book)
+    context = _BookContext(book, [s.date for s in entries])
+    existing = _existing_by_key(book, [s.idempotency_key for s in entries])
+    problems, items, result = [], [], []
+    seen_keys = {}
+    made_by_id = getattr(made_by, "pk", made_by)
+    reviewed_by_id = getattr(reviewed_by, "pk", reviewed_by)
+    if made_by_id is not None and made_by_id == reviewed_by_id:
+        problems.append(problem(f"book {book.code}", "reviewed_by", "a reviewer other than the maker", "the same person"))
+    for i, spec in enumerate(entries):
+        label = _label(spec, i if len(entries) > 1 else None)
+        c = context.check(spec, label, problems)
+        key = spec.idempotency_key
+        if c is None:
+            continue
+        if key and key in existing:
+            prior = existing[key]
+            if prior.content_digest != c.digest:
+                problems.append(problem(label, "idempotency_key", f"the same content as {prior.label()}",
+                                        "different content under the same key"))
+            result.append(prior)
+            continue
+        if key and key in seen_keys:
+            if seen_keys[key].digest != c.digest:
+                problems.append(problem(label, "idempotency_key", "a key used once in the batch",
+                                        f"also used by {seen_keys[key].label} with other content"))
+            result.append(seen_keys[key])
+            continue
+        if key:
+            seen_keys[key] = c
+        c.made_by_id, c.reviewed_by_id = made_by_id, reviewed_by_id
+        items.append(c)
+        result.append(c)
+    if problems:
+        raise Refused(problems)
+    posted = {id(c): e for c, e in zip(items, _post_checked(book, items, source))} if items else {}
+    return [posted.get(id(r), r) if isinstance(r, _Checked) else r for r in result]
+
+
+def entry_post(
+    *, book: Book, date: date, lines: Sequence[Line], memo: str, idempotency_key: str | None = None,
+    source: str = "manual", made_by=None, reviewed_by=None,
+) -> JournalEntry:
+    """Post one entry at once (imports and services); refused whole when anything is wrong."""
+    spec = EntrySpec(date=date, lines=lines, memo=memo, idempotency_key=idempotency_key)
+    return entries_post_many(book=book, entries=[spec], source=source, made_by=made_by, reviewed_by=reviewed_by)[0]
+
+
+# -- drafts and review (制单 → 审核) -------------------------------------------------
+
+
+def _spec_of_draft(entry: JournalEntry) -> EntrySpec:
+    lines = [
+        Line(account=p.account.code, debit=p.debit, credit=p.credit, memo=p.memo, counterparty=p.counterparty)
+        for p in entry.postings.select_related("account").order_by("line")
+    ]
+    return EntrySpec(date=entry.date, lines=lines, memo=entry.memo, idempotency_key=entry.idempotency_key)
+
+
+@transaction.atomic
+def entry_draft_save(
+    *, book: Book, date: date, lines: Sequence[Line], memo: str, made_by=None, entry: JournalEntry | None = None
+) -> JournalEntry:
+    """Save a draft for review. It may be unbalanced while it is being prepared; posting checks all."""
+    problems = []
+    context = _BookContext(book, [date])
+    period = context.periods.get((date.year, date.month)) if isinstance(date, date_type) else None
+    if period is None or period.status != Period.Status.OPEN:
+        problems.append(problem(f"draft «{memo}»", "date", "a date in an open period", date))
+    rows = []
+    for n, ln in enumerate(lines, start=1):
+        acc_id = context.accounts.get(ln.account)
+        if acc_id is None or acc_id in context.non_leaf:
+            problems.append(problem(f"draft «{memo}»", f"line {n} account", f"a leaf account of book {book.code}", ln.account))
+        dr = context._amount(ln.debit, f"draft «{memo}»", f"line {n} debit", problems)
+        cr = context._amount(ln.credit, f"draft «{memo}»", f"line {n} credit", problems)
+        if dr and cr:
+            problems.append(problem(f"draft «{memo}»", f"line {n}", "a debit or a credit, not both", "both"))
+        if dr is not None and cr is not None and not dr and not cr:
+            problems.append(problem(f"draft «{memo}»", f"line {n}", "a debit or a credit above zero", "neither"))
+        rows.append((acc_id, dr, cr, ln))
+    if problems:
+        raise Refused(problems)
+    if entry is None:
+        entry = JournalEntry(book=book, made_by=made_by)
+    elif entry.status != JournalEntry.Status.DRAFT:
+        raise Refused([problem(entry.label(), "status", "a draft", "posted: reverse it instead")])
+    entry.period, entry.date, entry.fiscal_year, entry.memo = period, date, date.year, memo
+    entry.content_digest = chain.content_digest(
+        entry_date=date, memo=memo,
+        lines=[chain.LineContent(ln.account, dr, cr, ln.memo, ln.counterparty) for _, dr, cr, ln in rows],
+    )
+    entry.save()
+    entry.postings.all().delete()
+    _postings_insert([
+        (entry.pk, book.pk, n, acc_id, dr, cr, ln.memo or "", ln.counterparty or "")
+        for n, (acc_id, dr, cr, ln) in enumerate(rows, start=1)
+    ])
+    return entry
+
+
+@transaction.atomic
+def entry_draft_post(*, entry: JournalEntry, reviewed_by) -> JournalEntry:
+    """The reviewer (审核) posts a draft; never the person who made it."""
+    book = _lock_book(entry.book)
+    entry = JournalEntry.objects.select_for_update().get(pk=entry.pk)
+    if entry.status == JournalEntry.Status.POSTED:
+        raise Refused([problem(entry.label(), "status", "a draft awaiting review", "already posted")])
+    reviewer_id = getattr(reviewed_by, "pk", reviewed_by)
+    problems = []
+    if reviewer_id is None:
+        problems.append(problem(entry.label(), "reviewed_by", "a reviewer (审核)", "nobody"))
+    elif reviewer_id == entry.made_by_id:
+        problems.append(problem(entry.label(), "reviewed_by", "a reviewer other than the maker (制单)", "the maker"))
+    spec = _spec_of_draft(entry)
+    c = _BookContext(book, [spec.date]).check(spec, entry.label(), problems)
+    if problems:
+        raise Refused(problems)
+    c.draft, c.made_by_id, c.reviewed_by_id = entry, entry.made_by_id, reviewer_id
+    return _post_checked(book, [c], entry.source)[0]
+
+
+# -- corrections -------------------------------------------------------------------
+
+
+@transaction.atomic
+def entry_reverse(
+    *, entry: JournalEntry, date: date | None = None, memo: str | None = None, made_by=None, reviewed_by=None
+) -> JournalEntry:
+    """Reverse a posted entry (冲销): the same lines on the opposite sides, linked to the original.
+
+    Reversing twice returns the first reversal.
+    """
+    original = JournalEntry.objects.select_related("book").get(pk=entry.pk)
+    label = original.label()
+    if original.status != JournalEntry.Status.POSTED:
+        raise Refused([problem(label, "status", "a posted entry", "a draft: edit or delete it instead")])
+    if original.reverses_id is not None:
+        raise Refused([problem(label, "entry", "an entry that is not itself a reversal",
+                                     "a reversal: post a new entry instead")])
+    existing = JournalEntry.objects.filter(reverses=original).first()
+    if existing is not None:
+        return existing
+    book = _lock_book(original.book)
+    when = date or original.date
+    lines = [
+        Line(account=p.account.code, debit=p.credit, credit=p.debit, memo=p.memo, counterparty=p.counterparty)
+        for p in original.postings.select_related("account").order_by("line")
+    ]
+    spec = EntrySpec(date=when, lines=lines, memo=memo or f"冲销 {original.voucher} {original.memo}"[:500],
+                     idempotency_key=f"reversal:{original.pk}")
+    problems = []
+    made_by_id, reviewed_by_id = getattr(made_by, "pk", made_by), getattr(reviewed_by, "pk", reviewed_by)
+    if made_by_id is not None and made_by_id == reviewed_by_id:
+        problems.append(problem(label, "reviewed_by", "a reviewer other than the maker", "the same person"))
+    c = _BookContext(book, [when]).check(spec, f"reversal of {label}", problems)
+    if problems:
+        raise Refused(problems)
+    c.reverses, c.made_by_id, c.reviewed_by_id = original, made_by_id, reviewed_by_id
+    return _post_checked(book, [c], "reversal")[0]
