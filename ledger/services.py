@@ -22,6 +22,8 @@ from accounts.models import Account, Book
 from . import chain
 from core.errors import Refused, problem
 from .models import AccountBalance, JournalEntry, Period, Posting
+from djmoney.money import Money
+
 from core.money import AmountError, to_fen
 
 _CHUNK = 2000
@@ -211,7 +213,8 @@ class _BookContext:
         try:
             fen = to_fen(value)
         except AmountError as exc:
-            problems.append(problem(label, where, "a CNY amount with at most 2 decimals", f"{value!r} ({exc})"))
+            shown = f"{value.amount} {value.currency}" if isinstance(value, Money) else str(value)
+            problems.append(problem(label, where, "a CNY amount with at most 2 decimals", f"{shown} ({exc})"))
             return None
         if fen < 0:
             problems.append(problem(label, where, "an amount ≥ 0 (put it on the other side)", value))

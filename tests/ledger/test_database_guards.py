@@ -1,0 +1,166 @@
+"""The database holds the ledger's invariants by itself: raw SQL cannot break them.
+
+Each attempt below goes around the services straight to the tables, as a careless
+script or an intruder with a database login would, and must fail leaving the posted
+rows exactly as they were.
+"""
+
+from datetime import date
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from ledger.models import JournalEntry, Period, Posting
+from ledger.services import entry_draft_save, year_close
+from tests.conftest import premium_lines
+
+
+def _sql(statement: str, params=()):
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+def _refused(statement: str, params=()):
+    with pytest.raises(IntegrityError) as info:
+        _sql(statement, params)
+    return str(info.value)
+
+
+def _snapshot(entry):
+    e = JournalEntry.objects.get(pk=entry.pk)
+    rows = list(Posting.objects.filter(entry=e).order_by("line").values_list("account_id", "debit", "credit", "memo"))
+    return (e.status, e.memo, e.date, e.number, e.hash), rows
+
+
+def _account_id(book, code):
+    return book.accounts.get(code=code).pk
+
+
+def test_posted_postings_cannot_be_changed_deleted_or_added_to(fund_book, posted_premium):
+    before = _snapshot(posted_premium)
+    e = posted_premium.pk
+    assert "never change" in _refused("UPDATE ledger_posting SET debit_fen = debit_fen + 1 WHERE entry_id = %s", [e])
+    assert "never" in _refused("DELETE FROM ledger_posting WHERE entry_id = %s", [e])
+    message = _refused(
+        "INSERT INTO ledger_posting (entry_id, book_id, line, account_id, debit_fen, credit_fen, memo, counterparty)"
+        " VALUES (%s, %s, 3, %s, 100, 0, '', '')", [e, fund_book.pk, _account_id(fund_book, "5101")])
+    assert "draft entry" in message
+    assert _snapshot(posted_premium) == before
+
+
+def test_posted_entries_cannot_be_changed_or_deleted(posted_premium):
+    before = _snapshot(posted_premium)
+    assert "never changes" in _refused("UPDATE ledger_journalentry SET memo = 'x' WHERE id = %s", [posted_premium.pk])
+    assert "never changes" in _refused(
+        "UPDATE ledger_journalentry SET status = 'draft' WHERE id = %s", [posted_premium.pk])
+    assert "never disappears" in _refused("DELETE FROM ledger_journalentry WHERE id = %s", [posted_premium.pk])
+    assert _snapshot(posted_premium) == before
+
+
+def _raw_draft(book, period, when=date(2015, 5, 6)):
+    """A draft entry inserted by hand, as a script bypassing the services would."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO ledger_journalentry (book_id, period_id, date, fiscal_year, status, memo, source,"
+            " content_digest, created_at, prev_hash, hash) VALUES (%s, %s, %s, %s, 'draft', 'raw', 'sql', '',"
+            " %s, '', '')",
+            [book.pk, period.pk, when, when.year, "2015-05-06 10:00:00+00:00"],
+        )
+    return JournalEntry.objects.get(book=book, memo="raw")
+
+
+def _raw_posting(entry, account_id, line, dr, cr):
+    _sql(
+        "INSERT INTO ledger_posting (entry_id, book_id, line, account_id, debit_fen, credit_fen, memo, counterparty)"
+        " VALUES (%s, %s, %s, %s, %s, %s, '', '')", [entry.pk, entry.book_id, line, account_id, dr, cr])
+
+
+def _post_raw(entry, number=1):
+    _sql("UPDATE ledger_journalentry SET status = 'posted', number = %s, seq = %s, posted_at = %s WHERE id = %s",
+         [number, number, "2015-05-06 10:00:00+00:00", entry.pk])
+
+
+def test_an_unbalanced_or_single_posting_entry_cannot_be_posted_by_sql(fund_book):
+    may = Period.objects.get(book=fund_book, year=2015, month=5)
+    draft = _raw_draft(fund_book, may)
+    _raw_posting(draft, _account_id(fund_book, "5101"), 1, 10000, 0)
+    with pytest.raises(IntegrityError, match="at least two postings"):
+        _post_raw(draft)
+    _raw_posting(draft, _account_id(fund_book, "1004"), 2, 0, 9999)
+    with pytest.raises(IntegrityError, match="debits equal credits"):
+        _post_raw(draft)
+    draft.refresh_from_db()
+    assert draft.status == "draft"
+    _sql("UPDATE ledger_posting SET credit_fen = 10000 WHERE entry_id = %s AND line = 2", [draft.pk])
+    _post_raw(draft)  # balanced now: the database lets it post
+    draft.refresh_from_db()
+    assert draft.status == "posted"
+
+
+def test_negative_or_two_sided_postings_are_refused_by_check_constraints(fund_book):
+    may = Period.objects.get(book=fund_book, year=2015, month=5)
+    draft = _raw_draft(fund_book, may)
+    acc = _account_id(fund_book, "5101")
+    for dr, cr in [(-100, 0), (0, -100), (100, 100), (0, 0), (100, -100)]:
+        with pytest.raises(IntegrityError):
+            _raw_posting(draft, acc, 1, dr, cr)
+    assert not Posting.objects.filter(entry=draft).exists()
+
+
+def test_an_entry_cannot_be_inserted_as_posted(fund_book):
+    may = Period.objects.get(book=fund_book, year=2015, month=5)
+    message = _refused(
+        "INSERT INTO ledger_journalentry (book_id, period_id, date, fiscal_year, number, seq, status, memo, source,"
+        " content_digest, created_at, posted_at, prev_hash, hash) VALUES (%s, %s, '2015-05-06', 2015, 1, 1,"
+        " 'posted', 'x', 'sql', '', '2015-05-06 10:00:00+00:00', '2015-05-06 10:00:00+00:00', '', '')",
+        [fund_book.pk, may.pk])
+    assert "inserted as a draft" in message
+
+
+def test_nothing_enters_or_posts_into_a_closed_period(fund_book, maker):
+    draft = entry_draft_save(book=fund_book, date=date(2015, 6, 3), memo="六月", lines=premium_lines("5.00"),
+                             made_by=maker)
+    june = Period.objects.get(book=fund_book, year=2015, month=6)
+    # Closed behind the services' back, with a draft still inside.
+    _sql("UPDATE ledger_period SET status = 'closed' WHERE id = %s", [june.pk])
+    assert "open period" in _refused(
+        "UPDATE ledger_journalentry SET status = 'posted', number = 1, seq = 1, posted_at = %s WHERE id = %s",
+        ["2015-06-03 10:00:00+00:00", draft.pk])
+    with pytest.raises(IntegrityError, match="open period"):
+        _raw_draft(fund_book, june, date(2015, 6, 4))
+    draft.refresh_from_db()
+    assert draft.status == "draft"
+
+
+def test_an_entry_dated_outside_its_period_is_refused(fund_book):
+    may = Period.objects.get(book=fund_book, year=2015, month=5)
+    with pytest.raises(IntegrityError, match="containing its date"):
+        _raw_draft(fund_book, may, date(2015, 7, 1))
+
+
+def test_a_year_closed_period_stays_final(fund_book):
+    year_close(book=fund_book, year=2015)
+    january = Period.objects.get(book=fund_book, year=2015, month=1)
+    assert "final" in _refused("UPDATE ledger_period SET status = 'open' WHERE id = %s", [january.pk])
+    assert "never deleted" in _refused("DELETE FROM ledger_period WHERE id = %s", [january.pk])
+
+
+def test_postings_go_to_leaf_accounts_of_the_entrys_own_book(fund_book, insurer_book):
+    may = Period.objects.get(book=fund_book, year=2015, month=5)
+    draft = _raw_draft(fund_book, may)
+    with pytest.raises(IntegrityError, match="book"):
+        _raw_posting(draft, _account_id(insurer_book, "1002"), 1, 100, 0)
+    may_i = Period.objects.get(book=insurer_book, year=2015, month=5)
+    insurer_draft = _raw_draft(insurer_book, may_i)
+    with pytest.raises(IntegrityError, match="leaf accounts"):
+        _raw_posting(insurer_draft, _account_id(insurer_book, "2241"), 1, 0, 100)
+
+
+def test_an_account_with_postings_keeps_its_code_and_takes_no_sub_accounts(fund_book, posted_premium):
+    acc = fund_book.accounts.get(code="5101")
+    assert "keeps its book, code and parent" in _refused(
+        "UPDATE accounts_account SET code = '5199' WHERE id = %s", [acc.pk])
+    assert "cannot take sub-accounts" in _refused(
+        "INSERT INTO accounts_account (book_id, code, name, type, normal_side, parent_id, source)"
+        " VALUES (%s, '510101', '人保', 'expense', 'debit', %s, '')", [fund_book.pk, acc.pk])
+    _sql("UPDATE accounts_account SET name = '大病保险支出（更名）' WHERE id = %s", [acc.pk])  # a name may change
