@@ -1,0 +1,31 @@
+from django.core.management.base import CommandError
+
+from accounts.models import Book
+from core.commands import JsonCommand
+from ledger.integrity import ledger_verify
+
+
+class Command(JsonCommand):
+    help = "Recompute every book's hash chain, voucher numbering and balances; exit 1 on any break."
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument("--book", metavar="CODE", help="verify one book only")
+
+    def run(self, *, book=None, **options):
+        target = None
+        if book:
+            target = Book.objects.filter(code=book).first()
+            if target is None:
+                raise CommandError(f"no book with code {book!r}", returncode=2)
+        result = ledger_verify(book=target)
+        payload = {"ok": result.ok, "books": result.books, "entries": result.entries,
+                   "postings": result.postings, "problems": result.problems}
+        if result.ok:
+            text = f"账套 {result.books} 本，凭证 {result.entries} 张，分录 {result.postings} 条：哈希链、凭证号和余额全部核对一致。"
+        else:
+            lines = [f"核对失败 / verification FAILED: {len(result.problems)} problem(s)"]
+            for p in result.problems:
+                lines.append(f"  - [{p['book']}] {p['entry']}: {p['check']} — expected {p['expected']}, found {p['found']}")
+            text = "\n".join(lines)
+        return result.ok, payload, text
