@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): each runs against a scratch database and returns figures."""

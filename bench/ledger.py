@@ -1,0 +1,129 @@
+"""Posting throughput, the trial balance, and a plain bulk insert of the same rows.
+
+N balanced entries of 2–4 postings each go through the real posting service in
+import-sized batches into one insurer book (claims accrued to hospital sub-accounts,
+hospitals paid, premium received, costs), dated across a year.
+"""
+
+import random
+import resource
+import statistics
+import time
+from datetime import date, timedelta
+
+from django.db import connection, transaction
+
+from accounts.services import account_create, book_create, fund_ensure, insurer_ensure, region_ensure
+from ledger.models import JournalEntry, Period, Posting
+from ledger.selectors import trial_balance
+from ledger.services import EntrySpec, Line, entries_post_many, fiscal_year_open
+
+YEAR = 2019
+BATCH = 5000
+HOSPITALS = 20
+
+
+def _yuan(rng: random.Random, median: float, spread: float = 1.0) -> str:
+    # Log-normal amounts in fen, as hospital bills are; formatted as yuan text.
+    fen = max(1, int(rng.lognormvariate(0, spread) * median * 100))
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+def _entries(n: int, seed: int = 20191130) -> list[EntrySpec]:
+    rng = random.Random(seed)
+    start = date(YEAR, 1, 1)
+    hospitals = [f"22410201{h:02d}" for h in range(1, HOSPITALS + 1)]
+    specs = []
+    for i in range(n):
+        when = start + timedelta(days=rng.randrange(365))
+        kind = rng.random()
+        if kind < 0.55:
+            amt = _yuan(rng, 9000)
+            lines = [Line("6511", debit=amt), Line(rng.choice(hospitals), credit=amt)]
+            memo = "结算大病保险赔款"
+        elif kind < 0.85:
+            a, b = _yuan(rng, 250000), _yuan(rng, 250000)
+            h1, h2 = rng.sample(hospitals, 2)
+            total = f"{(int(a.replace('.', '')) + int(b.replace('.', ''))) / 100:.2f}"
+            lines = [Line(h1, debit=a), Line(h2, debit=b), Line("1002", credit=total)]
+            memo = "按月预拨定点医疗机构赔款"
+        elif kind < 0.95:
+            amt = _yuan(rng, 2000000)
+            lines = [Line("1002", debit=amt), Line("6031", credit=amt)]
+            memo = "收到大病保险保费"
+        else:
+            c1, c2 = _yuan(rng, 30000), _yuan(rng, 5000)
+            total1 = _yuan(rng, 20000)
+            rest = (int(c1.replace(".", "")) + int(c2.replace(".", ""))) - int(total1.replace(".", ""))
+            if rest <= 0:
+                lines = [Line("6602", debit=c1), Line("1002", credit=c1)]
+            else:
+                lines = [Line("6602", debit=c1), Line("6502", debit=c2), Line("1002", credit=total1),
+                         Line("224199", credit=f"{rest / 100:.2f}")]
+            memo = "业务及管理费、提取准备金"
+        specs.append(EntrySpec(date=when, lines=lines, memo=f"{memo} {i + 1}", idempotency_key=f"bench-{i + 1}"))
+    return specs
+
+
+def _book(code: str):
+    region = region_ensure(code="22", name="吉林省", level="province")
+    fund_ensure(code="F-22", name="吉林省大病保险资金", region=region)
+    insurer = insurer_ensure(code=f"INS-{code}", name=f"基准测试保险公司 {code}")
+    book = book_create(code=code, name=f"基准测试专账 {code}", insurer=insurer)
+    account_create(book=book, parent_code="224102", code="22410201", name="定点医疗机构")
+    for h in range(1, HOSPITALS + 1):
+        account_create(book=book, parent_code="22410201", code=f"22410201{h:02d}", name=f"定点医院{h:02d}")
+    fiscal_year_open(book=book, year=YEAR)
+    return book
+
+
+def _baseline(specs: list[EntrySpec]) -> float:
+    """A plain bulk insert of the same entry and posting rows: no checks, numbers, hashes or balances."""
+    book = _book("BASELINE")
+    accounts = dict(book.accounts.values_list("code", "id"))
+    periods = {p.month: p for p in Period.objects.filter(book=book)}
+    t0 = time.perf_counter()
+    with transaction.atomic():
+        for i in range(0, len(specs), BATCH):
+            chunk = specs[i:i + BATCH]
+            entries = JournalEntry.objects.bulk_create([
+                JournalEntry(book=book, period=periods[s.date.month], date=s.date, fiscal_year=YEAR, memo=s.memo,
+                             idempotency_key=s.idempotency_key, content_digest="")
+                for s in chunk
+            ])
+            Posting.objects.bulk_create([
+                Posting(entry=e, book=book, line=n, account_id=accounts[ln.account], debit=ln.debit or 0,
+                        credit=ln.credit or 0)
+                for e, s in zip(entries, chunk)
+                for n, ln in enumerate(s.lines, start=1)
+            ], batch_size=BATCH)
+    return time.perf_counter() - t0
+
+
+def run(n: int) -> dict:
+    specs = _entries(n)
+    postings = sum(len(s.lines) for s in specs)
+    book = _book("BENCH")
+    t0 = time.perf_counter()
+    for i in range(0, n, BATCH):
+        entries_post_many(book=book, entries=specs[i:i + BATCH], source="bench")
+    post_s = time.perf_counter() - t0
+    timings = []
+    for _ in range(7):
+        t = time.perf_counter()
+        tb = trial_balance(book=book, year=YEAR)
+        timings.append(time.perf_counter() - t)
+    assert tb.balanced, "the benchmark book's trial balance must balance"
+    baseline_s = _baseline(specs)
+    return {
+        "database": connection.vendor,
+        "n_entries": n,
+        "n_postings": postings,
+        "post_s": round(post_s, 3),
+        "postings_per_s": round(postings / post_s),
+        "entries_per_s": round(n / post_s),
+        "trial_balance_s": round(statistics.median(timings), 4),
+        "baseline_s": round(baseline_s, 3),
+        "baseline_ratio": round(post_s / baseline_s, 2),
+        "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
