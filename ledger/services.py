@@ -299,18 +299,21 @@ def _post_checked(book: Book, items: list[_Checked], source: str) -> list[Journa
     _seal(book, items, source, now)
     new_items = [c for c in items if c.draft is None]
     entries = _entries_insert(book, new_items, now)
+    book_id = book.pk
     _postings_insert([
-        (e.pk, book.pk, n, acc_id, lc.debit_fen, lc.credit_fen, lc.memo, lc.counterparty)
-        for e, c in zip(entries, new_items)
+        (entry_id, book_id, n, acc_id, lc.debit_fen, lc.credit_fen, lc.memo, lc.counterparty)
+        for entry_id, c in zip([e.pk for e in entries], new_items)
         for n, (acc_id, lc) in enumerate(c.lines, start=1)
     ])
     for c in items:
         if c.draft is not None:
             JournalEntry.objects.filter(pk=c.draft.pk).update(reviewed_by_id=c.reviewed_by_id, **c.fields)
-    ids = [e.pk for e in entries] + [c.draft.pk for c in items if c.draft is not None]
     try:
-        for i in range(0, len(ids), _CHUNK):
-            JournalEntry.objects.filter(pk__in=ids[i:i + _CHUNK]).update(status=JournalEntry.Status.POSTED)
+        # Every entry of this call holds a chain position in one run: one statement
+        # posts them all, and the database re-checks each entry's balance as it does.
+        JournalEntry.objects.filter(
+            book=book, seq__gte=items[0].fields["seq"], seq__lte=items[-1].fields["seq"], status="draft"
+        ).update(status=JournalEntry.Status.POSTED)
     except IntegrityError as exc:  # the database's own check; the service checked first
         raise Refused([problem(f"book {book.code}", "database", "the ledger invariants to hold", exc)]) from exc
     _balances_apply(book, items)
