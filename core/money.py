@@ -60,7 +60,8 @@ def quantize(amount: Decimal) -> Decimal:
 def cn_upper(value) -> str:
     """人民币大写: 325.04 → 人民币叁佰贰拾伍元零肆分."""
     amount = to_decimal(value)
-    return cn2an.an2cn(str(amount), "rmb")
+    words = cn2an.an2cn(str(abs(amount)), "rmb")
+    return ("人民币负" if amount < 0 else "人民币") + words
 
 
 def fmt(value) -> str:
