@@ -58,7 +58,8 @@ class JournalEntry(models.Model):
         DRAFT = "draft", _("draft")
         POSTED = "posted", _("posted")
 
-    book = models.ForeignKey(Book, models.PROTECT, related_name="entries", verbose_name=_("book"))
+    # No index of its own: the unique (book, year, number) and (book, seq) lead with it.
+    book = models.ForeignKey(Book, models.PROTECT, related_name="entries", verbose_name=_("book"), db_index=False)
     period = models.ForeignKey(Period, models.PROTECT, related_name="entries", verbose_name=_("period"))
     date = models.DateField(_("date"))
     fiscal_year = models.PositiveSmallIntegerField(_("fiscal year"))
@@ -131,10 +132,14 @@ class JournalEntry(models.Model):
 class Posting(models.Model):
     """One line (分录) of an entry: a debit or a credit, never both, in fen, to a leaf account."""
 
-    entry = models.ForeignKey(JournalEntry, models.CASCADE, related_name="postings", verbose_name=_("entry"))
+    # entry and account need no index of their own: (entry, line) and (account, entry)
+    # lead with them, and every index costs each of the millions of posting inserts.
+    entry = models.ForeignKey(JournalEntry, models.CASCADE, related_name="postings", verbose_name=_("entry"),
+                              db_index=False)
     book = models.ForeignKey(Book, models.PROTECT, related_name="+", verbose_name=_("book"))
     line = models.PositiveSmallIntegerField(_("line"))
-    account = models.ForeignKey(Account, models.PROTECT, related_name="postings", verbose_name=_("account"))
+    account = models.ForeignKey(Account, models.PROTECT, related_name="postings", verbose_name=_("account"),
+                                db_index=False)
     debit = FenField(_("debit"), db_column="debit_fen", default=0)
     credit = FenField(_("credit"), db_column="credit_fen", default=0)
     memo = models.CharField(_("memo"), max_length=300, blank=True, default="")

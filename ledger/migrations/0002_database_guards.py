@@ -8,6 +8,9 @@ Also: postings go to leaf accounts of the entry's own book; an account that has
 postings keeps its book, code and parent; a year-closed (final) period stays final.
 
 SQLite and PostgreSQL get the same rules in their own dialects.
+
+Beware: on SQLite, a later migration that alters one of these tables rebuilds it and
+loses its triggers; tests/ledger/test_database_guards.py checks they are all there.
 """
 
 from django.db import migrations
@@ -134,6 +137,9 @@ SQLITE_DROP = [
 ]
 
 POSTGRES = [
+    # Room on each page so posting (draft → posted) is a heap-only update that
+    # rewrites no index entry.
+    "ALTER TABLE ledger_journalentry SET (fillfactor = 80)",
     """
     CREATE FUNCTION ledger_refuse(msg text) RETURNS void LANGUAGE plpgsql AS $$
     BEGIN
@@ -278,6 +284,7 @@ POSTGRES_DROP = [
     "DROP FUNCTION IF EXISTS ledger_entry_guard()",
     "DROP FUNCTION IF EXISTS ledger_posting_guard()",
     "DROP FUNCTION IF EXISTS ledger_refuse(text)",
+    "ALTER TABLE ledger_journalentry RESET (fillfactor)",
 ]
 
 

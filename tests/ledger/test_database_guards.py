@@ -164,3 +164,17 @@ def test_an_account_with_postings_keeps_its_code_and_takes_no_sub_accounts(fund_
         "INSERT INTO accounts_account (book_id, code, name, type, normal_side, parent_id, source)"
         " VALUES (%s, '510101', '人保', 'expense', 'debit', %s, '')", [fund_book.pk, acc.pk])
     _sql("UPDATE accounts_account SET name = '大病保险支出（更名）' WHERE id = %s", [acc.pk])  # a name may change
+
+
+def test_every_guard_is_installed_after_all_migrations(db):
+    # A SQLite migration that rebuilds a table drops its triggers silently.
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE 'ledger_%%'")
+            expected = {"ledger_posting_guard", "ledger_entry_guard", "ledger_period_guard", "ledger_account_guard"}
+        else:
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'ledger_%'")
+            expected = {f"ledger_{t}_guard_{op}" for t in ("posting", "entry") for op in ("insert", "update", "delete")}
+            expected |= {"ledger_period_guard_update", "ledger_period_guard_delete",
+                         "ledger_account_guard_insert", "ledger_account_guard_update"}
+        assert {row[0] for row in cursor.fetchall()} == expected
