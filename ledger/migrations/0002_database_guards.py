@@ -147,6 +147,39 @@ POSTGRES = [
     END $$
     """,
     # -- postings ---------------------------------------------------------
+    # Inserts are checked once per statement over all inserted rows (a COPY of
+    # 50,000 postings is one set-based check, not 150,000 lookups); the rare
+    # update or delete is checked row by row.
+    """
+    CREATE FUNCTION ledger_posting_guard_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        bad record;
+    BEGIN
+        SELECT n.entry_id, e.status INTO bad FROM inserted n LEFT JOIN ledger_journalentry e ON e.id = n.entry_id
+        WHERE e.status IS DISTINCT FROM 'draft' LIMIT 1;
+        IF FOUND THEN
+            PERFORM ledger_refuse(format('postings are added only to a draft entry (entry %s is %s)',
+                                         bad.entry_id, coalesce(bad.status, 'missing')));
+        END IF;
+        SELECT n.account_id INTO bad FROM inserted n
+        JOIN ledger_journalentry e ON e.id = n.entry_id
+        LEFT JOIN accounts_account a ON a.id = n.account_id
+        WHERE n.book_id IS DISTINCT FROM e.book_id OR a.book_id IS DISTINCT FROM e.book_id LIMIT 1;
+        IF FOUND THEN
+            PERFORM ledger_refuse(format('posting to account %s: a posting belongs to its entry''s book and goes to an account of that book', bad.account_id));
+        END IF;
+        SELECT n.account_id INTO bad FROM inserted n
+        WHERE EXISTS (SELECT 1 FROM accounts_account c WHERE c.parent_id = n.account_id) LIMIT 1;
+        IF FOUND THEN
+            PERFORM ledger_refuse(format('account %s has sub-accounts; postings go to leaf accounts only', bad.account_id));
+        END IF;
+        RETURN NULL;
+    END $$
+    """,
+    """
+    CREATE TRIGGER ledger_posting_guard_insert AFTER INSERT ON ledger_posting
+    REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION ledger_posting_guard_insert()
+    """,
     """
     CREATE FUNCTION ledger_posting_guard() RETURNS trigger LANGUAGE plpgsql AS $$
     DECLARE
@@ -154,19 +187,16 @@ POSTGRES = [
         entry_book bigint;
         account_book bigint;
     BEGIN
-        IF TG_OP IN ('UPDATE', 'DELETE') THEN
-            SELECT status INTO entry_status FROM ledger_journalentry WHERE id = OLD.entry_id;
-            IF entry_status = 'posted' THEN
-                PERFORM ledger_refuse(format('postings of posted entry %s never change or disappear', OLD.entry_id));
-            END IF;
-            IF TG_OP = 'DELETE' THEN
-                RETURN OLD;
-            END IF;
+        SELECT status INTO entry_status FROM ledger_journalentry WHERE id = OLD.entry_id;
+        IF entry_status = 'posted' THEN
+            PERFORM ledger_refuse(format('postings of posted entry %s never change or disappear', OLD.entry_id));
+        END IF;
+        IF TG_OP = 'DELETE' THEN
+            RETURN OLD;
         END IF;
         SELECT status, book_id INTO entry_status, entry_book FROM ledger_journalentry WHERE id = NEW.entry_id;
         IF entry_status IS DISTINCT FROM 'draft' THEN
-            PERFORM ledger_refuse(format('postings are added only to a draft entry (entry %s is %s)',
-                                         NEW.entry_id, coalesce(entry_status, 'missing')));
+            PERFORM ledger_refuse(format('postings of posted entry %s never change', NEW.entry_id));
         END IF;
         SELECT book_id INTO account_book FROM accounts_account WHERE id = NEW.account_id;
         IF NEW.book_id IS DISTINCT FROM entry_book OR account_book IS DISTINCT FROM entry_book THEN
@@ -179,16 +209,12 @@ POSTGRES = [
     END $$
     """,
     """
-    CREATE TRIGGER ledger_posting_guard BEFORE INSERT OR UPDATE OR DELETE ON ledger_posting
+    CREATE TRIGGER ledger_posting_guard BEFORE UPDATE OR DELETE ON ledger_posting
     FOR EACH ROW EXECUTE FUNCTION ledger_posting_guard()
     """,
     # -- entries ----------------------------------------------------------
     """
     CREATE FUNCTION ledger_entry_guard() RETURNS trigger LANGUAGE plpgsql AS $$
-    DECLARE
-        n integer;
-        dr bigint;
-        cr bigint;
     BEGIN
         IF TG_OP = 'DELETE' THEN
             IF OLD.status = 'posted' THEN
@@ -207,22 +233,40 @@ POSTGRES = [
                        AND NEW.date BETWEEN p.start_date AND p.end_date) THEN
             PERFORM ledger_refuse(format('entry dated %s: its period must be an open period of its book containing its date', NEW.date));
         END IF;
-        IF NEW.status = 'posted' THEN
-            SELECT count(*), coalesce(sum(debit_fen), 0), coalesce(sum(credit_fen), 0) INTO n, dr, cr
-            FROM ledger_posting WHERE entry_id = NEW.id;
-            IF n < 2 THEN
-                PERFORM ledger_refuse(format('entry %s posts only with at least two postings (has %s)', NEW.id, n));
-            END IF;
-            IF dr <> cr OR dr <= 0 THEN
-                PERFORM ledger_refuse(format('entry %s posts only when debits equal credits above zero (debit %s fen, credit %s fen)', NEW.id, dr, cr));
-            END IF;
-        END IF;
         RETURN NEW;
     END $$
     """,
     """
     CREATE TRIGGER ledger_entry_guard BEFORE INSERT OR UPDATE OR DELETE ON ledger_journalentry
     FOR EACH ROW EXECUTE FUNCTION ledger_entry_guard()
+    """,
+    # Balance is checked once per statement over every entry it turned posted
+    # (the row trigger above already refused any change to an entry posted before).
+    """
+    CREATE FUNCTION ledger_entry_guard_posting() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        bad record;
+    BEGIN
+        SELECT a.id, count(p.id) AS n, coalesce(sum(p.debit_fen), 0) AS dr, coalesce(sum(p.credit_fen), 0) AS cr
+        INTO bad
+        FROM updated a LEFT JOIN ledger_posting p ON p.entry_id = a.id
+        WHERE a.status = 'posted'
+        GROUP BY a.id
+        HAVING count(p.id) < 2 OR coalesce(sum(p.debit_fen), 0) <> coalesce(sum(p.credit_fen), 0)
+            OR coalesce(sum(p.debit_fen), 0) <= 0
+        LIMIT 1;
+        IF FOUND THEN
+            IF bad.n < 2 THEN
+                PERFORM ledger_refuse(format('entry %s posts only with at least two postings (has %s)', bad.id, bad.n));
+            END IF;
+            PERFORM ledger_refuse(format('entry %s posts only when debits equal credits above zero (debit %s fen, credit %s fen)', bad.id, bad.dr, bad.cr));
+        END IF;
+        RETURN NULL;
+    END $$
+    """,
+    """
+    CREATE TRIGGER ledger_entry_guard_posting AFTER UPDATE ON ledger_journalentry
+    REFERENCING NEW TABLE AS updated FOR EACH STATEMENT EXECUTE FUNCTION ledger_entry_guard_posting()
     """,
     # -- periods and accounts --------------------------------------------------
     """
@@ -275,6 +319,10 @@ POSTGRES = [
 ]
 
 POSTGRES_DROP = [
+    "DROP TRIGGER IF EXISTS ledger_entry_guard_posting ON ledger_journalentry",
+    "DROP TRIGGER IF EXISTS ledger_posting_guard_insert ON ledger_posting",
+    "DROP FUNCTION IF EXISTS ledger_entry_guard_posting()",
+    "DROP FUNCTION IF EXISTS ledger_posting_guard_insert()",
     "DROP TRIGGER IF EXISTS ledger_account_guard ON accounts_account",
     "DROP TRIGGER IF EXISTS ledger_period_guard ON ledger_period",
     "DROP TRIGGER IF EXISTS ledger_entry_guard ON ledger_journalentry",

@@ -171,7 +171,8 @@ def test_every_guard_is_installed_after_all_migrations(db):
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE 'ledger_%%'")
-            expected = {"ledger_posting_guard", "ledger_entry_guard", "ledger_period_guard", "ledger_account_guard"}
+            expected = {"ledger_posting_guard", "ledger_posting_guard_insert", "ledger_entry_guard",
+                        "ledger_entry_guard_posting", "ledger_period_guard", "ledger_account_guard"}
         else:
             cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'ledger_%'")
             expected = {f"ledger_{t}_guard_{op}" for t in ("posting", "entry") for op in ("insert", "update", "delete")}

@@ -21,6 +21,7 @@ def _drop_guards():
         if connection.vendor == "postgresql":
             cursor.execute("DROP TRIGGER ledger_posting_guard ON ledger_posting")
             cursor.execute("DROP TRIGGER ledger_entry_guard ON ledger_journalentry")
+            cursor.execute("DROP TRIGGER ledger_entry_guard_posting ON ledger_journalentry")
         else:
             for name in ("ledger_posting_guard_update", "ledger_posting_guard_delete",
                          "ledger_entry_guard_update", "ledger_entry_guard_delete"):
