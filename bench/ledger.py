@@ -94,7 +94,7 @@ def _baseline(specs: list[EntrySpec]) -> float:
             Posting.objects.bulk_create([
                 Posting(entry=e, book=book, line=n, account_id=accounts[ln.account], debit=ln.debit or 0,
                         credit=ln.credit or 0)
-                for e, s in zip(entries, chunk)
+                for e, s in zip(entries, chunk, strict=True)
                 for n, ln in enumerate(s.lines, start=1)
             ], batch_size=BATCH)
     return time.perf_counter() - t0

@@ -10,8 +10,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account, Book
-
-from core.money import FenField, from_fen
+from core.money import FenField
 
 
 class Period(models.Model):

@@ -109,7 +109,7 @@ def trial_balance(*, book: Book, year: int, month_from: int = 1, month_to: int =
         if children[a.pk]:
             total = [0, 0, 0, 0]
             for child in children[a.pk]:
-                total = [x + y for x, y in zip(total, gather(child))]
+                total = [x + y for x, y in zip(total, gather(child), strict=False)]
         else:
             total = [*opening.get(a.pk, (0, 0)), *during.get(a.pk, (0, 0))]
         raw[a.pk] = total
@@ -128,7 +128,7 @@ def trial_balance(*, book: Book, year: int, month_from: int = 1, month_to: int =
         c = _split(a.normal_side, _signed(a.normal_side, odr + pdr, ocr + pcr))
         leaf = not children[a.pk]
         if leaf:
-            sums = [x + y for x, y in zip(sums, (*o, pdr, pcr, *c))]
+            sums = [x + y for x, y in zip(sums, (*o, pdr, pcr, *c), strict=False)]
         rows.append(TrialBalanceRow(a, depth(a), leaf, from_fen(o[0]), from_fen(o[1]), from_fen(pdr),
                                     from_fen(pcr), from_fen(c[0]), from_fen(c[1])))
     totals = TrialBalanceRow(None, 0, False, *(from_fen(x) for x in sums))

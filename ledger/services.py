@@ -9,22 +9,21 @@ by atomic increments in the same transaction.
 
 import calendar
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Sequence
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
-
-from accounts.models import Account, Book
-
-from . import chain
-from core.errors import Refused, problem
-from .models import AccountBalance, JournalEntry, Period, Posting
 from djmoney.money import Money
 
+from accounts.models import Account, Book
+from core.errors import Refused, problem
 from core.money import AmountError, to_fen
+
+from . import chain
+from .models import AccountBalance, JournalEntry, Period, Posting
 
 _CHUNK = 2000
 date_type = date  # services take a parameter named `date`
@@ -302,7 +301,7 @@ def _post_checked(book: Book, items: list[_Checked], source: str) -> list[Journa
     book_id = book.pk
     _postings_insert([
         (entry_id, book_id, n, acc_id, lc.debit_fen, lc.credit_fen, lc.memo, lc.counterparty)
-        for entry_id, c in zip([e.pk for e in entries], new_items)
+        for entry_id, c in zip([e.pk for e in entries], new_items, strict=True)
         for n, (acc_id, lc) in enumerate(c.lines, start=1)
     ])
     for c in items:
@@ -450,7 +449,7 @@ def entries_post_many(
         result.append(c)
     if problems:
         raise Refused(problems)
-    posted = {id(c): e for c, e in zip(items, _post_checked(book, items, source))} if items else {}
+    posted = {id(c): e for c, e in zip(items, _post_checked(book, items, source), strict=True)} if items else {}
     return [posted.get(id(r), r) if isinstance(r, _Checked) else r for r in result]
 
 

@@ -5,9 +5,8 @@ from decimal import Decimal
 import pytest
 
 from accounts.models import Account, ConsortiumMember
-from accounts.services import account_create, book_create, fund_ensure, insurer_ensure
+from accounts.services import account_create, book_create, insurer_ensure
 from core.errors import Refused
-from ledger.services import Line, entry_post
 
 
 def _chart(book):

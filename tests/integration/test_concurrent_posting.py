@@ -13,10 +13,10 @@ import pytest
 from django.db import connection, connections
 
 from accounts.models import Book
+from accounts.services import book_create, fund_ensure, region_ensure
 from ledger.integrity import ledger_verify
 from ledger.models import JournalEntry, Posting
 from ledger.selectors import trial_balance
-from accounts.services import book_create, fund_ensure, region_ensure
 from ledger.services import EntrySpec, Line, entries_post_many, entry_post, fiscal_year_open
 
 pytestmark = [
@@ -76,7 +76,7 @@ def test_concurrent_posters_lose_nothing_and_number_without_gaps(fund_book):
     assert sorted(o[1] for o in outcomes) == ["ok"] * 4, outcomes
 
     expected = {other.code: 0, second.code: 0}
-    for w, codes in plans.items():
+    for _w, codes in plans.items():
         for i in range(SINGLE):
             expected[codes[i % len(codes)]] += 1
         expected[codes[-1]] += BATCH
