@@ -21,19 +21,18 @@ class LineContent:
 
 
 def _dumps(obj) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
-
-
-def _lines(lines) -> list:
-    return [[ln.account_code, ln.debit_fen, ln.credit_fen, ln.memo, ln.counterparty] for ln in lines]
+    # Lists in a fixed order, not dicts: canonical without sorting keys each time.
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def content_digest(*, entry_date: date, memo: str, lines) -> str:
-    """What an entry says, independent of when and as what number it was posted.
+    """What an entry says — date, memo, every line — independent of when and as what it was posted.
 
     Two submissions under one idempotency key are the same entry when this agrees.
     """
-    return hashlib.sha256(_dumps({"date": entry_date.isoformat(), "memo": memo, "lines": _lines(lines)})).hexdigest()
+    payload = [entry_date.isoformat(), memo,
+               [[ln.account_code, ln.debit_fen, ln.credit_fen, ln.memo, ln.counterparty] for ln in lines]]
+    return hashlib.sha256(_dumps(payload)).hexdigest()
 
 
 def entry_hash(
@@ -43,31 +42,15 @@ def entry_hash(
     seq: int,
     fiscal_year: int,
     number: int,
-    entry_date: date,
     period: str,
-    memo: str,
     source: str,
     idempotency_key: str | None,
     reverses: int | None,
     made_by: int | None,
     reviewed_by: int | None,
-    lines,
+    content: str,
 ) -> str:
-    payload = _dumps(
-        {
-            "book": book_code,
-            "seq": seq,
-            "year": fiscal_year,
-            "number": number,
-            "date": entry_date.isoformat(),
-            "period": period,
-            "memo": memo,
-            "source": source,
-            "key": idempotency_key,
-            "reverses": reverses,
-            "made_by": made_by,
-            "reviewed_by": reviewed_by,
-            "lines": _lines(lines),
-        }
-    )
+    """The link of one posted entry: its place and people, its content digest, the previous link."""
+    payload = _dumps([book_code, seq, fiscal_year, number, period, source, idempotency_key, reverses, made_by,
+                      reviewed_by, content])
     return hashlib.sha256(prev_hash.encode() + payload).hexdigest()

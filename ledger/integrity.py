@@ -61,7 +61,7 @@ def _verify_book(book: Book, result: VerifyResult) -> None:
     entries = (
         JournalEntry.objects.filter(book=book, status=JournalEntry.Status.POSTED).order_by("seq")
         .values_list("id", "seq", "fiscal_year", "number", "date", "period_id", "memo", "source",
-                     "idempotency_key", "reverses_id", "made_by_id", "reviewed_by_id", "prev_hash", "hash")
+                     "idempotency_key", "reverses_id", "made_by_id", "reviewed_by_id", "content_digest", "prev_hash", "hash")
         .iterator(chunk_size=5000)
     )
     postings = (
@@ -75,9 +75,8 @@ def _verify_book(book: Book, result: VerifyResult) -> None:
     sums = defaultdict(lambda: [0, 0])
     numbers = defaultdict(list)
     head, expected_seq = "", 0
-    first_break = None
     for (eid, seq, year, number, d, period_id, memo, source, key, reverses_id,
-         made_by, reviewed_by, prev_hash, stored_hash) in entries:
+         made_by, reviewed_by, stored_content, prev_hash, stored_hash) in entries:
         result.entries += 1
         expected_seq += 1
         label = _voucher(year, number)
@@ -93,15 +92,17 @@ def _verify_book(book: Book, result: VerifyResult) -> None:
             result.add(book, label, "previous hash", head or "(start of chain)", prev_hash)
         period = periods.get(period_id)
         period_label = str(period) if period else "?"
+        content = chain.content_digest(entry_date=d, memo=memo, lines=[lc for _, lc in lines])
         recomputed = chain.entry_hash(
-            prev_hash=prev_hash, book_code=book.code, seq=seq, fiscal_year=year, number=number, entry_date=d,
-            period=period_label, memo=memo, source=source, idempotency_key=key,
+            prev_hash=prev_hash, book_code=book.code, seq=seq, fiscal_year=year, number=number,
+            period=period_label, source=source, idempotency_key=key,
             reverses=seq_of.get(reverses_id) if reverses_id else None,
-            made_by=made_by, reviewed_by=reviewed_by, lines=[lc for _, lc in lines],
+            made_by=made_by, reviewed_by=reviewed_by, content=content,
         )
         if recomputed != stored_hash:
             result.add(book, label, "hash (content changed after posting)", stored_hash, recomputed)
-            first_break = first_break or label
+        elif content != stored_content:  # only the stored digest was edited: idempotency would misjudge
+            result.add(book, label, "content digest", stored_content, content)
         head = stored_hash
         if len(lines) < 2:
             result.add(book, label, "postings", "at least 2", len(lines))
