@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.services import account_create, book_create, fund_ensure, insurer_ensure, region_ensure
 from core.money import to_fen
+from ledger.integrity import ledger_verify
 from ledger.models import JournalEntry, Period, Posting
 from ledger.selectors import trial_balance
 from ledger.services import EntrySpec, Line, entries_post_many, fiscal_year_open
@@ -150,6 +151,10 @@ def run(n: int) -> dict:
         tb = trial_balance(book=book, year=YEAR)
         timings.append(time.perf_counter() - t)
     assert tb.balanced, "the benchmark book's trial balance must balance"
+    t = time.perf_counter()
+    verified = ledger_verify(book=book)
+    verify_s = time.perf_counter() - t
+    assert verified.ok, verified.problems[:5]
     baseline_s = _baseline_raw(specs)
     orm_s = _baseline_orm(specs)
     return {
@@ -160,6 +165,7 @@ def run(n: int) -> dict:
         "postings_per_s": round(postings / post_s),
         "entries_per_s": round(n / post_s),
         "trial_balance_s": round(statistics.median(timings), 4),
+        "verify_s": round(verify_s, 2),
         "baseline_s": round(baseline_s, 3),
         "baseline_ratio": round(post_s / baseline_s, 2),
         "orm_bulk_create_s": round(orm_s, 3),
