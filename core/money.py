@@ -9,6 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 import cn2an
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.query_utils import DeferredAttribute
 from django.utils.translation import gettext_lazy as _
 from djmoney.forms.fields import MoneyField as MoneyFormField
 from djmoney.money import Money
@@ -70,10 +71,23 @@ def fmt(value) -> str:
     return f"{amount:,.2f}"
 
 
+class MoneyAttribute(DeferredAttribute):
+    """Whatever is assigned (Decimal, str, int yuan) reads back as Money, as it would after a reload."""
+
+    def __set__(self, instance, value):
+        if value is not None and not isinstance(value, Money):
+            try:
+                value = money(value)
+            except AmountError:
+                pass  # kept as given: saving it fails in get_prep_value with the reason
+        instance.__dict__[self.field.attname] = value
+
+
 class FenField(models.BigIntegerField):
     """A CNY amount held as integer fen; Python sees django-money's Money."""
 
     description = _("amount in CNY, stored as integer fen")
+    descriptor_class = MoneyAttribute
 
     def from_db_value(self, value, expression, connection):
         return None if value is None else from_fen(value)

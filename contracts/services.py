@@ -1,0 +1,304 @@
+"""Writes for contracts: the year's terms, premium obligations, transfers in both books, overdue marks."""
+
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import transaction
+from django.db.models import Sum
+
+from accounts.models import Book, Fund, Insurer
+from core.errors import Refused, problem
+from core.money import AmountError, quantize, to_decimal, to_fen
+from ledger.models import Period
+from ledger.services import Line, entry_post, fiscal_year_open
+
+from .models import Contract, ContractYear, PremiumObligation, PremiumTransfer
+
+
+@transaction.atomic
+def contract_create(*, code: str, name: str, fund: Fund, insurer: Insurer, first_year: int, last_year: int,
+                    tender_reference: str = "", source: str = "") -> Contract:
+    """A contract; creating it again with the same code returns the existing one."""
+    existing = Contract.objects.filter(code=code).first()
+    if existing is not None:
+        if (existing.fund_id, existing.insurer_id) != (fund.pk, insurer.pk):
+            raise Refused([problem(f"contract {code}", "code", "a code no other contract has",
+                                   f"already {existing.fund} × {existing.insurer}")])
+        return existing
+    if first_year > last_year:
+        raise Refused([problem(f"contract {code}", "years", "first year ≤ last year", f"{first_year}–{last_year}")])
+    return Contract.objects.create(code=code, name=name, fund=fund, insurer=insurer, first_year=first_year,
+                                   last_year=last_year, tender_reference=tender_reference, source=source)
+
+
+def _pct(value, label, field, problems) -> Decimal | None:
+    try:
+        pct = Decimal(str(value))
+    except Exception:
+        problems.append(problem(label, field, "a percentage", value))
+        return None
+    if not (0 <= pct <= 100):
+        problems.append(problem(label, field, "a percentage 0–100", value))
+        return None
+    return pct
+
+
+def _check_tranches(tranches, deposit_pct: Decimal, year: int, label: str, problems: list) -> list[tuple[date, Decimal]]:
+    checked, last_due, last_pct = [], None, Decimal(0)
+    for n, t in enumerate(tranches, start=1):
+        try:
+            due = date.fromisoformat(str(t["due"]))
+        except (KeyError, ValueError):
+            problems.append(problem(label, f"tranche {n} due", "a date YYYY-MM-DD", t.get("due")))
+            continue
+        pct = _pct(t.get("cumulative_pct"), label, f"tranche {n} cumulative_pct", problems)
+        if pct is None:
+            continue
+        if last_due is not None and due <= last_due:
+            problems.append(problem(label, f"tranche {n} due", f"a date after {last_due}", due))
+        if pct <= last_pct:
+            problems.append(problem(label, f"tranche {n} cumulative_pct", f"above {last_pct}%", f"{pct}%"))
+        last_due, last_pct = due, pct
+        checked.append((due, pct))
+    if not checked:
+        problems.append(problem(label, "tranches", "at least one tranche", "none"))
+    elif last_pct + deposit_pct != 100:
+        problems.append(problem(label, "tranches", "the last cumulative share plus the deposit = 100%",
+                                f"{last_pct}% + {deposit_pct}%"))
+    return checked
+
+
+@transaction.atomic
+def contract_year_create(
+    *, contract: Contract, year: int, tranches: list[dict], basis: str = ContractYear.Basis.PER_CAPITA,
+    per_capita=None, insured_count: int | None = None, fixed_total=None, deposit_pct="0",
+    settlement_terms: dict | None = None, benefit_policy: str = "", operating_cost="0",
+    cutoff: date | None = None, report_due: date | None = None, settle_due: date | None = None, notes: str = "",
+) -> ContractYear:
+    """A year's terms, checked whole; cut-off, report and settle dates default to Shanxi's Mar 31 / May 31 / Jun 30."""
+    label = f"contract {contract.code} year {year}"
+    problems = []
+    existing = ContractYear.objects.filter(contract=contract, year=year).first()
+    if existing is not None:
+        return existing
+    if not (contract.first_year <= year <= contract.last_year):
+        problems.append(problem(label, "year", f"{contract.first_year}–{contract.last_year}", year))
+    premium = None
+    try:
+        if basis == ContractYear.Basis.PER_CAPITA:
+            if per_capita is None or not insured_count or insured_count <= 0:
+                problems.append(problem(label, "premium", "a per-capita standard and an insured count above 0",
+                                        f"{per_capita} × {insured_count}"))
+            else:
+                premium = quantize(to_decimal(per_capita) * insured_count)
+        elif basis == ContractYear.Basis.FIXED_TOTAL:
+            premium = to_decimal(fixed_total)
+        else:
+            problems.append(problem(label, "basis", "per_capita or fixed_total", basis))
+    except AmountError as exc:
+        problems.append(problem(label, "premium", "a CNY amount", exc))
+    if premium is not None and premium <= 0:
+        problems.append(problem(label, "premium", "above 0", premium))
+    deposit = _pct(deposit_pct, label, "deposit_pct", problems) or Decimal(0)
+    _check_tranches(tranches, deposit, year, label, problems)
+    if problems:
+        raise Refused(problems)
+    return ContractYear.objects.create(
+        contract=contract, year=year, basis=basis, per_capita=per_capita if basis == "per_capita" else None,
+        insured_count=insured_count if basis == "per_capita" else None, premium=premium, tranches=tranches,
+        deposit_pct=deposit, settlement_terms=settlement_terms or {}, benefit_policy=benefit_policy,
+        operating_cost=operating_cost, cutoff=cutoff or date(year + 1, 3, 31),
+        report_due=report_due or date(year + 1, 5, 31), settle_due=settle_due or date(year + 1, 6, 30), notes=notes,
+    )
+
+
+@transaction.atomic
+def obligations_generate(*, contract_year: ContractYear) -> list[PremiumObligation]:
+    """Each tranche and the deposit as an obligation; the parts add up exactly to the premium.
+
+    Every cumulative share is rounded once (half up) and each tranche is the difference
+    of consecutive cumulative amounts; the deposit takes the remainder. Running it again
+    creates nothing new.
+    """
+    cy = contract_year
+    contract = cy.contract
+    total_fen = to_fen(cy.premium)
+    made, previous_fen = [], 0
+    base = f"{contract.code}/{cy.year}"
+    tranches = sorted(cy.tranches, key=lambda t: t["due"])
+    for n, t in enumerate(tranches, start=1):
+        share = Decimal(str(t["cumulative_pct"])) / 100
+        cumulative_fen = int((total_fen * share).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        amount_fen = cumulative_fen - previous_fen
+        previous_fen = cumulative_fen
+        made.append(dict(key=f"{base}/tranche/{n}", kind=PremiumObligation.Kind.TRANCHE, sequence=n,
+                         due_date=date.fromisoformat(str(t["due"])), amount_fen=amount_fen,
+                         description=f"{cy.year}年大病保险保费第{n}期（累计{t['cumulative_pct']}%）"))
+    if total_fen > previous_fen:
+        made.append(dict(key=f"{base}/deposit", kind=PremiumObligation.Kind.DEPOSIT, sequence=len(made) + 1,
+                         due_date=None, amount_fen=total_fen - previous_fen,
+                         description=f"{cy.year}年大病保险服务保证金（{cy.deposit_pct}%，考核后支付）"))
+    result = []
+    for m in made:
+        ob, _ = PremiumObligation.objects.get_or_create(
+            key=m["key"],
+            defaults=dict(fund=contract.fund, insurer=contract.insurer, contract_year=cy, year=cy.year,
+                          kind=m["kind"], sequence=m["sequence"], description=m["description"],
+                          amount=Decimal(m["amount_fen"]) / 100, due_date=m["due_date"],
+                          insured_count=cy.insured_count, source=f"contract {contract.code}"),
+        )
+        result.append(ob)
+    return result
+
+
+# -- transfers ---------------------------------------------------------------------
+
+
+def _book_of(owner, kind: str) -> Book:
+    books = list(Book.objects.filter(**{kind: owner}))
+    if len(books) != 1:
+        raise Refused([problem(str(owner), "book", f"exactly one {kind} book", len(books))])
+    return books[0]
+
+
+def _ensure_open_year(book: Book, year: int) -> None:
+    if not Period.objects.filter(book=book, year=year).exists():
+        fiscal_year_open(book=book, year=year)
+
+
+def _outstanding_fen(*, contract_year=None, obligation=None) -> int:
+    if obligation is not None:
+        owed = to_fen(obligation.amount)
+        paid = PremiumTransfer.objects.filter(obligation=obligation).aggregate(s=Sum("amount"))["s"]
+    else:
+        owed = to_fen(contract_year.obligations.aggregate(s=Sum("amount"))["s"] or 0)
+        paid = PremiumTransfer.objects.filter(contract_year=contract_year).aggregate(s=Sum("amount"))["s"]
+    return owed - (to_fen(paid) if paid is not None else 0)
+
+
+@transaction.atomic
+def transfer_record(
+    *, reference: str, amount, paid_on: date, side: str, insurer: Insurer, contract_year: ContractYear | None = None,
+    obligation: PremiumObligation | None = None, memo: str = "", user=None,
+) -> PremiumTransfer:
+    """Record a premium payment fund → insurer in both books at once, under one reference.
+
+    Fund book: Dr 5101 大病保险支出 / Cr 1004 支出户存款 (cash basis: the money left).
+    Insurer book, premium income 6031 — or 2203 预收保费 when paid before the policy
+    year — against 1002 银行存款 when the insurer entered it (it saw the money), or
+    against 1122 应收保费 when the fund entered it, until the insurer confirms receipt.
+    The same reference with the same content returns the existing transfer.
+    """
+    if (contract_year is None) == (obligation is None):
+        raise Refused([problem(f"transfer {reference}", "against", "a contract year or one obligation", "both or neither")])
+    if obligation is not None:
+        fund, year, cy = obligation.fund, obligation.year, obligation.contract_year
+        party = obligation.insurer
+    else:
+        cy = contract_year
+        fund, year, party = cy.contract.fund, cy.year, cy.contract.insurer
+    label = f"transfer {reference}"
+    problems = []
+    try:
+        amount_dec = to_decimal(amount)
+    except AmountError as exc:
+        raise Refused([problem(label, "amount", "a CNY amount with at most 2 decimals", exc)]) from None
+    existing = PremiumTransfer.objects.filter(reference=reference).first()
+    if existing is not None:
+        same = (existing.amount.amount == amount_dec and existing.paid_on == paid_on
+                and existing.insurer_id == insurer.pk and existing.fund_id == fund.pk)
+        if not same:
+            raise Refused([problem(label, "reference", f"the same payment as recorded on {existing.paid_on}",
+                                   "a different payment under the same reference")])
+        return existing
+    if side not in PremiumTransfer.Side.values:
+        problems.append(problem(label, "side", "fund or insurer", side))
+    if insurer.pk != party.pk:
+        problems.append(problem(label, "insurer", f"{party} (party to the contract)", insurer))
+    if amount_dec <= 0:
+        problems.append(problem(label, "amount", "above 0", amount_dec))
+    if cy is not None and cy.status == ContractYear.Status.CLOSED:
+        problems.append(problem(label, "contract year", "an open contract year", f"{cy} is closed"))
+    outstanding = _outstanding_fen(contract_year=contract_year, obligation=obligation)
+    if amount_dec > 0 and to_fen(amount_dec) > outstanding:
+        problems.append(problem(label, "amount", f"at most what is still owed, {Decimal(outstanding) / 100:,.2f}",
+                                f"{amount_dec:,.2f}"))
+    if problems:
+        raise Refused(problems)
+    fund_book, insurer_book = _book_of(fund, "fund"), _book_of(insurer, "insurer")
+    for book in (fund_book, insurer_book):
+        _ensure_open_year(book, paid_on.year)
+    what = obligation.description if obligation is not None else f"{year}年大病保险保费"
+    fund_entry = entry_post(
+        book=fund_book, date=paid_on, memo=f"拨付{what}（{reference}）", source="premium-transfer",
+        idempotency_key=f"transfer:{reference}", made_by=user,
+        lines=[Line("5101", debit=amount_dec, counterparty=insurer.name), Line("1004", credit=amount_dec)],
+    )
+    income = "2203" if paid_on.year < year else "6031"
+    receivable = "1002" if side == PremiumTransfer.Side.INSURER else "1122"
+    insurer_entry = entry_post(
+        book=insurer_book, date=paid_on, memo=f"{'收到' if receivable == '1002' else '应收'}{what}（{reference}）",
+        source="premium-transfer", idempotency_key=f"transfer:{reference}", made_by=user,
+        lines=[Line(receivable, debit=amount_dec), Line(income, credit=amount_dec, counterparty=fund.name)],
+    )
+    return PremiumTransfer.objects.create(
+        reference=reference, fund=fund, insurer=insurer, contract_year=contract_year, obligation=obligation,
+        year=year, amount=amount_dec, paid_on=paid_on,
+        received_on=paid_on if side == PremiumTransfer.Side.INSURER else None, entered_by_side=side,
+        fund_confirmed=side == PremiumTransfer.Side.FUND, insurer_confirmed=side == PremiumTransfer.Side.INSURER,
+        fund_entry=fund_entry, insurer_entry=insurer_entry, memo=memo, created_by=user,
+    )
+
+
+@transaction.atomic
+def transfer_confirm(*, transfer: PremiumTransfer, side: str, received_on: date | None = None,
+                     user=None) -> PremiumTransfer:
+    """The other side agrees. The insurer confirming receipt moves 1122 应收保费 into 1002 银行存款."""
+    t = PremiumTransfer.objects.select_for_update().get(pk=transfer.pk)
+    label = f"transfer {t.reference}"
+    if side == PremiumTransfer.Side.FUND:
+        if not t.fund_confirmed:
+            t.fund_confirmed = True
+            t.save(update_fields=["fund_confirmed"])
+        return t
+    if side != PremiumTransfer.Side.INSURER:
+        raise Refused([problem(label, "side", "fund or insurer", side)])
+    if t.insurer_confirmed:
+        return t
+    when = received_on or t.paid_on
+    if when < t.paid_on:
+        raise Refused([problem(label, "received_on", f"on or after the payment date {t.paid_on}", when)])
+    insurer_book = _book_of(t.insurer, "insurer")
+    _ensure_open_year(insurer_book, when.year)
+    t.receipt_entry = entry_post(
+        book=insurer_book, date=when, memo=f"保费到账确认（{t.reference}）", source="premium-transfer",
+        idempotency_key=f"transfer-receipt:{t.reference}", made_by=user,
+        lines=[Line("1002", debit=t.amount), Line("1122", credit=t.amount, counterparty=t.fund.name)],
+    )
+    t.insurer_confirmed, t.received_on = True, when
+    t.save(update_fields=["receipt_entry", "insurer_confirmed", "received_on"])
+    return t
+
+
+# -- overdue -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def premium_overdue_mark(*, as_of: date) -> int:
+    """Mark obligations past due and not fully paid by then; marking again changes nothing.
+
+    Returns how many obligations were newly marked.
+    """
+    from .selectors import premium_status
+
+    marked = 0
+    candidates = PremiumObligation.objects.filter(due_date__lt=as_of, overdue_since__isnull=True)
+    groups = {(o.fund_id, o.insurer_id, o.year) for o in candidates}
+    for fund_id, insurer_id, year in sorted(groups):
+        for row in premium_status(fund=fund_id, insurer=insurer_id, year=year, as_of=as_of):
+            ob = row.obligation
+            if ob.overdue_since is None and ob.due_date and ob.due_date < as_of and row.late_by_due:
+                ob.overdue_since = date.fromordinal(ob.due_date.toordinal() + 1)
+                ob.save(update_fields=["overdue_since"])
+                marked += 1
+    return marked
