@@ -1,0 +1,58 @@
+"""The demo year quickstart posts, from the reference contracts in data/contracts.json.
+
+Shandong 2015: both tranches paid on time, entered by the fund and confirmed by the
+insurer; the insurer accrues hospital claims monthly and pays them the month after.
+Shanxi (Jincheng) 2019: the 30% tranche on time, the 60% mark reached 12 days late,
+the 90% mark still short at the cut-off, the deposit awaiting the assessment.
+Every posting carries an idempotency key or a transfer reference, so running the
+demo again changes nothing.
+"""
+
+from datetime import date
+
+from django.db import transaction
+
+from accounts.models import Book
+from ledger.services import EntrySpec, Line, entries_post_many
+
+from .models import ContractYear
+from .reference import reference_contracts_load
+from .services import transfer_confirm, transfer_record
+
+# (reference, contract, year, amount, paid on, entered by, insurer confirms on)
+TRANSFERS = [
+    ("SD-2015-T1", "SD-2015", 2015, "256000000.00", date(2015, 4, 28), "fund", date(2015, 4, 29)),
+    ("SD-2015-T2", "SD-2015", 2015, "64000000.00", date(2015, 12, 22), "fund", date(2015, 12, 23)),
+    ("JC-2019-T1", "JC-2019", 2019, "44200093.50", date(2019, 4, 26), "insurer", None),
+    ("JC-2019-T2", "JC-2019", 2019, "30000000.00", date(2019, 6, 28), "insurer", None),
+    ("JC-2019-T3", "JC-2019", 2019, "14200093.50", date(2019, 7, 12), "fund", date(2019, 7, 12)),
+    ("JC-2019-T4", "JC-2019", 2019, "20000000.00", date(2019, 9, 20), "fund", None),
+]
+
+# Shandong insurer: hospital claims accrued at month end and paid on the 10th after.
+CLAIMS = [
+    (date(2015, 5, 31), "5月定点医疗机构大病保险赔款", "18250340.27", "claims-2015-05"),
+    (date(2015, 6, 30), "6月定点医疗机构大病保险赔款", "21604512.90", "claims-2015-06"),
+    (date(2015, 7, 31), "7月定点医疗机构大病保险赔款", "23117009.55", "claims-2015-07"),
+]
+
+
+@transaction.atomic
+def demo_year_post() -> list[ContractYear]:
+    years = reference_contracts_load()
+    by_code = {(cy.contract.code, cy.year): cy for cy in years}
+    for ref, code, year, amount, paid_on, side, confirmed_on in TRANSFERS:
+        cy = by_code[(code, year)]
+        t = transfer_record(reference=ref, contract_year=cy, insurer=cy.contract.insurer, amount=amount,
+                            paid_on=paid_on, side=side)
+        if confirmed_on is not None:
+            transfer_confirm(transfer=t, side="insurer" if side == "fund" else "fund", received_on=confirmed_on)
+    insurer_book = Book.objects.get(code="PICC-37-DB")
+    specs = []
+    for d, memo, amount, key in CLAIMS:
+        specs.append(EntrySpec(d, [Line("6511", debit=amount), Line("224102", credit=amount)], memo, key))
+        specs.append(EntrySpec(date(d.year, d.month + 1, 10), [Line("224102", debit=amount),
+                                                               Line("1002", credit=amount)], f"支付{memo}",
+                               f"{key}-paid"))
+    entries_post_many(book=insurer_book, entries=specs, source="quickstart")
+    return years

@@ -1,0 +1,59 @@
+"""The commands others script against: quickstart and verify_ledger, with --json."""
+
+import json
+from io import StringIO
+
+from django.core.management import call_command
+
+from ledger.models import JournalEntry
+
+
+def _json(*args):
+    out = StringIO()
+    call_command(*args, "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_quickstart_posts_the_demo_year_once_and_verifies(db):
+    first = _json("quickstart")
+    codes = [b["code"] for b in first["books"]]
+    assert {"FUND-37", "PICC-37-DB", "FUND-1405", "CLIC-1405-DB"} <= set(codes)
+    assert {b["kind"] for b in first["books"]} == {"fund", "insurer"}
+    # Shandong: 2 transfers × 2 books + 2 receipts; Jincheng: 4 transfers × 2 books + 1 receipt; 6 claim entries.
+    assert first["entries_created"] == 21 and first["verified"] is True
+    assert set(first) >= {"books", "reports", "seconds"}
+    second = _json("quickstart")
+    assert second["entries_created"] == 0
+    assert JournalEntry.objects.count() == 21
+    verified = _json("verify_ledger")
+    assert (verified["ok"], verified["entries"], verified["postings"]) == (True, 21, 42)
+
+
+def test_quickstart_prints_balanced_trial_balances(db):
+    out = StringIO()
+    call_command("quickstart", stdout=out)
+    text = out.getvalue()
+    assert text.count("借贷平衡") == 4 and "不平衡" not in text  # the four books with movements
+    assert "320,000,000.00" in text and "62,971,862.72" in text
+    assert "逾期后足额 12天" in text and "逾期未足额 183天，在途 20,000,000.00" in text
+
+
+def test_premium_status_command_reports_each_obligation(db):
+    call_command("quickstart", stdout=StringIO())
+    out = _json("premium_status", "--contract", "JC-2019", "--as-of", "2019-10-31")
+    assert [(o["state"], o["days_late"], o["shortfall"]) for o in out["obligations"]] == [
+        ("paid_on_time", None, "0.00"), ("paid_late", 12, "0.00"), ("overdue", 31, "24200093.50"),
+        ("awaiting_assessment", None, "14733364.50"),
+    ]
+    assert out["totals"] == {"required": "147333645.00", "received": "108400187.00", "shortfall": "38933458.00"}
+
+
+def test_the_overdue_task_marks_once(db):
+    from contracts.models import PremiumObligation
+    from contracts.tasks import premium_overdue_check
+
+    call_command("quickstart", stdout=StringIO())
+    first = premium_overdue_check.apply(kwargs={"as_of": "2019-10-31"}).get()
+    assert first == 3  # Jincheng's 60% (reached late) and 90% (still short) tranches; Xuzhou 2013 unpaid
+    assert premium_overdue_check.apply(kwargs={"as_of": "2019-10-31"}).get() == 0
+    assert PremiumObligation.objects.filter(overdue_since__isnull=False).count() == 3
