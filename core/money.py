@@ -10,8 +10,10 @@ import cn2an
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.query_utils import DeferredAttribute
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from djmoney.forms.fields import MoneyField as MoneyFormField
+from djmoney.forms.widgets import MoneyWidget
 from djmoney.money import Money
 
 CNY = "CNY"
@@ -89,6 +91,11 @@ class FenField(models.BigIntegerField):
     description = _("amount in CNY, stored as integer fen")
     descriptor_class = MoneyAttribute
 
+    @cached_property
+    def validators(self):
+        # Not BigIntegerField's integer range checks: they would compare Money with int.
+        return [*self.default_validators, *self._validators]
+
     def from_db_value(self, value, expression, connection):
         return None if value is None else from_fen(value)
 
@@ -116,5 +123,9 @@ class FenField(models.BigIntegerField):
             "max_digits": 17,
             "min_value": 0,
         }
+        # The admin offers its integer widget to every BigIntegerField; an amount needs the money widget.
+        widget = kwargs.pop("widget", None)
+        if isinstance(widget, MoneyWidget) or (isinstance(widget, type) and issubclass(widget, MoneyWidget)):
+            kwargs["widget"] = widget
         defaults.update(kwargs)
         return models.Field.formfield(self, **defaults)
