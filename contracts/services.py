@@ -298,7 +298,8 @@ def premium_overdue_mark(*, as_of: date) -> int:
         for row in premium_status(fund=fund_id, insurer=insurer_id, year=year, as_of=as_of):
             ob = row.obligation
             if ob.overdue_since is None and ob.due_date and ob.due_date < as_of and row.late_by_due:
-                ob.overdue_since = date.fromordinal(ob.due_date.toordinal() + 1)
-                ob.save(update_fields=["overdue_since"])
-                marked += 1
+                # A conditional update: when two workers race, the second waits for the
+                # first's row lock, finds the mark set, and updates nothing.
+                marked += PremiumObligation.objects.filter(pk=ob.pk, overdue_since__isnull=True).update(
+                    overdue_since=date.fromordinal(ob.due_date.toordinal() + 1))
     return marked

@@ -1,0 +1,60 @@
+"""A real Celery worker, fed through the local Redis, runs the daily overdue check.
+
+The worker is a separate process on the same PostgreSQL test database. Two workers
+racing on the same day's check mark each overdue tranche once.
+"""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+
+from contracts.models import PremiumObligation
+from contracts.tasks import premium_overdue_check
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="the worker process needs a shared database"),
+]
+
+ROOT = Path(settings.BASE_DIR)
+
+
+@pytest.fixture
+def workers():
+    """Two worker processes on a private queue of the local Redis, stopped after the test."""
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    db = connection.settings_dict
+    env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+           "DJANGO_SETTINGS_MODULE": "config.settings"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "-c", "1", "-n",
+             f"w{i}-{queue}@localhost", "--without-gossip", "--without-mingle", "-l", "WARNING"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for i in (1, 2)
+    ]
+    yield queue
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.wait(timeout=30)
+
+
+def test_workers_mark_overdue_tranches_once(workers):
+    call_command("quickstart", stdout=StringIO())
+    assert not PremiumObligation.objects.filter(overdue_since__isnull=False).exists()
+    results = [premium_overdue_check.apply_async(kwargs={"as_of": "2019-10-31"}, queue=workers) for _ in range(4)]
+    deadline = time.monotonic() + 90
+    counts = [r.get(timeout=max(1, deadline - time.monotonic())) for r in results]
+    # Jincheng's 60% and 90% tranches and Xuzhou's unpaid 2013 premium, each marked by exactly one run.
+    assert sorted(counts) == [0, 0, 0, 3]
+    assert PremiumObligation.objects.filter(overdue_since__isnull=False).count() == 3
