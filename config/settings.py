@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "accounts",
     "ledger",
     "contracts",
+    "claims",
 ]
 
 MIDDLEWARE = [
