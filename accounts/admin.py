@@ -1,1 +1,167 @@
+"""Admin for regions, funds, insurers, books and charts; thin over accounts.services and ledger.selectors."""
 
+from datetime import date
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from core.forms import dry_run
+from ledger.selectors import trial_balance
+
+from .models import Account, Book, ConsortiumMember, Fund, Insurer, Region
+from .services import account_create
+
+
+@admin.register(Region)
+class RegionAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "level", "path_shown")
+    list_filter = ("level",)
+    search_fields = ("code", "name")
+    autocomplete_fields = ("parent",)
+
+    @admin.display(description=_("path"))
+    def path_shown(self, obj):
+        return obj.path()
+
+
+@admin.register(Fund)
+class FundAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "region")
+    search_fields = ("code", "name", "region__name")
+    autocomplete_fields = ("region",)
+
+
+class ConsortiumMemberInline(admin.TabularInline):
+    model = ConsortiumMember
+    fk_name = "consortium"
+    extra = 0
+    autocomplete_fields = ("member",)
+
+
+@admin.register(Insurer)
+class InsurerAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "is_consortium")
+    search_fields = ("code", "name")
+    inlines = [ConsortiumMemberInline]
+
+
+class AccountInline(admin.TabularInline):
+    model = Account
+    fields = ("code", "name", "type", "normal_side", "parent")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("code",)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Book)
+class BookAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "kind", "owner_shown", "accounts_count", "chain_length", "trial_balance_link")
+    list_filter = ("kind",)
+    search_fields = ("code", "name", "fund__name", "insurer__name")
+    readonly_fields = ("chain_length", "chain_head", "created_at", "trial_balance_link")
+    inlines = [AccountInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("fund", "insurer").annotate(n_accounts=Count("accounts"))
+
+    def get_readonly_fields(self, request, obj=None):
+        # A book's owner and kind are fixed once it exists: its entries belong to them.
+        fixed = ("code", "kind", "fund", "insurer") if obj is not None else ()
+        return (*fixed, *self.readonly_fields)
+
+    @admin.display(description=_("owner"))
+    def owner_shown(self, obj):
+        return obj.owner
+
+    @admin.display(description=_("accounts"))
+    def accounts_count(self, obj):
+        return getattr(obj, "n_accounts", None)
+
+    @admin.display(description=_("trial balance"))
+    def trial_balance_link(self, obj):
+        if obj.pk is None:
+            return "-"
+        url = reverse("admin:accounts_book_trial_balance", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, _("trial balance (科目余额表)"))
+
+    def get_urls(self):
+        return [path("<int:pk>/trial-balance/", self.admin_site.admin_view(self.trial_balance_view),
+                     name="accounts_book_trial_balance")] + super().get_urls()
+
+    def trial_balance_view(self, request, pk):
+        book = get_object_or_404(Book, pk=pk)
+        today = timezone.localdate()
+        try:
+            year = int(request.GET.get("year") or today.year)
+            month_from = int(request.GET.get("from") or 1)
+            month_to = int(request.GET.get("to") or 12)
+            tb = trial_balance(book=book, year=year, month_from=month_from, month_to=month_to)
+        except ValueError:
+            messages.error(request, _("Year and months must be numbers, with 1 ≤ from ≤ to ≤ 12."))
+            year, month_from, month_to = today.year, 1, 12
+            tb = trial_balance(book=book, year=year)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Trial balance: %(book)s") % {"book": book},
+            "book": book, "tb": tb, "opts": self.model._meta, "months": range(1, 13),
+            "years": sorted(set(book.periods.values_list("year", flat=True)) | {year}),
+            "generated_at": timezone.localtime(), "as_of": date.today(),
+        }
+        return TemplateResponse(request, "admin/accounts/book/trial_balance.html", context)
+
+
+class AccountForm(forms.ModelForm):
+    """A sub-account (明细科目) under an existing account; national codes come from the chart template."""
+
+    class Meta:
+        model = Account
+        fields = ("book", "parent", "code", "name")
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk is None and not self.errors:
+            if not data.get("parent"):
+                raise forms.ValidationError(_("New accounts are sub-accounts: choose the parent account."))
+            dry_run(self.create)
+        return data
+
+    def create(self) -> Account:
+        d = self.cleaned_data
+        return account_create(book=d["book"], parent_code=d["parent"].code, code=d["code"], name=d["name"])
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    form = AccountForm
+    list_display = ("code", "name", "book", "type", "normal_side", "parent")
+    list_filter = ("book", "type")
+    search_fields = ("code", "name")
+    ordering = ("book", "code")
+    autocomplete_fields = ("parent",)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        # Code, book and parent are covered by the hash chain once postings exist; the
+        # database refuses changing them, so the form does not offer it.
+        return ("book", "parent", "code", "type", "normal_side", "source")
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is None or not obj.postings.exists()
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save(update_fields=["name"])
+            return
+        obj.pk = form.create().pk

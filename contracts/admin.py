@@ -4,7 +4,6 @@ from datetime import date
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -13,6 +12,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import Refused
+from core.forms import dry_run
 from core.money import fmt
 
 from .models import Assessment, Contract, ContractYear, PremiumObligation, PremiumTransfer
@@ -127,10 +127,6 @@ class PremiumObligationAdmin(admin.ModelAdmin):
         return False
 
 
-class _DryRun(Exception):
-    pass
-
-
 class TransferForm(forms.ModelForm):
     """Recording a payment: checked by a dry run of the service, posted by save_model.
 
@@ -146,14 +142,7 @@ class TransferForm(forms.ModelForm):
         data = super().clean()
         if self.instance.pk or self.errors:
             return data
-        try:
-            with transaction.atomic():
-                self.record()
-                raise _DryRun
-        except _DryRun:
-            pass
-        except Refused as exc:
-            raise forms.ValidationError([Refused.describe(p) for p in exc.problems]) from exc
+        dry_run(self.record)
         return data
 
     def record(self) -> PremiumTransfer:

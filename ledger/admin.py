@@ -1,1 +1,309 @@
+"""Admin for vouchers, periods and balances: every write goes through ledger.services.
 
+A voucher is prepared (制单) as a draft with its lines, posted by a reviewer (审核) who is
+not its maker, and once posted can only be read or reversed (冲销).
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Sum
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Account, Book
+from core.errors import Refused
+from core.forms import dry_run
+from core.money import fmt
+
+from .models import AccountBalance, JournalEntry, Period, Posting
+from .services import Line, entry_draft_post, entry_draft_save, entry_reverse, period_close, period_reopen, year_close
+
+
+def _refusal(request, exc: Refused) -> None:
+    for p in exc.problems:
+        messages.error(request, Refused.describe(p))
+
+
+@admin.register(Period)
+class PeriodAdmin(admin.ModelAdmin):
+    list_display = ("book", "year", "month", "start_date", "end_date", "status", "closed_at", "closed_by")
+    list_filter = ("status", "year", "book")
+    actions = ["close_periods", "reopen_periods", "close_years"]
+    readonly_fields = [f.name for f in Period._meta.fields]
+
+    def has_add_permission(self, request):
+        return False  # periods are opened a year at a time by the service
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Close the selected periods"))
+    def close_periods(self, request, queryset):
+        for period in queryset.order_by("book", "year", "month"):
+            try:
+                period_close(period=period, by=request.user)
+            except Refused as exc:
+                _refusal(request, exc)
+            else:
+                messages.success(request, _("%(book)s %(period)s closed") % {"book": period.book.code,
+                                                                             "period": period})
+
+    @admin.action(description=_("Reopen the selected periods"))
+    def reopen_periods(self, request, queryset):
+        for period in queryset:
+            try:
+                period_reopen(period=period)
+            except Refused as exc:
+                _refusal(request, exc)
+            else:
+                messages.success(request, _("%(book)s %(period)s reopened") % {"book": period.book.code,
+                                                                               "period": period})
+
+    @admin.action(description=_("Close the whole year of the selected periods (final)"))
+    def close_years(self, request, queryset):
+        for book_id, year in sorted(set(queryset.values_list("book", "year"))):
+            book = Book.objects.get(pk=book_id)
+            try:
+                year_close(book=book, year=year, by=request.user)
+            except Refused as exc:
+                _refusal(request, exc)
+            else:
+                messages.success(request, _("%(book)s %(year)s closed for good") % {"book": book.code, "year": year})
+
+
+class PostingForm(forms.ModelForm):
+    """One line; amounts in yuan with two decimals, the service turns them into Money and checks them."""
+
+    debit = forms.DecimalField(label=_("debit"), max_digits=17, decimal_places=2, min_value=0, required=False)
+    credit = forms.DecimalField(label=_("credit"), max_digits=17, decimal_places=2, min_value=0, required=False)
+
+    class Meta:
+        model = Posting
+        fields = ("account", "debit", "credit", "memo", "counterparty")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("debit", "credit"):
+            value = self.initial.get(name)
+            if hasattr(value, "amount"):
+                self.initial[name] = value.amount if value.amount else None
+            self.fields[name].widget.attrs.update({"class": f"ledger-{name}", "step": "0.01"})
+
+
+class PostingFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        entry = self.instance
+        lines = self.lines()
+        if entry.book_id and entry.date and lines:
+            dry_run(entry_draft_save, book=entry.book, date=entry.date, lines=lines, memo=entry.memo,
+                    entry=entry if entry.pk else None)
+
+    def lines(self) -> list[Line]:
+        rows = []
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None)
+            if not data or data.get("DELETE") or not data.get("account"):
+                continue
+            rows.append(Line(account=data["account"].code, debit=data.get("debit") or None,
+                             credit=data.get("credit") or None, memo=data.get("memo") or "",
+                             counterparty=data.get("counterparty") or ""))
+        return rows
+
+
+class PostingInline(admin.TabularInline):
+    model = Posting
+    form = PostingForm
+    formset = PostingFormSet
+    fields = ("account", "debit", "credit", "memo", "counterparty")
+    extra = 4
+    min_num = 0
+
+    def get_extra(self, request, obj=None, **kwargs):
+        return 0 if obj is not None and obj.is_posted else (2 if obj is not None else 4)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "account":
+            book = getattr(request, "_ledger_book", None)
+            leaves = Account.objects.filter(children__isnull=True).order_by("book", "code")
+            kwargs["queryset"] = leaves.filter(book=book) if book is not None else leaves.none()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_add_permission(self, request, obj=None):
+        return obj is None or not obj.is_posted
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None or not obj.is_posted
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is None or not obj.is_posted
+
+
+class EntryForm(forms.ModelForm):
+    class Meta:
+        model = JournalEntry
+        fields = ("book", "date", "memo")
+        widgets = {"book": forms.HiddenInput}
+
+
+@admin.register(JournalEntry)
+class JournalEntryAdmin(admin.ModelAdmin):
+    form = EntryForm
+    inlines = [PostingInline]
+    list_display = ("voucher_shown", "book", "date", "memo", "status", "amount_shown", "made_by", "reviewed_by")
+    list_filter = ("status", "book", "fiscal_year")
+    search_fields = ("memo", "idempotency_key", "postings__account__code", "postings__counterparty")
+    date_hierarchy = "date"
+    list_select_related = ("book", "made_by", "reviewed_by")
+    change_form_template = "admin/ledger/journalentry/change_form.html"
+    readonly_posted = ("voucher_shown", "book", "date", "memo", "source", "status", "made_by", "reviewed_by",
+                       "posted_at", "reverses", "reversed_by_shown", "hash", "prev_hash")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(total_fen=Sum("postings__debit"))
+
+    @admin.display(description=_("voucher"), ordering="number")
+    def voucher_shown(self, obj):
+        return obj.voucher or _("draft #%(id)s") % {"id": obj.pk}
+
+    @admin.display(description=_("amount"))
+    def amount_shown(self, obj):
+        total = getattr(obj, "total_fen", None)
+        return fmt(total) if total is not None else "-"
+
+    @admin.display(description=_("reversed by"))
+    def reversed_by_shown(self, obj):
+        rev = JournalEntry.objects.filter(reverses=obj).first()
+        if rev is None:
+            return "-"
+        return format_html('<a href="{}">{}</a>', reverse("admin:ledger_journalentry_change", args=[rev.pk]),
+                           rev.voucher)
+
+    # -- which book: chosen before the form, fixed afterwards ---------------------------
+
+    def _book_for(self, request, obj):
+        if obj is not None:
+            return obj.book
+        book_id = request.GET.get("book") or request.POST.get("book")
+        return Book.objects.filter(pk=book_id).first() if book_id and str(book_id).isdigit() else None
+
+    def add_view(self, request, form_url="", extra_context=None):
+        book = self._book_for(request, None)
+        if book is None:
+            context = {**self.admin_site.each_context(request), "title": _("Choose the book for the new voucher"),
+                       "books": Book.objects.order_by("code"), "opts": self.model._meta}
+            return TemplateResponse(request, "admin/ledger/journalentry/choose_book.html", context)
+        request._ledger_book = book
+        return super().add_view(request, form_url, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        entry = self.get_object(request, object_id)
+        request._ledger_book = entry.book if entry is not None else None
+        extra = {"entry": entry, **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra)
+
+    def get_changeform_initial_data(self, request):
+        data = super().get_changeform_initial_data(request)
+        book = getattr(request, "_ledger_book", None)
+        if book is not None:
+            data["book"] = book.pk
+        return data
+
+    # -- posted entries are read-only ---------------------------------------------------
+
+    def get_fields(self, request, obj=None):
+        if obj is not None and obj.is_posted:
+            return self.readonly_posted
+        return ("book", "date", "memo")
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.is_posted:
+            return self.readonly_posted
+        return ()
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or not obj.is_posted)
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or not obj.is_posted)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # posted vouchers never disappear; drafts are deleted one by one
+        return actions
+
+    # -- saving goes through the service ----------------------------------------------
+
+    def save_model(self, request, obj, form, change):
+        pass  # the entry and its lines are written together in save_related
+
+    def save_related(self, request, form, formsets, change):
+        formset = next(fs for fs in formsets if isinstance(fs, PostingFormSet))
+        entry = form.instance
+        saved = entry_draft_save(
+            book=entry.book, date=entry.date, memo=entry.memo, lines=formset.lines(),
+            made_by=request.user if not change else entry.made_by, entry=entry if change else None,
+        )
+        form.instance.pk = saved.pk
+        form.instance._state.adding = False
+        # The admin's change message reads what formset.save() would have recorded.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+
+    # -- review and reversal ------------------------------------------------------------
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/post/", self.admin_site.admin_view(self.post_view), name="ledger_journalentry_post"),
+            path("<int:pk>/reverse/", self.admin_site.admin_view(self.reverse_view),
+                 name="ledger_journalentry_reverse"),
+        ] + super().get_urls()
+
+    def post_view(self, request, pk):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        entry = get_object_or_404(JournalEntry, pk=pk)
+        try:
+            posted = entry_draft_post(entry=entry, reviewed_by=request.user)
+        except Refused as exc:
+            _refusal(request, exc)
+        else:
+            messages.success(request, _("Posted as %(voucher)s.") % {"voucher": posted.voucher})
+        return HttpResponseRedirect(reverse("admin:ledger_journalentry_change", args=[pk]))
+
+    def reverse_view(self, request, pk):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        entry = get_object_or_404(JournalEntry, pk=pk)
+        try:
+            reversal = entry_reverse(entry=entry, made_by=request.user)
+        except Refused as exc:
+            _refusal(request, exc)
+            return HttpResponseRedirect(reverse("admin:ledger_journalentry_change", args=[pk]))
+        messages.success(request, _("Reversed by %(voucher)s.") % {"voucher": reversal.voucher})
+        return HttpResponseRedirect(reverse("admin:ledger_journalentry_change", args=[reversal.pk]))
+
+
+@admin.register(AccountBalance)
+class AccountBalanceAdmin(admin.ModelAdmin):
+    """Read-only: the balance rows are kept by the posting transaction and proved by verify_ledger."""
+
+    list_display = ("book", "period", "account", "debit", "credit")
+    list_filter = ("book", "period__year")
+    list_select_related = ("book", "period", "account")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

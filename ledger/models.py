@@ -101,6 +101,7 @@ class JournalEntry(models.Model):
             models.CheckConstraint(
                 condition=Q(made_by__isnull=True) | Q(reviewed_by__isnull=True) | ~Q(made_by=F("reviewed_by")),
                 name="entry_reviewer_not_maker",
+                violation_error_message=_("The reviewer (审核) of a voucher cannot be its maker (制单)."),
             ),
             models.CheckConstraint(condition=~Q(reverses=F("id")), name="entry_not_own_reversal"),
         ]
@@ -153,6 +154,7 @@ class Posting(models.Model):
             models.CheckConstraint(
                 condition=Q(debit__gt=0, credit=0) | Q(credit__gt=0, debit=0),
                 name="posting_one_positive_side",
+                violation_error_message=_("A line takes a debit or a credit above zero, not both."),
             ),
         ]
         indexes = [models.Index(fields=["account", "entry"], name="posting_account_entry")]

@@ -168,7 +168,7 @@ class _BookContext:
                                         f"{spec.date} (year {spec.date.year} not opened)"))
             elif period.status != Period.Status.OPEN:
                 problems.append(problem(label, "date", "a date in an open period",
-                                        f"{spec.date} in period {period} ({period.get_status_display()})"))
+                                        f"{spec.date} in period {period} ({period.status})"))
         if not (spec.memo or "").strip():
             problems.append(problem(label, "memo", "a memo (摘要)", "nothing"))
         lines = list(spec.lines)
