@@ -81,7 +81,7 @@ class ConsortiumMember(models.Model):
     member = models.ForeignKey(
         Insurer, models.PROTECT, related_name="memberships", verbose_name=_("member insurer")
     )
-    share_pct = models.DecimalField(_("share (%)"), max_digits=7, decimal_places=4)
+    share_pct = models.DecimalField(_("share, percent"), max_digits=7, decimal_places=4)
 
     class Meta:
         verbose_name = _("consortium member")

@@ -53,7 +53,7 @@ class ContractYear(models.Model):
     premium = FenField(_("premium of the year"))
     # [{"due": "2019-04-30", "cumulative_pct": "30"}, …] ending below or at 100 - deposit_pct.
     tranches = models.JSONField(_("tranche schedule"), default=list)
-    deposit_pct = models.DecimalField(_("service deposit (% of premium)"), max_digits=5, decimal_places=2, default=0)
+    deposit_pct = models.DecimalField(_("service deposit, percent of premium"), max_digits=5, decimal_places=2, default=0)
     settlement_terms = models.JSONField(_("settlement terms"), default=dict, blank=True)
     benefit_policy = models.CharField(_("benefit policy code"), max_length=40, blank=True)
     operating_cost = FenField(_("insurer's operating cost"), default=0)

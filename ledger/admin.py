@@ -133,7 +133,12 @@ class PostingInline(admin.TabularInline):
             book = getattr(request, "_ledger_book", None)
             leaves = Account.objects.filter(children__isnull=True).order_by("book", "code")
             kwargs["queryset"] = leaves.filter(book=book) if book is not None else leaves.none()
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "account" and hasattr(field.widget, "can_add_related"):
+            # Accounts are not edited from inside a voucher.
+            field.widget.can_add_related = field.widget.can_change_related = False
+            field.widget.can_delete_related = field.widget.can_view_related = False
+        return field
 
     def has_add_permission(self, request, obj=None):
         return obj is None or not obj.is_posted

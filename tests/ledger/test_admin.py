@@ -9,9 +9,9 @@ from datetime import date
 
 import pytest
 
+from core.errors import Refused
 from ledger.models import JournalEntry, Period
 from ledger.services import period_close
-from tests.conftest import premium_lines
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_posting_into_a_closed_period_is_refused(zhangsan, lisi, fund_book):
                   _voucher_form(fund_book, [("5101", "10.00", ""), ("1004", "", "10.00")]))
     draft = JournalEntry.objects.get()
     april = Period.objects.get(book=fund_book, year=2015, month=4)
-    with pytest.raises(Exception):
+    with pytest.raises(Refused):
         period_close(period=april)  # the draft inside keeps the period open
     Period.objects.filter(pk=april.pk).update(status="closed")
     response = lisi.post(f"/admin/ledger/journalentry/{draft.pk}/post/", follow=True)

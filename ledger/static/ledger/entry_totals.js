@@ -20,7 +20,7 @@
       return del && del.checked ? "" : el.value;
     });
     // Read-only (posted) vouchers show the amounts as text.
-    return Array.prototype.map.call(document.querySelectorAll("td.field-" + kind + " p, td.field-" + kind),
+    return Array.prototype.map.call(document.querySelectorAll("td.field-" + kind),
                                     function (el) { return el.textContent.trim(); });
   }
   function update() {
