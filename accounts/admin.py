@@ -102,14 +102,17 @@ class BookAdmin(admin.ModelAdmin):
     def trial_balance_view(self, request, pk):
         book = get_object_or_404(Book, pk=pk)
         today = timezone.localdate()
+        # Default to the latest year with movements, not an empty current year.
+        latest = book.periods.filter(balances__isnull=False, year__lte=today.year).order_by("-year").first()
+        default_year = latest.year if latest is not None else today.year
         try:
-            year = int(request.GET.get("year") or today.year)
+            year = int(request.GET.get("year") or default_year)
             month_from = int(request.GET.get("from") or 1)
             month_to = int(request.GET.get("to") or 12)
             tb = trial_balance(book=book, year=year, month_from=month_from, month_to=month_to)
         except ValueError:
             messages.error(request, _("Year and months must be numbers, with 1 ≤ from ≤ to ≤ 12."))
-            year, month_from, month_to = today.year, 1, 12
+            year, month_from, month_to = default_year, 1, 12
             tb = trial_balance(book=book, year=year)
         context = {
             **self.admin_site.each_context(request),
