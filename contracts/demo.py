@@ -15,9 +15,12 @@ from django.db import transaction
 from accounts.models import Book
 from ledger.services import EntrySpec, Line, entries_post_many
 
-from .models import ContractYear
-from .reference import reference_contracts_load
+from .models import ContractYear, PremiumObligation
+from .reference import REFERENCE_FILE, reference_contracts_load
 from .services import transfer_confirm, transfer_record
+from .topup import topup_import
+
+TOPUP_FILE = REFERENCE_FILE.parent / "jilin_2019_topup.csv"
 
 # (reference, contract, year, amount, paid on, entered by, insurer confirms on)
 TRANSFERS = [
@@ -56,3 +59,28 @@ def demo_year_post() -> list[ContractYear]:
                                f"{key}-paid"))
     entries_post_many(book=insurer_book, entries=specs, source="quickstart")
     return years
+
+
+@transaction.atomic
+def demo_topups_post():
+    """Import the Jilin 2019 top-up table and pay it: 长春's districts on time, 吉林市's late, the rest not yet."""
+    result = topup_import(path=TOPUP_FILE, accept_discrepancies=True)
+    if not Book.objects.filter(insurer__name="人寿保险").exists():
+        from accounts.models import Insurer
+        from accounts.services import book_create
+
+        book_create(code="CLIC-22-DB", name="人寿保险吉林大病保险专账", insurer=Insurer.objects.get(name="人寿保险"))
+    plan = [("长春市", date(2019, 11, 25)), ("吉林市", date(2019, 12, 10))]
+    for city, paid_on in plan:
+        for ob in PremiumObligation.objects.filter(kind="topup", year=2019, fund__region__parent__name=city):
+            _fund_book(ob.fund)
+            t = transfer_record(reference=f"TOPUP-2019-{ob.fund.region.code}", obligation=ob, insurer=ob.insurer,
+                                amount=ob.amount, paid_on=paid_on, side="fund")
+            transfer_confirm(transfer=t, side="insurer", received_on=paid_on)
+    return result
+
+
+def _fund_book(fund) -> Book:
+    from accounts.services import book_create
+
+    return fund.books.first() or book_create(code=f"FUND-{fund.region.code}", name=f"{fund.name}账", fund=fund)

@@ -19,14 +19,15 @@ def test_quickstart_posts_the_demo_year_once_and_verifies(db):
     codes = [b["code"] for b in first["books"]]
     assert {"FUND-37", "PICC-37-DB", "FUND-1405", "CLIC-1405-DB"} <= set(codes)
     assert {b["kind"] for b in first["books"]} == {"fund", "insurer"}
-    # Shandong: 2 transfers × 2 books + 2 receipts; Jincheng: 4 transfers × 2 books + 1 receipt; 6 claim entries.
-    assert first["entries_created"] == 21 and first["verified"] is True
+    # Shandong: 2 transfers × 2 books + 2 receipts; Jincheng: 4 transfers × 2 books + 1 receipt; 6 claim
+    # entries; Jilin top-ups paid by 长春's 11 and 吉林市's 6 districts: 17 × (fund, insurer, receipt).
+    assert first["entries_created"] == 21 + 51 and first["verified"] is True
     assert set(first) >= {"books", "reports", "seconds"}
     second = _json("quickstart")
     assert second["entries_created"] == 0
-    assert JournalEntry.objects.count() == 21
+    assert JournalEntry.objects.count() == 72
     verified = _json("verify_ledger")
-    assert (verified["ok"], verified["entries"], verified["postings"]) == (True, 21, 42)
+    assert (verified["ok"], verified["entries"], verified["postings"]) == (True, 72, 144)
 
 
 def test_quickstart_prints_balanced_trial_balances(db):
@@ -36,6 +37,8 @@ def test_quickstart_prints_balanced_trial_balances(db):
     assert text.count("借贷平衡") == 4 and "不平衡" not in text  # the four books with movements
     assert "320,000,000.00" in text and "62,971,862.72" in text
     assert "逾期后足额 12天" in text and "逾期未足额 183天，在途 20,000,000.00" in text
+    assert "合计 182,541,735.00 元，参保 12,169,449 人" in text
+    assert "按时足额 11 笔 15,773,340.00 元；逾期后足额 6 笔 6,650,505.00 元；逾期未足额 51 笔 160,117,890.00 元" in text
 
 
 def test_premium_status_command_reports_each_obligation(db):

@@ -1,5 +1,6 @@
 import ctypes.util
 import time
+from datetime import date
 
 from django.core.management import call_command
 
@@ -14,7 +15,7 @@ class Command(JsonCommand):
     help = "Migrate, load the reference contracts, post the demo year, print premium status and trial balances; safe to run twice."
 
     def run(self, **options):
-        from contracts.demo import demo_year_post
+        from contracts.demo import demo_topups_post, demo_year_post
         from contracts.selectors import premium_status
         from contracts.text import premium_status_text
         from ledger.selectors import trial_balance
@@ -24,6 +25,7 @@ class Command(JsonCommand):
         call_command("migrate", verbosity=0, interactive=False)
         before = JournalEntry.objects.count()
         years = demo_year_post()
+        topups = demo_topups_post()
         created = JournalEntry.objects.count() - before
         verified = ledger_verify()
         books = list(Book.objects.order_by("code"))
@@ -32,6 +34,16 @@ class Command(JsonCommand):
         for cy in [cy for cy in years if cy.transfers.exists()]:
             out += ["", f"保费划拨 {cy.contract.name} {cy.year}年，应拨 {fmt(cy.premium)}（截至结算时点 {cy.cutoff}）"]
             out += premium_status_text(premium_status(contract_year=cy, as_of=cy.cutoff))
+        out += ["", f"吉林省2019年补缴表（15元/人）：合计 {fmt(topups.total_amount)} 元，参保 {topups.total_insured:,} 人；"
+                    + "，".join(f"{k} {fmt(v)}" for k, v in sorted(topups.by_insurer.items()))
+                    + f"；表内差异 {len([w for w in topups.warnings if w['found'] != '0'])} 处已按原表接受（见 import_topup）"]
+        topup_rows = premium_status(year=2019, as_of=date(2019, 12, 31))
+        topup_rows = [r for r in topup_rows if r.obligation.kind == "topup"]
+        by_state = {}
+        for r in topup_rows:
+            n, total = by_state.get(r.state_label, (0, 0))
+            by_state[r.state_label] = (n + 1, total + r.shortfall.amount if r.state == "overdue" else total + r.received.amount)
+        out.append("截至2019-12-31：" + "；".join(f"{k} {n} 笔 {fmt(t)} 元" for k, (n, t) in by_state.items()))
         year_of = {}
         for cy in years:
             year_of.setdefault(("fund", cy.contract.fund_id), cy.year)

@@ -1,0 +1,333 @@
+"""The Jilin-style top-up table (补缴表): read, check every figure, turn paying regions into obligations.
+
+The table (吉医保联〔2019〕26号 attachment) lists a grand total (合计), subtotals (一 市区小计,
+二 县（市）小计), numbered cities and counties (1, 2, …) and their districts (⑴, ⑵, …).
+Each amount should be the per-capita top-up × the insured count; each city with districts
+the sum of its districts; each subtotal the sum of the numbered rows under it; the grand
+total the sum of the subtotals. Rows are numbered as a spreadsheet shows them: the header
+is row 1, the first figures row 2.
+"""
+
+import csv
+import hashlib
+import io
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from django.db import transaction
+
+from accounts.models import Insurer, Region
+from accounts.services import fund_ensure, insurer_ensure, region_ensure
+from core.errors import Refused
+
+from .models import PremiumObligation
+
+COLUMNS = ("序号", "市县名称", "补缴金额", "参保人数", "上缴保险公司")
+PROVINCE = ("22", "吉林省")
+# Insurers the shipped table names, by the code this product gives them.
+KNOWN_INSURERS = {"人保财险": "INS-PICC", "人寿保险": "INS-CLIC"}
+SUBTOTAL = re.compile(r"^[一二三四五六七八九十]+$")
+NUMBERED = re.compile(r"^[0-9]+$")  # ASCII digits only: str.isdigit() also accepts ⑴
+DISTRICT = re.compile(r"^[\u2474-\u2487]$|^[（(][0-9]+[)）]$")  # ⑴…⒇ or (1)
+ZONE_WORDS = ("开发区", "经开区", "高新区", "管委会", "垦区", "新区")
+
+
+@dataclass
+class TopupRow:
+    row: int  # spreadsheet row number (header = 1)
+    seq: str
+    name: str
+    amount: Decimal
+    count: int
+    insurer_cell: str
+    kind: str = ""  # total | subtotal | city | district
+    parent: "TopupRow | None" = None
+    children: list = field(default_factory=list)
+    insurer: str = ""
+    code: str = ""
+
+
+@dataclass
+class TopupResult:
+    rows: int = 0
+    total_amount: Decimal = Decimal(0)
+    total_insured: int = 0
+    by_insurer: dict = field(default_factory=dict)
+    obligations: int = 0
+    problems: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    paying: list = field(default_factory=list)
+
+    def payload(self) -> dict:
+        return {
+            "rows": self.rows, "total_amount": f"{self.total_amount:.2f}", "total_insured": self.total_insured,
+            "by_insurer": {k: f"{v:.2f}" for k, v in self.by_insurer.items()}, "obligations": self.obligations,
+            "problems": self.problems, "warnings": self.warnings,
+        }
+
+
+def _p(row, region, field_name, expected, found, note: str = "") -> dict:
+    p = {"row": row, "region": region, "field": field_name, "expected": str(expected), "found": str(found)}
+    if note:
+        p["note"] = note
+    return p
+
+
+def _clean(cell) -> str:
+    if cell is None:
+        return ""
+    if isinstance(cell, float) and cell.is_integer():
+        cell = int(cell)
+    return str(cell).replace("\u3000", " ").replace("\xa0", " ").strip()
+
+
+class _Unreadable(Exception):
+    def __init__(self, problem: dict):
+        self.problem = problem
+
+
+def _read_cells(path: Path) -> list[list[str]]:
+    """Rows of cell texts from CSV (UTF-8 with or without BOM, or GB18030) or XLSX."""
+    raw = Path(path).read_bytes()
+    if not raw.strip():
+        raise _Unreadable(_p(0, "", "file", "a table with a header row and figures", "an empty file"))
+    if raw[:4] == b"PK\x03\x04":
+        from openpyxl import load_workbook
+
+        try:
+            sheet = load_workbook(io.BytesIO(raw), read_only=True, data_only=True).worksheets[0]
+        except Exception as exc:  # openpyxl raises many kinds for a damaged workbook
+            raise _Unreadable(_p(0, "", "file", "a readable XLSX workbook", exc)) from None
+        rows = [[_clean(c) for c in r] for r in sheet.iter_rows(values_only=True)]
+    else:
+        for encoding in ("utf-8-sig", "gb18030"):
+            try:
+                text = raw.decode(encoding)
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            raise _Unreadable(_p(0, "", "encoding", "UTF-8 or GB18030 text, or an XLSX workbook", "neither"))
+        rows = [[_clean(c) for c in r] for r in csv.reader(io.StringIO(text))]
+    while rows and not any(rows[-1]):
+        rows.pop()
+    # Trailing empty cells (a spreadsheet's unused columns) are not columns.
+    return [r[:max((i + 1 for i, c in enumerate(r) if c), default=0)] for r in rows]
+
+
+def _number(text: str, row: int, region: str, name: str, problems: list, whole: bool):
+    cleaned = text.replace(",", "").replace("，", "")
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        problems.append(_p(row, region, name, "a number", text or "(empty)"))
+        return None
+    if not value.is_finite() or value < 0:
+        problems.append(_p(row, region, name, "a number ≥ 0", text))
+        return None
+    if whole and value != value.to_integral_value():
+        problems.append(_p(row, region, name, "a whole number of persons", text))
+        return None
+    if not whole and value != value.quantize(Decimal("0.01")):
+        problems.append(_p(row, region, name, "an amount with at most 2 decimals", text))
+        return None
+    return int(value) if whole else value.quantize(Decimal("0.01"))
+
+
+def topup_read(path: Path) -> tuple[list[TopupRow], list[dict]]:
+    """The table's rows, structured (total, subtotals, cities, districts), and every problem of form."""
+    try:
+        cells = _read_cells(path)
+    except _Unreadable as exc:
+        return [], [exc.problem]
+    problems = []
+    header = cells[0] if cells else []
+    if len(header) != 5 or not all(h.startswith(c) or c in h for h, c in zip(header, COLUMNS, strict=False)):
+        problems.append(_p(1, "", "header", "序号, 市县名称, 补缴金额…, …参保人数, 上缴保险公司", ", ".join(header)))
+    rows: list[TopupRow] = []
+    for n, r in enumerate(cells[1:], start=2):
+        if not any(r):
+            continue
+        if len(r) > 5 or len(r) < 4:
+            problems.append(_p(n, r[1] if len(r) > 1 else "", "columns", 5, len(r)))
+            continue
+        seq, name = r[0], re.sub(r"\s+", "", r[1])
+        amount = _number(r[2], n, name, "amount", problems, whole=False)
+        count = _number(r[3], n, name, "count", problems, whole=True)
+        insurer = re.sub(r"\s+", "", r[4]) if len(r) > 4 else ""
+        if amount is None or count is None:
+            continue
+        rows.append(TopupRow(n, seq, name, amount, count, insurer))
+    if not rows and not problems:
+        problems.append(_p(2, "", "rows", "at least one row of figures", "none"))
+    _structure(rows, problems)
+    return rows, problems
+
+
+def _structure(rows: list[TopupRow], problems: list) -> None:
+    total = subtotal = city = None
+    seen = defaultdict(set)
+    insurer_above = ""
+    for r in rows:
+        if r.name == "合计" and not r.seq:
+            r.kind = "total"
+            if total is not None:
+                problems.append(_p(r.row, r.name, "合计", "one grand total row", f"another at row {total.row}"))
+            total = r
+            continue
+        if SUBTOTAL.match(r.seq):
+            r.kind, r.parent, subtotal, city = "subtotal", total, r, None
+            if total is None:
+                problems.append(_p(r.row, r.name, "序号", "the grand total (合计) before subtotals", r.seq))
+            else:
+                total.children.append(r)
+            continue
+        if NUMBERED.match(r.seq):
+            r.kind, r.parent, city = "city", subtotal, r
+            if subtotal is None:
+                problems.append(_p(r.row, r.name, "序号", "a subtotal (一, 二 …) before numbered rows", r.seq))
+            else:
+                subtotal.children.append(r)
+            r.code = f"{PROVINCE[0]}-{int(r.seq):02d}"
+        elif DISTRICT.match(r.seq):
+            r.kind, r.parent = "district", city
+            if city is None:
+                problems.append(_p(r.row, r.name, "序号", "a numbered city or county before its districts", r.seq))
+                continue
+            city.children.append(r)
+            r.code = f"{city.code}-{len(city.children):02d}"
+        else:
+            problems.append(_p(r.row, r.name, "序号", "合计, 一/二…, 1, 2… or ⑴, ⑵…", r.seq or "(empty)"))
+            continue
+        parent_key = r.parent.code if r.parent is not None and r.kind == "district" else "province"
+        if r.name in seen[parent_key]:
+            problems.append(_p(r.row, r.name, "市县名称", "each region once", "listed again"))
+        seen[parent_key].add(r.name)
+        # A blank insurer cell continues the merged cell above it.
+        if r.insurer_cell:
+            known = set(KNOWN_INSURERS) | set(Insurer.objects.values_list("name", flat=True))
+            if r.insurer_cell not in known:
+                problems.append(_p(r.row, r.name, "上缴保险公司", f"one of {', '.join(sorted(known))}",
+                                   r.insurer_cell))
+            insurer_above = r.insurer_cell
+        elif not insurer_above:
+            problems.append(_p(r.row, r.name, "上缴保险公司", "an insurer (nothing above to continue)", "(blank)"))
+        r.insurer = r.insurer_cell or insurer_above
+    if rows and total is None:
+        problems.append(_p(rows[0].row, "", "合计", "a grand total row", "none"))
+
+
+def _hint(diff: Decimal, candidates: list[TopupRow]) -> str:
+    """Name the rows whose figures make up a difference, when one row or a trailing run does."""
+    for r in candidates:
+        if r.amount == abs(diff):
+            return f"the difference {abs(diff):,.2f} equals row {r.row} {r.name}"
+    for k in range(2, len(candidates) + 1):
+        tail = candidates[-k:]
+        if sum(x.amount for x in tail) == abs(diff):
+            named = " + ".join(f"row {x.row} {x.name}" for x in tail)
+            return f"the difference {abs(diff):,.2f} equals {named}"
+    return ""
+
+
+def topup_check(rows: list[TopupRow], per_capita: Decimal) -> list[dict]:
+    """Every discrepancy: 15 × count on each row, and each total against its parts."""
+    found = []
+    numbered = [r for r in rows if r.kind in ("city", "district")]
+    for r in rows:
+        expected = (per_capita * r.count).quantize(Decimal("0.01"))
+        if r.amount != expected:
+            found.append(_p(r.row, r.name, "amount", f"{per_capita} × {r.count} = {expected:,.2f}",
+                            f"{r.amount:,.2f}"))
+    for r in rows:
+        if not r.children:
+            continue
+        parts_amount = sum((c.amount for c in r.children), Decimal(0))
+        parts_count = sum(c.count for c in r.children)
+        what = {"total": "the subtotals", "subtotal": "its numbered rows", "city": "its districts"}[r.kind]
+        if r.amount != parts_amount:
+            hint = _hint(r.amount - parts_amount, r.children if r.amount < parts_amount else numbered)
+            found.append(_p(r.row, r.name, "amount", f"{parts_amount:,.2f} (the sum of {what})",
+                            f"{r.amount:,.2f}", hint))
+        if r.count != parts_count:
+            found.append(_p(r.row, r.name, "count", f"{parts_count:,} (the sum of {what})", f"{r.count:,}"))
+    return found
+
+
+def _paying(rows: list[TopupRow]) -> list[TopupRow]:
+    """The lowest level listed pays: districts where a city lists them, else the city or county."""
+    return [r for r in rows if r.kind == "district" or (r.kind == "city" and not r.children)]
+
+
+def _level(r: TopupRow) -> str:
+    if any(w in r.name for w in ZONE_WORDS):
+        return Region.Level.ZONE
+    if r.kind == "city" and (r.children or r.name.endswith("州")):
+        return Region.Level.CITY
+    return Region.Level.COUNTY
+
+
+@transaction.atomic
+def topup_import(*, path: Path, year: int = 2019, per_capita="15", due: date = date(2019, 11, 30),
+                 dry_run: bool = False, accept_discrepancies: bool = False) -> TopupResult:
+    """Check the whole table, then create regions, funds, insurers and one obligation per paying region.
+
+    Refused (nothing written) on any problem of form, and on any discrepancy unless
+    `accept_discrepancies`; a dry run writes nothing either. Importing the same table
+    again creates nothing new.
+    """
+    result = TopupResult()
+    per_capita = Decimal(str(per_capita))
+    rows, problems = topup_read(path)
+    result.rows = len(rows)
+    total = next((r for r in rows if r.kind == "total"), None)
+    if total is not None:
+        result.total_amount, result.total_insured = total.amount, total.count
+    paying = _paying(rows)
+    for r in paying:
+        result.by_insurer[r.insurer] = result.by_insurer.get(r.insurer, Decimal(0)) + r.amount
+    discrepancies = topup_check(rows, per_capita) if not problems else []
+    if problems:
+        result.problems = problems
+    elif discrepancies and not accept_discrepancies:
+        result.problems = discrepancies
+    else:
+        result.warnings = discrepancies
+    result.warnings += [_p(r.row, r.name, "amount", "an amount above 0 to create an obligation", "0")
+                        for r in paying if r.amount == 0]
+    result.paying = paying
+    if result.problems or dry_run:
+        return result
+
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    province = region_ensure(code=PROVINCE[0], name=PROVINCE[1], level=Region.Level.PROVINCE)
+    regions = {}
+    for r in rows:
+        if r.kind == "city":
+            regions[r.row] = region_ensure(code=r.code, name=r.name, level=_level(r), parent=province)
+        elif r.kind == "district":
+            regions[r.row] = region_ensure(code=r.code, name=r.name, level=_level(r), parent=regions[r.parent.row])
+    insurers = {name: Insurer.objects.filter(name=name).first() or insurer_ensure(code=KNOWN_INSURERS[name], name=name)
+                for name in {r.insurer for r in paying}}
+    conflicts = []
+    for r in paying:
+        if r.amount == 0:
+            continue
+        region = regions[r.row]
+        fund = fund_ensure(code=f"F-{region.code}", name=f"{region.name}城乡居民大病保险资金", region=region)
+        key = f"topup/{year}/{region.code}"
+        ob, created = PremiumObligation.objects.get_or_create(key=key, defaults=dict(
+            fund=fund, insurer=insurers[r.insurer], year=year, kind=PremiumObligation.Kind.TOPUP, sequence=1,
+            description=f"{year}年农村居民大病保险资金补缴（{per_capita:g}元/人）", amount=r.amount, due_date=due,
+            insured_count=r.count, source=f"补缴表 row {r.row}, file sha256 {digest}"))
+        if not created and (ob.amount.amount != r.amount or ob.insurer_id != insurers[r.insurer].pk):
+            conflicts.append(_p(r.row, r.name, "amount", f"{ob.amount.amount:,.2f} to {ob.insurer} (imported before)",
+                                f"{r.amount:,.2f} to {r.insurer}"))
+        result.obligations += int(created)
+    if conflicts:
+        raise Refused([{**c, "entry": f"row {c['row']} {c['region']}"} for c in conflicts])
+    return result
