@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.services import account_create, book_create, fund_ensure, insurer_ensure, region_ensure
+from core.bulk import rows_insert
 from core.money import to_fen
 from ledger.integrity import ledger_verify
 from ledger.models import JournalEntry, Period, Posting
@@ -86,8 +87,6 @@ def _baseline_raw(specs: list[EntrySpec]) -> float:
     Same tables, indexes and insert triggers; no checks, numbers, hashes, posting
     update or balances: what remains of our time above this is the ledger's own work.
     """
-    from ledger.services import _rows_insert
-
     book = _book("BASELINE-RAW")
     accounts = dict(book.accounts.values_list("code", "id"))
     periods = {p.month: p.pk for p in Period.objects.filter(book=book)}
@@ -97,7 +96,7 @@ def _baseline_raw(specs: list[EntrySpec]) -> float:
     with transaction.atomic():
         for i in range(0, len(specs), BATCH):
             chunk = specs[i:i + BATCH]
-            _rows_insert(
+            rows_insert(
                 JournalEntry._meta.db_table,
                 ("book_id", "period_id", "date", "fiscal_year", "seq", "status", "memo", "source", "idempotency_key",
                  "content_digest", "created_at", "prev_hash", "hash"),
@@ -105,7 +104,7 @@ def _baseline_raw(specs: list[EntrySpec]) -> float:
                   s.memo, "bench", s.idempotency_key, "", now, "", "") for k, s in enumerate(chunk)],
             )
             ids = dict(JournalEntry.objects.filter(book=book, seq__gt=i).values_list("seq", "id"))
-            _rows_insert(
+            rows_insert(
                 Posting._meta.db_table,
                 ("entry_id", "book_id", "line", "account_id", "debit_fen", "credit_fen", "memo", "counterparty"),
                 [(ids[i + k + 1], book.pk, n, accounts[ln.account], to_fen(ln.debit or 0), to_fen(ln.credit or 0),

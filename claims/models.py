@@ -1,10 +1,15 @@
-"""Benefit policies as data (versioned by year); claims come with issue 4's sub-ledger."""
+"""Benefit policies as data (versioned by year), and the claims sub-ledger of an insurer's book."""
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import Book
+from contracts.models import Contract, ContractYear
 from core.errors import Refused
+from core.money import FenField
+from ledger.models import JournalEntry
 
 
 class BenefitPolicy(models.Model):
@@ -33,3 +38,85 @@ class BenefitPolicy(models.Model):
                              allow_unset=True)
         except Refused as exc:
             raise ValidationError({"definition": [Refused.describe(p) for p in exc.problems]}) from exc
+
+
+class Hospital(models.Model):
+    """A designated hospital (定点医疗机构) as the claims files name it."""
+
+    code = models.CharField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+
+    class Meta:
+        verbose_name = _("hospital")
+        verbose_name_plural = _("hospitals")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class ClaimBatch(models.Model):
+    """One imported claims file; the same file again (by its digest) imports nothing."""
+
+    contract = models.ForeignKey(Contract, models.PROTECT, related_name="claim_batches", verbose_name=_("contract"))
+    book = models.ForeignKey(Book, models.PROTECT, related_name="claim_batches", verbose_name=_("insurer book"))
+    file_name = models.CharField(_("file name"), max_length=300)
+    file_sha256 = models.CharField(_("file digest"), max_length=64)
+    rows = models.PositiveIntegerField(_("rows"))
+    oop_total = FenField(_("policy-scope out-of-pocket"))
+    paid_total = FenField(_("paid by the insurer"))
+    imported_at = models.DateTimeField(_("imported at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("claims batch")
+        verbose_name_plural = _("claims batches")
+        constraints = [models.UniqueConstraint(fields=["contract", "file_sha256"], name="claim_batch_file_once")]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.rows})"
+
+
+class Claim(models.Model):
+    """One episode a person was paid for. The person is a keyed pseudonym, never the ID number."""
+
+    class Channel(models.TextChoices):
+        DIRECT = "direct", _("direct settlement at the hospital")
+        MANUAL = "manual", _("manual reimbursement")
+        ADVANCE = "advance", _("repayment of a fund advance")
+
+    batch = models.ForeignKey(ClaimBatch, models.PROTECT, related_name="claims", verbose_name=_("batch"))
+    book = models.ForeignKey(Book, models.PROTECT, related_name="+", verbose_name=_("insurer book"))
+    contract_year = models.ForeignKey(ContractYear, models.PROTECT, related_name="claims",
+                                      verbose_name=_("contract year"))
+    # The contract year whose claims C it counts in: the next one when settled after the cut-off.
+    charged_to = models.ForeignKey(ContractYear, models.PROTECT, null=True, blank=True, related_name="charged_claims",
+                                   verbose_name=_("charged to"))
+    claim_no = models.CharField(_("claim number"), max_length=60)
+    person = models.CharField(_("person (pseudonym)"), max_length=64, db_index=False)
+    group_code = models.CharField(_("group"), max_length=30)
+    admitted_on = models.DateField(_("admitted on"))
+    discharged_on = models.DateField(_("discharged on"))
+    settled_on = models.DateField(_("settled on"))
+    hospital = models.ForeignKey(Hospital, models.PROTECT, related_name="claims", verbose_name=_("hospital"))
+    oop = FenField(_("policy-scope out-of-pocket"), db_column="oop_fen")
+    paid = FenField(_("paid by the insurer"), db_column="paid_fen")
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
+    expected = FenField(_("payable by the policy"), null=True, blank=True, db_column="expected_fen")
+    posted_entry = models.ForeignKey(JournalEntry, models.PROTECT, null=True, blank=True, related_name="+",
+                                     verbose_name=_("posted in"))
+
+    class Meta:
+        verbose_name = _("claim")
+        verbose_name_plural = _("claims")
+        constraints = [
+            models.UniqueConstraint(fields=["book", "claim_no"], name="claim_number_once_per_book"),
+            models.CheckConstraint(condition=Q(oop__gte=0, paid__gte=0), name="claim_amounts_not_negative"),
+            models.CheckConstraint(condition=Q(settled_on__gte=models.F("discharged_on")),
+                                   name="claim_settled_after_discharge"),
+        ]
+        indexes = [
+            models.Index(fields=["contract_year", "person", "settled_on"], name="claim_replay_order"),
+        ]
+
+    def __str__(self) -> str:
+        return self.claim_no

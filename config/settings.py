@@ -26,21 +26,24 @@ def _env_bool(name: str, default: bool) -> bool:
 DEBUG = _env_bool("DEBUG", True)
 
 
-def _secret_key() -> str:
-    key = os.environ.get("SECRET_KEY")
+def _key(name: str, filename: str) -> str:
+    key = os.environ.get(name)
     if key:
         return key
     if not DEBUG:
-        raise RuntimeError("SECRET_KEY must be set when DEBUG is off")
-    # A development key kept beside the database so sessions survive restarts;
-    # it is git-ignored and never used in production.
-    path = BASE_DIR / ".secret_key"
+        raise RuntimeError(f"{name} must be set when DEBUG is off")
+    # A development key kept beside the database so it survives restarts; it is
+    # git-ignored and never used in production.
+    path = BASE_DIR / filename
     if not path.exists():
         path.write_text(secrets.token_urlsafe(50))
     return path.read_text().strip()
 
 
-SECRET_KEY = _secret_key()
+SECRET_KEY = _key("SECRET_KEY", ".secret_key")
+# Resident ID numbers are stored only as HMAC-SHA256 pseudonyms under this key; keep it
+# apart from SECRET_KEY so rotating sessions never changes who a claim belongs to.
+PSEUDONYM_KEY = _key("PSEUDONYM_KEY", ".pseudonym_key")
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h]
 
 INSTALLED_APPS = [

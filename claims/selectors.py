@@ -1,0 +1,43 @@
+"""Reads of the claims sub-ledger: where the insurer paid other than the policy, and totals."""
+
+from django.db import connection
+from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Q, Sum
+
+from contracts.models import ContractYear
+from core.money import from_fen
+
+from .models import Claim
+
+
+def claims_discrepancies(*, contract_year: ContractYear, limit: int | None = 1000) -> dict:
+    """Claims whose paid amount differs from what the policy pays, with over- and under-payment totals."""
+    qs = Claim.objects.filter(contract_year=contract_year, expected__isnull=False).exclude(paid=F("expected"))
+    fen = BigIntegerField()
+    totals = qs.aggregate(
+        n=Count("id"),
+        over=Sum(ExpressionWrapper(F("paid") - F("expected"), output_field=fen), filter=Q(paid__gt=F("expected"))),
+        under=Sum(ExpressionWrapper(F("expected") - F("paid"), output_field=fen), filter=Q(paid__lt=F("expected"))))
+    rows = []
+    for c in qs.select_related("hospital").order_by("settled_on", "claim_no")[:limit]:
+        rows.append({"claim_no": c.claim_no, "person": c.person[:12], "group": c.group_code,
+                     "settled_on": c.settled_on, "hospital": c.hospital.name, "oop": c.oop, "expected": c.expected,
+                     "paid": c.paid, "difference": from_fen(_fen(c.paid) - _fen(c.expected))})
+    pending = Claim.objects.filter(contract_year=contract_year, expected__isnull=True).count()
+    return {"count": totals["n"], "overpaid": from_fen(totals["over"] or 0), "underpaid": from_fen(totals["under"] or 0),
+            "claims": rows, "not_recomputed": pending}
+
+
+def _fen(money) -> int:
+    return int(money.amount * 100)
+
+
+def claims_totals(*, contract_year: ContractYear) -> dict:
+    """Per hospital and per settlement month: claims, out-of-pocket, payable by the policy, paid;
+    and the claims of the year charged to the next one (settled after the cut-off)."""
+    base = Claim.objects.filter(contract_year=contract_year)
+    agg = {"claims": Count("id"), "oop": Sum("oop"), "expected": Sum("expected"), "paid": Sum("paid")}
+    hospitals = list(base.values("hospital__code", "hospital__name").annotate(**agg).order_by("hospital__code"))
+    month = ("strftime('%%Y-%%m', settled_on)" if connection.vendor == "sqlite" else "to_char(settled_on, 'YYYY-MM')")
+    months = list(base.extra(select={"month": month}).values("month").annotate(**agg).order_by("month"))
+    carried = base.exclude(charged_to=contract_year).aggregate(**agg)
+    return {"hospitals": hospitals, "months": months, "carried": carried, "total": base.aggregate(**agg)}

@@ -1,0 +1,47 @@
+"""Policies are edited in the admin and re-checked whole; the discrepancy report lists the wrong payments."""
+
+import json
+
+import pytest
+
+from bench.claims_data import write_claims
+from claims.models import BenefitPolicy
+from claims.policies import policies_load, policy_get
+from claims.services import claims_import, claims_recompute
+from contracts.models import ContractYear
+from contracts.reference import reference_contracts_load
+
+
+@pytest.fixture
+def staff(client, django_user_model):
+    client.force_login(django_user_model.objects.create_superuser("yibao", password="医保-test-pass-1"))
+    return client
+
+
+def test_editing_a_policy_is_checked(staff, db):
+    policies_load()
+    p = BenefitPolicy.objects.get(code="shandong-2015")
+    bad = {**p.definition, "groups": {"general": {"deductible": "12000",
+                                                   "bands": [["12000", "0.5"], ["10000", "0.6"]], "cap": "300000"}}}
+    response = staff.post(f"/admin/claims/benefitpolicy/{p.pk}/change/", {
+        "code": p.code, "year": p.year, "name": p.name, "source": p.source, "definition": json.dumps(bad)})
+    assert response.status_code == 200 and "above 12000" in response.content.decode()
+    good = {**p.definition, "groups": {"general": {**p.definition["groups"]["general"], "cap": "350000"}}}
+    response = staff.post(f"/admin/claims/benefitpolicy/{p.pk}/change/", {
+        "code": p.code, "year": p.year, "name": p.name, "source": p.source, "definition": json.dumps(good)})
+    assert response.status_code == 302
+    assert policy_get(code="shandong-2015").rule("general").cap == 350000  # the stored policy wins
+
+
+def test_the_discrepancy_report_page(staff, db, tmp_path):
+    reference_contracts_load()
+    cy = ContractYear.objects.get(contract__code="JC-2019")
+    made = write_claims(tmp_path / "y.csv", n_claims=500, year=2019, policy=policy_get(code="shanxi-2019"),
+                        wrong=3, hospitals=8, seed=11, late_share=0)
+    claims_import(path=tmp_path / "y.csv", contract=cy.contract)
+    claims_recompute(contract_year=cy)
+    page = staff.get(f"/admin/claims/claim/report/{cy.pk}/").content.decode()
+    assert "不一致 <b>3</b> 笔" in page
+    for claim_no in made["wrong"]:
+        assert claim_no in page
+    assert "按定点医疗机构合计" in page and "定点医院0001" in page
