@@ -84,3 +84,28 @@ def _fund_book(fund) -> Book:
     from accounts.services import book_create
 
     return fund.books.first() or book_create(code=f"FUND-{fund.region.code}", name=f"{fund.name}账", fund=fund)
+
+
+
+def demo_claims_post(out_dir) -> dict:
+    """A synthetic year of Jincheng claims (2,000, five paid wrongly on purpose), imported, recomputed, posted.
+
+    The file is written from a fixed seed, so it is the same file every run and imports once.
+    """
+    from pathlib import Path
+
+    from bench.claims_data import write_claims
+    from claims.policies import policy_get
+    from claims.selectors import claims_discrepancies
+    from claims.services import claims_import, claims_post, claims_recompute
+
+    cy = ContractYear.objects.get(contract__code="JC-2019", year=2019)
+    path = Path(out_dir) / "demo_claims_jincheng_2019.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_claims(path, n_claims=2000, year=2019, policy=policy_get(code=cy.benefit_policy), wrong=5, hospitals=12,
+                 seed=1405, late_share=0)
+    result = claims_import(path=path, contract=cy.contract)
+    claims_recompute(contract_year=cy)
+    claims_post(batch=result.batch)
+    return {"file": str(path.relative_to(Path(out_dir).parent)), "claims": result.rows, "paid": result.paid_total,
+            "discrepancies": claims_discrepancies(contract_year=cy, limit=10)}

@@ -15,7 +15,9 @@ class Command(JsonCommand):
     help = "Migrate, load the reference contracts, post the demo year, print premium status and trial balances; safe to run twice."
 
     def run(self, **options):
-        from contracts.demo import demo_topups_post, demo_year_post
+        from django.conf import settings
+
+        from contracts.demo import demo_claims_post, demo_topups_post, demo_year_post
         from contracts.selectors import premium_status
         from contracts.text import premium_status_text
         from ledger.selectors import trial_balance
@@ -26,6 +28,7 @@ class Command(JsonCommand):
         before = JournalEntry.objects.count()
         years = demo_year_post()
         topups = demo_topups_post()
+        claims = demo_claims_post(settings.BASE_DIR / "out")
         created = JournalEntry.objects.count() - before
         verified = ledger_verify()
         books = list(Book.objects.order_by("code"))
@@ -44,6 +47,10 @@ class Command(JsonCommand):
             n, total = by_state.get(r.state_label, (0, 0))
             by_state[r.state_label] = (n + 1, total + r.shortfall.amount if r.state == "overdue" else total + r.received.amount)
         out.append("截至2019-12-31：" + "；".join(f"{k} {n} 笔 {fmt(t)} 元" for k, (n, t) in by_state.items()))
+        d = claims["discrepancies"]
+        out += ["", f"晋城市2019年赔案（合成数据 {claims['file']}）：{claims['claims']} 笔，保险公司已付 {fmt(claims['paid'])}；"
+                    f"按 shanxi-2019 重算不一致 {d['count']} 笔（多付 {fmt(d['overpaid'])}，少付 {fmt(d['underpaid'])}），"
+                    f"明细见 claims_report --contract JC-2019 --year 2019"]
         year_of = {}
         for cy in years:
             year_of.setdefault(("fund", cy.contract.fund_id), cy.year)
