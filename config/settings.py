@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "ledger",
     "contracts",
     "claims",
+    "reconciliation",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,199 @@
+"""The annual settlement arithmetic: what the insurer keeps, returns, carries, bears and is paid.
+
+P is the year's premium (tranches, top-ups and the service deposit D), C the claims of the
+year settled by the cut-off, E the insurer's operating cost where the terms count it. The
+terms are data (DESIGN.md): a retained-margin cap (share of the earned premium, plus an
+incentive band by assessment score), whether E is deducted before the cap, where a surplus
+goes, the insurer's loss band and what happens beyond it, the fund's share of a policy loss,
+and the deposit's release bands. Every split gives its last part the remainder, so the parts
+always add up to the whole.
+"""
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from core.errors import Refused, problem
+
+FEN = Decimal("0.01")
+HUNDRED = Decimal(100)
+
+
+def _q(x: Decimal) -> Decimal:
+    return x.quantize(FEN, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class Band:
+    min_score: Decimal
+    pct: Decimal
+
+
+@dataclass(frozen=True)
+class Terms:
+    retained_cap_pct: Decimal
+    cost_deducted: bool
+    surplus_to: str  # basic_fund | next_year_fund
+    insurer_loss_band_pct: Decimal | None
+    beyond_band: str  # deferred | shared
+    policy_loss_fund_share_pct: Decimal
+    incentive: tuple[Band, ...]
+    deposit_release: tuple[Band, ...]
+
+    @property
+    def splits_policy_loss(self) -> bool:
+        """Terms that share only the policy-caused part of a loss need the accountants' split."""
+        return self.insurer_loss_band_pct is None and self.beyond_band == "shared"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    premium: Decimal
+    claims: Decimal
+    cost: Decimal
+    margin: Decimal
+    retained: Decimal
+    surplus_returned: Decimal
+    surplus_carried: Decimal
+    loss: Decimal
+    loss_insurer: Decimal
+    loss_fund: Decimal
+    loss_deferred: Decimal
+    deposit_released: Decimal
+    deposit_forfeited: Decimal
+
+    def as_json(self) -> dict:
+        return {k: f"{v:.2f}" for k, v in self.__dict__.items()}
+
+
+def _pct(raw, where, problems, *, allow_none=False) -> Decimal | None:
+    if raw is None and allow_none:
+        return None
+    try:
+        value = Decimal(str(raw))
+    except (InvalidOperation, ValueError):
+        problems.append(problem("settlement terms", where, "a percentage 0–100", raw))
+        return None
+    if not value.is_finite() or not (0 <= value <= 100):
+        problems.append(problem("settlement terms", where, "a percentage 0–100", raw))
+        return None
+    return value
+
+
+def _bands(raw, key: str, name: str, problems) -> tuple[Band, ...]:
+    bands = []
+    for i, b in enumerate(raw or [], start=1):
+        score = _pct(b.get("min_score"), f"{name} {i} min_score", problems)
+        pct = _pct(b.get(key), f"{name} {i} {key}", problems)
+        if score is None or pct is None:
+            continue
+        if bands and score >= bands[-1].min_score:
+            problems.append(problem("settlement terms", f"{name} {i} min_score",
+                                    f"below {bands[-1].min_score} (bands run highest first)", score))
+        bands.append(Band(score, pct))
+    return tuple(bands)
+
+
+def terms_from_dict(data: dict) -> Terms:
+    """Check and read settlement terms (DESIGN.md format); refuse terms that contradict themselves."""
+    problems = []
+    cap = _pct(data.get("retained_cap_pct"), "retained_cap_pct", problems)
+    if not isinstance(data.get("cost_deducted"), bool):
+        problems.append(problem("settlement terms", "cost_deducted", "true or false", data.get("cost_deducted")))
+    if data.get("surplus_to") not in ("basic_fund", "next_year_fund"):
+        problems.append(problem("settlement terms", "surplus_to", "basic_fund or next_year_fund",
+                                data.get("surplus_to")))
+    band = _pct(data.get("insurer_loss_band_pct"), "insurer_loss_band_pct", problems, allow_none=True)
+    if data.get("beyond_band") not in ("deferred", "shared"):
+        problems.append(problem("settlement terms", "beyond_band", "deferred or shared", data.get("beyond_band")))
+    share = _pct(data.get("policy_loss_fund_share_pct", 0), "policy_loss_fund_share_pct", problems)
+    incentive = _bands(data.get("incentive"), "extra_pct", "incentive", problems)
+    release = _bands(data.get("deposit_release"), "release_pct", "deposit_release", problems)
+    if problems:
+        raise Refused(problems)
+    return Terms(cap, data["cost_deducted"], data["surplus_to"], band, data["beyond_band"], share, incentive, release)
+
+
+def _band_for(bands: tuple[Band, ...], score: Decimal | None) -> Band | None:
+    if score is None:
+        return None
+    return next((b for b in bands if score >= b.min_score), None)
+
+
+def settlement_compute(*, terms: Terms, premium, claims, cost="0", deposit="0", score=None,
+                       policy_loss=None) -> Outcome:
+    """The settlement outcome for the given figures; touches no book."""
+    problems = []
+    figures = {}
+    for name, raw in (("premium", premium), ("claims", claims), ("cost", cost), ("deposit", deposit)):
+        try:
+            value = Decimal(str(raw))
+        except (InvalidOperation, ValueError):
+            problems.append(problem("settlement", name, "an amount", raw))
+            continue
+        if not value.is_finite() or value < 0 or value != value.quantize(FEN):
+            problems.append(problem("settlement", name, "an amount ≥ 0 with at most 2 decimals", raw))
+            continue
+        figures[name] = value
+    s = None
+    if score is not None:
+        try:
+            s = Decimal(str(score))
+        except (InvalidOperation, ValueError):
+            s = Decimal(-1)
+        if not (0 <= s <= 100):
+            problems.append(problem("settlement", "score", "an assessment score 0–100", score))
+    if problems:
+        raise Refused(problems)
+    p, c, e, d = figures["premium"], figures["claims"], figures["cost"], figures["deposit"]
+    if d > p:
+        raise Refused([problem("settlement", "deposit", f"at most the premium {p}", d)])
+    if d and terms.deposit_release and s is None:
+        raise Refused([problem("settlement", "score", "the assessment score (it releases the deposit)", "none")])
+
+    # The deposit: released by the first band the score reaches; forfeited below every band.
+    if d and terms.deposit_release:
+        band = _band_for(terms.deposit_release, s)
+        released = _q(d * band.pct / HUNDRED) if band else Decimal(0)
+    else:
+        released = d
+    forfeited = d - released
+    earned = p - forfeited
+
+    margin = earned - c - (e if terms.cost_deducted else 0)
+    zero = Decimal("0.00")
+    retained = surplus_returned = surplus_carried = loss = loss_insurer = loss_fund = loss_deferred = zero
+    if margin >= 0:
+        extra = _band_for(terms.incentive, s)
+        cap = _q(earned * (terms.retained_cap_pct + (extra.pct if extra else 0)) / HUNDRED)
+        retained = min(margin, cap)
+        if terms.surplus_to == "basic_fund":
+            surplus_returned = margin - retained
+        else:
+            surplus_carried = margin - retained
+    else:
+        loss = -margin
+        if terms.splits_policy_loss:
+            if policy_loss is None:
+                raise Refused([problem("settlement", "policy_loss",
+                                       "the policy-caused part of the loss (the accountants' determination)",
+                                       "none: these terms share only policy loss; management loss is the insurer's")])
+            try:
+                x = Decimal(str(policy_loss))
+            except (InvalidOperation, ValueError):
+                x = Decimal(-1)
+            if not (0 <= x <= loss) or x != x.quantize(FEN):
+                raise Refused([problem("settlement", "policy_loss", f"an amount from 0 to the loss {loss:.2f}",
+                                       policy_loss)])
+            loss_fund = _q(x * terms.policy_loss_fund_share_pct / HUNDRED)
+            loss_insurer = loss - loss_fund
+        else:
+            band = loss if terms.insurer_loss_band_pct is None else min(
+                loss, _q(earned * terms.insurer_loss_band_pct / HUNDRED))
+            beyond = loss - band
+            if terms.beyond_band == "deferred":
+                loss_deferred = beyond
+            else:
+                loss_fund = _q(beyond * terms.policy_loss_fund_share_pct / HUNDRED)
+            loss_insurer = loss - loss_fund - loss_deferred
+    return Outcome(earned, c, e, margin, retained, surplus_returned, surplus_carried, loss, loss_insurer, loss_fund,
+                   loss_deferred, released, forfeited)
