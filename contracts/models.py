@@ -123,6 +123,8 @@ class PremiumObligation(models.Model):
     key = models.CharField(_("key"), max_length=200, unique=True)
     source = models.CharField(_("source"), max_length=300, blank=True)
     overdue_since = models.DateField(_("overdue since"), null=True, blank=True)
+    # The part no longer owed: a service deposit withheld by the annual assessment.
+    forfeited = FenField(_("forfeited"), db_column="forfeited_fen", default=0)
 
     class Meta:
         verbose_name = _("premium obligation")

@@ -72,14 +72,14 @@ def premium_status(*, as_of: date, fund=None, insurer=None, year: int | None = N
 
     def allocate(target_list, t, fen):
         for o in target_list:
-            room = to_fen(o.amount) - received[o.pk]
+            room = to_fen(o.amount) - to_fen(o.forfeited) - received[o.pk]
             if room <= 0:
                 continue
             take = min(room, fen)
             received[o.pk] += take
             if not t.insurer_confirmed or _arrived(t) > as_of:
                 transit[o.pk] += take
-            if received[o.pk] == to_fen(o.amount):
+            if received[o.pk] == to_fen(o.amount) - to_fen(o.forfeited):
                 full_on[o.pk] = _arrived(t)
             fen -= take
             if fen == 0:
@@ -95,7 +95,7 @@ def premium_status(*, as_of: date, fund=None, insurer=None, year: int | None = N
 
     rows = []
     for o in obligations:
-        req, got = to_fen(o.amount), received[o.pk]
+        req, got = to_fen(o.amount) - to_fen(o.forfeited), received[o.pk]
         done = full_on.get(o.pk)
         due = o.due_date
         days_late = None

@@ -168,10 +168,11 @@ def _ensure_open_year(book: Book, year: int) -> None:
 
 def _outstanding_fen(*, contract_year=None, obligation=None) -> int:
     if obligation is not None:
-        owed = to_fen(obligation.amount)
+        owed = to_fen(obligation.amount) - to_fen(obligation.forfeited)
         paid = PremiumTransfer.objects.filter(obligation=obligation).aggregate(s=Sum("amount"))["s"]
     else:
-        owed = to_fen(contract_year.obligations.aggregate(s=Sum("amount"))["s"] or 0)
+        agg = contract_year.obligations.aggregate(s=Sum("amount"), f=Sum("forfeited"))
+        owed = to_fen(agg["s"] or 0) - to_fen(agg["f"] or 0)
         paid = PremiumTransfer.objects.filter(contract_year=contract_year).aggregate(s=Sum("amount"))["s"]
     return owed - (to_fen(paid) if paid is not None else 0)
 

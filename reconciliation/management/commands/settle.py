@@ -1,0 +1,52 @@
+from datetime import date
+from decimal import Decimal
+
+from django.core.management.base import CommandError
+from django.db import transaction
+
+from contracts.models import ContractYear
+from core.commands import JsonCommand
+from core.text import ljust, rjust
+from reconciliation.management.commands.settlement_calc import LABELS
+from reconciliation.services import settlement_draft
+
+
+class _DryRun(Exception):
+    pass
+
+
+class Command(JsonCommand):
+    help = ("Draft the settlement of a contract year from the books as of its cut-off (P, C, E, D, score); "
+            "an accountant reviews it and another posts it in the admin.")
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument("contract")
+        parser.add_argument("year", type=int)
+        parser.add_argument("--as-of", metavar="YYYY-MM-DD", help="default today; must be after the cut-off")
+        parser.add_argument("--dry-run", action="store_true", help="show the outcome; write nothing")
+        parser.add_argument("--policy-loss", metavar="X", help="the policy-caused part of a loss")
+        parser.add_argument("--reason", default="", help="why the loss splits as it does (required with X)")
+
+    def run(self, *, contract, year, as_of=None, dry_run=False, policy_loss=None, reason="", **options):
+        cy = ContractYear.objects.filter(contract__code=contract, year=year).first()
+        if cy is None:
+            raise CommandError(f"no contract year {contract} {year}", returncode=2)
+        try:
+            day = date.fromisoformat(as_of) if as_of else None
+        except ValueError:
+            raise CommandError(f"--as-of: expected YYYY-MM-DD, found {as_of!r}", returncode=2) from None
+        result = {}
+        try:
+            with transaction.atomic():
+                s = settlement_draft(contract_year=cy, as_of=day, policy_loss=policy_loss, loss_reason=reason)
+                result = {"status": s.status, "as_of": s.as_of, "premium": s.premium, "claims": s.claims,
+                          "cost": s.cost, "deposit": s.deposit, "score": s.score, "outcome": s.outcome}
+                if dry_run:
+                    raise _DryRun
+        except _DryRun:
+            result["status"] = "dry-run"
+        out = [f"{cy.contract.name} {year}年度结算（截至 {result['as_of']}，状态 {result['status']}）"]
+        out += [ljust(LABELS[k], 30) + rjust(f"{Decimal(v):,.2f}", 20)
+                for k, v in result["outcome"].items()]
+        return True, result, "\n".join(out)
