@@ -27,7 +27,7 @@ def make_id(rng: random.Random) -> str:
 
 
 def write_claims(path: Path, *, n_claims: int, year: int, policy: Policy, seed: int = 2019, hospitals: int = 200,
-                 wrong: int = 0, late_share: float = 0.01) -> dict:
+                 wrong: int = 0, late_share: float = 0.01, oop_scale: float = 1.0) -> dict:
     """Write about n_claims claims; return what was written ({"claims", "persons", "wrong": {claim_no: diff}})."""
     rng = random.Random(seed)
     start = date(year, 1, 1)
@@ -51,7 +51,7 @@ def write_claims(path: Path, *, n_claims: int, year: int, policy: Policy, seed: 
                 discharged = min(admitted + timedelta(days=rng.randint(1, 20)), date(year, 12, 31))
                 late = rng.random() < late_share
                 settled = date(year + 1, 4, 15) if late else discharged + timedelta(days=rng.randint(0, 25))
-                oop = Decimal(int(rng.lognormvariate(9.6, 0.9) * 100)) / 100
+                oop = Decimal(int(rng.lognormvariate(9.6, 0.9) * oop_scale * 100)) / 100
                 episodes.append((settled, admitted, discharged, oop))
             # The insurer pays in settlement order, as the recomputation replays them.
             episodes.sort()

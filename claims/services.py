@@ -304,6 +304,8 @@ def claims_post(*, batch: ClaimBatch) -> int:
     and repayments of fund advances per month, paid from the bank. Claims charged to the next
     year are posted to that year's insurer. Posting again changes nothing. Returns entries posted.
     """
+    if not batch.claims.filter(posted_entry__isnull=True, paid__gt=0).exists():
+        return 0  # everything owed is posted already
     table = Claim._meta.db_table
     charged = "COALESCE(charged_to_id, contract_year_id)"
     with connection.cursor() as cursor:

@@ -1,7 +1,7 @@
 """The demo year quickstart posts, from the reference contracts in data/contracts.json.
 
 Shandong 2015: both tranches paid on time, entered by the fund and confirmed by the
-insurer; the insurer accrues hospital claims monthly and pays them the month after.
+insurer.
 Shanxi (Jincheng) 2019: the 30% tranche on time, the 60% mark reached 12 days late,
 the 90% mark still short at the cut-off, the deposit awaiting the assessment.
 Every posting carries an idempotency key or a transfer reference, so running the
@@ -13,7 +13,6 @@ from datetime import date
 from django.db import transaction
 
 from accounts.models import Book
-from ledger.services import EntrySpec, Line, entries_post_many
 
 from .models import ContractYear, PremiumObligation
 from .reference import REFERENCE_FILE, reference_contracts_load
@@ -32,14 +31,6 @@ TRANSFERS = [
     ("JC-2019-T4", "JC-2019", 2019, "20000000.00", date(2019, 9, 20), "fund", None),
 ]
 
-# Shandong insurer: hospital claims accrued at month end and paid on the 10th after.
-CLAIMS = [
-    (date(2015, 5, 31), "5月定点医疗机构大病保险赔款", "18250340.27", "claims-2015-05"),
-    (date(2015, 6, 30), "6月定点医疗机构大病保险赔款", "21604512.90", "claims-2015-06"),
-    (date(2015, 7, 31), "7月定点医疗机构大病保险赔款", "23117009.55", "claims-2015-07"),
-]
-
-
 @transaction.atomic
 def demo_year_post() -> list[ContractYear]:
     years = reference_contracts_load()
@@ -50,14 +41,6 @@ def demo_year_post() -> list[ContractYear]:
                             paid_on=paid_on, side=side)
         if confirmed_on is not None:
             transfer_confirm(transfer=t, side="insurer" if side == "fund" else "fund", received_on=confirmed_on)
-    insurer_book = Book.objects.get(code="PICC-37-DB")
-    specs = []
-    for d, memo, amount, key in CLAIMS:
-        specs.append(EntrySpec(d, [Line("6511", debit=amount), Line("224102", credit=amount)], memo, key))
-        specs.append(EntrySpec(date(d.year, d.month + 1, 10), [Line("224102", debit=amount),
-                                                               Line("1002", credit=amount)], f"支付{memo}",
-                               f"{key}-paid"))
-    entries_post_many(book=insurer_book, entries=specs, source="quickstart")
     return years
 
 
@@ -87,10 +70,15 @@ def _fund_book(fund) -> Book:
 
 
 
-def demo_claims_post(out_dir) -> dict:
-    """A synthetic year of Jincheng claims (2,000, five paid wrongly on purpose), imported, recomputed, posted.
+# (contract, policy year, claims, out-of-pocket scale): a synthetic year each, five paid wrongly on purpose;
+# the scale brings the loss ratio near what these contracts see (about 80–95%).
+DEMO_CLAIMS = [("SD-2015", 2015, 4400, 9.0), ("JC-2019", 2019, 2000, 4.0)]
 
-    The file is written from a fixed seed, so it is the same file every run and imports once.
+
+def demo_claims_post(out_dir) -> list[dict]:
+    """Synthetic claims for Shandong 2015 and Jincheng 2019, imported, recomputed and posted.
+
+    Each file is written from a fixed seed, so it is the same file every run and imports once.
     """
     from pathlib import Path
 
@@ -99,13 +87,16 @@ def demo_claims_post(out_dir) -> dict:
     from claims.selectors import claims_discrepancies
     from claims.services import claims_import, claims_post, claims_recompute
 
-    cy = ContractYear.objects.get(contract__code="JC-2019", year=2019)
-    path = Path(out_dir) / "demo_claims_jincheng_2019.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_claims(path, n_claims=2000, year=2019, policy=policy_get(code=cy.benefit_policy), wrong=5, hospitals=12,
-                 seed=1405, late_share=0)
-    result = claims_import(path=path, contract=cy.contract)
-    claims_recompute(contract_year=cy)
-    claims_post(batch=result.batch)
-    return {"file": str(path.relative_to(Path(out_dir).parent)), "claims": result.rows, "paid": result.paid_total,
-            "discrepancies": claims_discrepancies(contract_year=cy, limit=10)}
+    done = []
+    for code, year, n, scale in DEMO_CLAIMS:
+        cy = ContractYear.objects.get(contract__code=code, year=year)
+        path = Path(out_dir) / f"demo_claims_{code}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_claims(path, n_claims=n, year=year, policy=policy_get(code=cy.benefit_policy), wrong=5, hospitals=12,
+                     seed=year, oop_scale=scale, late_share=0.01)
+        result = claims_import(path=path, contract=cy.contract)
+        claims_recompute(contract_year=cy)
+        claims_post(batch=result.batch)
+        done.append({"contract_year": cy, "file": str(path.relative_to(Path(out_dir).parent)), "claims": result.rows,
+                     "paid": result.paid_total, "discrepancies": claims_discrepancies(contract_year=cy, limit=10)})
+    return done

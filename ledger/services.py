@@ -156,11 +156,15 @@ class _BookContext:
         years = {d.year for d in dates if isinstance(d, date)}
         self.periods = {(p.year, p.month): p for p in Period.objects.filter(book=book, year__in=years)}
 
-    def check(self, spec: EntrySpec, label: str, problems: list) -> _Checked | None:
+    def check(self, spec: EntrySpec, label: str, problems: list, *, posted_already: bool = False) -> _Checked | None:
+        """Check an entry whole. For one whose key was posted before (`posted_already`), only its
+        content is read, to compare with what was posted: its period may be closed by now."""
         found_problem = len(problems)
         book = self.book
         period = None
-        if not isinstance(spec.date, date):
+        if posted_already:
+            pass
+        elif not isinstance(spec.date, date):
             problems.append(problem(label, "date", "a date", spec.date))
         else:
             period = self.periods.get((spec.date.year, spec.date.month))
@@ -402,8 +406,8 @@ def entries_post_many(
         problems.append(problem(f"book {book.code}", "reviewed_by", "a reviewer other than the maker", "the same person"))
     for i, spec in enumerate(entries):
         label = _label(spec, i if len(entries) > 1 else None)
-        c = context.check(spec, label, problems)
         key = spec.idempotency_key
+        c = context.check(spec, label, problems, posted_already=bool(key and key in existing))
         if c is None:
             continue
         if key and key in existing:

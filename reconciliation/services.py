@@ -54,14 +54,20 @@ def _claims_until(cy: ContractYear) -> date:
 
 @transaction.atomic
 def settlement_draft(*, contract_year: ContractYear, as_of: date | None = None, policy_loss=None,
-                     loss_reason: str = "", user=None) -> Settlement:
-    """Draft (or re-draft) the settlement of a contract year whose cut-off has passed."""
+                     loss_reason: str = "", user=None, only_new: bool = False) -> Settlement | None:
+    """Draft (or re-draft) the settlement of a contract year whose cut-off has passed.
+
+    The contract year's row lock orders concurrent callers; with `only_new` a caller that
+    finds a settlement already there gets None (the scheduled task counts what it made).
+    """
     cy = ContractYear.objects.select_for_update().get(pk=contract_year.pk)
     label = f"settlement {cy}"
     as_of = as_of or timezone.localdate()
     if as_of <= cy.cutoff:
         raise Refused([problem(label, "as_of", f"a date after the cut-off {cy.cutoff}", as_of)])
     existing = Settlement.objects.filter(contract_year=cy).first()
+    if existing is not None and only_new:
+        return None
     if existing is not None and existing.status != Settlement.Status.DRAFT:
         return existing
     if policy_loss is not None and not loss_reason.strip():
@@ -87,11 +93,12 @@ def settlement_draft(*, contract_year: ContractYear, as_of: date | None = None, 
 
 
 def settlement_draft_pending(*, contract_year: ContractYear, as_of: date, user=None) -> Settlement | None:
-    """The scheduled draft: like settlement_draft, but a loss that needs the accountants' split waits for them."""
+    """The scheduled draft: like settlement_draft, but one that needs the accountants' loss split, or the
+    assessment score that releases the deposit, waits for them (None)."""
     try:
-        return settlement_draft(contract_year=contract_year, as_of=as_of, user=user)
+        return settlement_draft(contract_year=contract_year, as_of=as_of, user=user, only_new=True)
     except Refused as exc:
-        if any(p["field"] == "policy_loss" for p in exc.problems):
+        if any(p["field"] in ("policy_loss", "score") for p in exc.problems):
             return None
         raise
 
@@ -176,9 +183,8 @@ def settlements_due_draft(*, today: date) -> int:
     """Draft every settlement whose cut-off passed; returns how many were newly drafted."""
     made = 0
     for cy in ContractYear.objects.filter(cutoff__lt=today, settlement__isnull=True):
-        before = Settlement.objects.filter(contract_year=cy).exists()
-        if settlement_draft_pending(contract_year=cy, as_of=today) is not None and not before:
-            made += 1
+        with transaction.atomic():
+            made += settlement_draft_pending(contract_year=cy, as_of=today) is not None
     return made
 
 

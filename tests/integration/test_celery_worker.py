@@ -58,3 +58,20 @@ def test_workers_mark_overdue_tranches_once(workers):
     # Jincheng's 60% and 90% tranches and Xuzhou's unpaid 2013 premium, each marked by exactly one run.
     assert sorted(counts) == [0, 0, 0, 3]
     assert PremiumObligation.objects.filter(overdue_since__isnull=False).count() == 3
+
+
+def test_workers_racing_on_the_cut_off_draft_one_settlement_each(workers):
+    from contracts.models import ContractYear
+    from reconciliation.models import Settlement
+    from reconciliation.tasks import settlement_drafts
+
+    call_command("quickstart", stdout=StringIO())
+    Settlement.objects.all().delete()
+    results = [settlement_drafts.apply_async(kwargs={"as_of": "2020-04-01"}, queue=workers) for _ in range(4)]
+    deadline = time.monotonic() + 90
+    counts = [r.get(timeout=max(1, deadline - time.monotonic())) for r in results]
+    # Every year past its cut-off is drafted once, but a deposit waits for its assessment score.
+    due = ContractYear.objects.filter(cutoff__lt="2020-04-01", assessment__isnull=False) | ContractYear.objects.filter(
+        cutoff__lt="2020-04-01", deposit_pct=0)
+    assert sum(counts) == Settlement.objects.count() == due.distinct().count() > 0
+    assert all(Settlement.objects.filter(contract_year=cy).count() == 1 for cy in due.distinct())

@@ -1,12 +1,14 @@
 import ctypes.util
 import time
 from datetime import date
+from decimal import Decimal
 
 from django.core.management import call_command
 
 from accounts.models import Book
 from core.commands import JsonCommand
 from core.money import fmt
+from core.text import ljust, rjust
 from ledger.integrity import ledger_verify
 from ledger.models import JournalEntry
 
@@ -17,18 +19,18 @@ class Command(JsonCommand):
     def run(self, **options):
         from django.conf import settings
 
-        from contracts.demo import demo_claims_post, demo_topups_post, demo_year_post
         from contracts.selectors import premium_status
         from contracts.text import premium_status_text
         from ledger.selectors import trial_balance
         from ledger.text import trial_balance_text
+        from reconciliation.demo import demo_all
+        from reconciliation.management.commands.settlement_calc import LABELS
 
         t0 = time.perf_counter()
         call_command("migrate", verbosity=0, interactive=False)
         before = JournalEntry.objects.count()
-        years = demo_year_post()
-        topups = demo_topups_post()
-        claims = demo_claims_post(settings.BASE_DIR / "out")
+        demo = demo_all(settings.BASE_DIR / "out")
+        years, topups = demo["years"], demo["topups"]
         created = JournalEntry.objects.count() - before
         verified = ledger_verify()
         books = list(Book.objects.order_by("code"))
@@ -47,10 +49,19 @@ class Command(JsonCommand):
             n, total = by_state.get(r.state_label, (0, 0))
             by_state[r.state_label] = (n + 1, total + r.shortfall.amount if r.state == "overdue" else total + r.received.amount)
         out.append("截至2019-12-31：" + "；".join(f"{k} {n} 笔 {fmt(t)} 元" for k, (n, t) in by_state.items()))
-        d = claims["discrepancies"]
-        out += ["", f"晋城市2019年赔案（合成数据 {claims['file']}）：{claims['claims']} 笔，保险公司已付 {fmt(claims['paid'])}；"
-                    f"按 shanxi-2019 重算不一致 {d['count']} 笔（多付 {fmt(d['overpaid'])}，少付 {fmt(d['underpaid'])}），"
-                    f"明细见 claims_report --contract JC-2019 --year 2019"]
+        for c in demo["claims"]:
+            d = c["discrepancies"]
+            out += ["", f"{c['contract_year'].contract.name} {c['contract_year'].year}年赔案（合成数据 {c['file']}）："
+                        f"{c['claims']} 笔，保险公司已付 {fmt(c['paid'])}；按 {c['contract_year'].benefit_policy} 重算"
+                        f"不一致 {d['count']} 笔（多付 {fmt(d['overpaid'])}，少付 {fmt(d['underpaid'])}）"]
+        for st in demo["settlements"]:
+            cy = st.contract_year
+            out += ["", f"{cy.contract.name} {cy.year}年度结算（{st.get_status_display()}，"
+                        f"P {fmt(st.premium)}，C {fmt(st.claims)}，E {fmt(st.cost)}"
+                        + (f"，考核得分 {st.score}" if st.score is not None else "") + "）"]
+            out += ["  " + ljust(LABELS[k], 30) + rjust(fmt(Decimal(v)), 20)
+                    for k, v in st.outcome.items() if v != "0.00"]
+        out += ["", "年末结转并关闭年度：" + "，".join(f"{b.code} {y}" for b, y in demo["closed"])]
         year_of = {}
         for cy in years:
             year_of.setdefault(("fund", cy.contract.fund_id), cy.year)
