@@ -1,0 +1,135 @@
+"""Admin for annual settlements (figures, terms, the loss split, review and post) and missed deadlines."""
+
+import json
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy as _
+
+from core.errors import Refused
+from core.money import fmt
+from ledger.models import JournalEntry
+
+from .management.commands.settlement_calc import LABELS
+from .models import Deadline, Settlement
+from .services import settlement_draft, settlement_post, settlement_review
+
+
+class LossSplitForm(forms.Form):
+    policy_loss = forms.DecimalField(label=_("policy-caused loss"), max_digits=17, decimal_places=2, min_value=0)
+    reason = forms.CharField(label=_("reason"), widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
+
+
+@admin.register(Settlement)
+class SettlementAdmin(admin.ModelAdmin):
+    list_display = ("contract_year", "status", "as_of", "premium_shown", "claims_shown", "result_shown",
+                    "prepared_by", "reviewed_by")
+    list_filter = ("status", "contract_year__year")
+    change_form_template = "admin/reconciliation/settlement/change_form.html"
+    readonly_fields = ("contract_year", "status", "as_of", "premium", "claims", "cost", "deposit", "score",
+                       "policy_loss", "loss_reason", "terms_shown", "outcome_shown", "entries_shown",
+                       "prepared_by", "reviewed_by", "posted_at")
+    fields = readonly_fields
+
+    def has_add_permission(self, request):
+        return False  # drafted by `settle` or the scheduled task after the cut-off
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is not None and obj.status == Settlement.Status.DRAFT
+
+    @admin.display(description=_("premium P"))
+    def premium_shown(self, obj):
+        return fmt(obj.premium)
+
+    @admin.display(description=_("claims C"))
+    def claims_shown(self, obj):
+        return fmt(obj.claims)
+
+    @admin.display(description=_("result"))
+    def result_shown(self, obj):
+        o = obj.outcome
+        if Decimal(o["loss"]):
+            return f"亏损 {fmt(Decimal(o['loss']))}"
+        return f"留存 {fmt(Decimal(o['retained']))}，返还 {fmt(Decimal(o['surplus_returned']))}，" \
+               f"结转 {fmt(Decimal(o['surplus_carried']))}"
+
+    @admin.display(description=_("terms applied"))
+    def terms_shown(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.terms, ensure_ascii=False, indent=2))
+
+    @admin.display(description=_("outcome"))
+    def outcome_shown(self, obj):
+        rows = [(LABELS[k], fmt(Decimal(v))) for k, v in obj.outcome.items()]
+        return format_html("<table>{}</table>", format_html_join(
+            "", '<tr><td>{}</td><td style="text-align:right">{}</td></tr>', rows))
+
+    @admin.display(description=_("entries posted"))
+    def entries_shown(self, obj):
+        keys = [k.split(":", 1)[1] for k in obj.entry_keys if ":" in k and not k.startswith("transfer ")]
+        entries = JournalEntry.objects.filter(idempotency_key__in=keys).select_related("book")
+        if not entries:
+            return "-"
+        return format_html_join(mark_safe("<br>"), '<a href="{}">{} {}</a> {}', (
+            (reverse("admin:ledger_journalentry_change", args=[e.pk]), e.book.code, e.voucher, e.memo)
+            for e in entries))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = {"loss_form": LossSplitForm(), **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/review/", view(self.action_view("review")), name="reconciliation_settlement_review"),
+            path("<int:pk>/post/", view(self.action_view("post")), name="reconciliation_settlement_post"),
+            path("<int:pk>/split/", view(self.action_view("split")), name="reconciliation_settlement_split"),
+        ] + super().get_urls()
+
+    def action_view(self, action):
+        def view(request, pk):
+            if request.method != "POST":
+                return HttpResponseNotAllowed(["POST"])
+            s = get_object_or_404(Settlement, pk=pk)
+            try:
+                if action == "review":
+                    settlement_review(settlement=s, user=request.user)
+                    messages.success(request, _("Reviewed."))
+                elif action == "post":
+                    settlement_post(settlement=s, user=request.user)
+                    messages.success(request, _("Posted in both books."))
+                else:
+                    form = LossSplitForm(request.POST)
+                    if not form.is_valid():
+                        for errors in form.errors.values():
+                            for e in errors:
+                                messages.error(request, e)
+                    else:
+                        settlement_draft(contract_year=s.contract_year, as_of=s.as_of, user=request.user,
+                                         policy_loss=form.cleaned_data["policy_loss"],
+                                         loss_reason=form.cleaned_data["reason"])
+                        messages.success(request, _("Loss split recorded; the draft is recomputed."))
+            except Refused as exc:
+                for p in exc.problems:
+                    messages.error(request, Refused.describe(p))
+            return HttpResponseRedirect(reverse("admin:reconciliation_settlement_change", args=[pk]))
+        return view
+
+
+@admin.register(Deadline)
+class DeadlineAdmin(admin.ModelAdmin):
+    list_display = ("contract_year", "kind", "due", "noticed_on", "settlement_status")
+    list_filter = ("kind",)
+
+    @admin.display(description=_("settlement"))
+    def settlement_status(self, obj):
+        s = getattr(obj.contract_year, "settlement", None)
+        return s.get_status_display() if s else _("not drafted")
+
+    def has_add_permission(self, request):
+        return False
