@@ -7,6 +7,7 @@ from contracts.models import ContractYear
 from core.money import from_fen
 
 from .models import Claim
+from .rules import GROUPS
 
 
 def claims_discrepancies(*, contract_year: ContractYear, limit: int | None = 1000) -> dict:
@@ -19,7 +20,7 @@ def claims_discrepancies(*, contract_year: ContractYear, limit: int | None = 100
         under=Sum(ExpressionWrapper(F("expected") - F("paid"), output_field=fen), filter=Q(paid__lt=F("expected"))))
     rows = []
     for c in qs.select_related("hospital").order_by("settled_on", "claim_no")[:limit]:
-        rows.append({"claim_no": c.claim_no, "person": c.person[:12], "group": c.group_code,
+        rows.append({"claim_no": c.claim_no, "person": c.person[:12], "group": GROUPS.get(c.group_code, c.group_code),
                      "settled_on": c.settled_on, "hospital": c.hospital.name, "oop": c.oop, "expected": c.expected,
                      "paid": c.paid, "difference": from_fen(_fen(c.paid) - _fen(c.expected))})
     pending = Claim.objects.filter(contract_year=contract_year, expected__isnull=True).count()

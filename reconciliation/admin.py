@@ -43,6 +43,9 @@ class SettlementAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return obj is not None and obj.status == Settlement.Status.DRAFT
 
+    def has_change_permission(self, request, obj=None):
+        return False  # figures come from the books; the page's own buttons review, split and post
+
     @admin.display(description=_("premium P"))
     def premium_shown(self, obj):
         return fmt(obj.premium)
