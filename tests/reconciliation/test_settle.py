@@ -165,3 +165,50 @@ def test_year_end_close_zeroes_income_and_expense_and_carries_balances(jincheng)
     assert {p.status for p in Period.objects.filter(book=insurer_book, year=2019)} == {"final"}
     assert year_end_close(book=insurer_book, year=2019).pk == entry.pk  # again: nothing new
     assert closed.balanced and before.balanced and ledger_verify().ok
+
+
+def _both_balanced(cy, year):
+    fund_book, insurer_book = cy.contract.fund.books.get(), cy.contract.insurer.books.get()
+    return trial_balance(book=fund_book, year=year).balanced and trial_balance(book=insurer_book, year=year).balanced
+
+
+def test_jiangxi_surplus_carried_into_next_years_fund(db, tmp_path, people):
+    """Jiangxi 2024 terms: profit after cost held to 4% (5% with a score ≥ 90); the excess stays with the
+    insurer as next year's critical-illness fund (2203 预收保费), nothing is paid back."""
+    reference_contracts_load()
+    cy = ContractYear.objects.get(contract__code="JX-NC-2025")
+    cy.operating_cost = "6000000.00"
+    cy.save()
+    transfer_record(reference="JX-T", contract_year=cy, insurer=cy.contract.insurer, amount="312000000.00",
+                    paid_on=date(2025, 4, 20), side="insurer")
+    _claims(tmp_path, cy.contract, [("JX-1", "2025-09-01", "2025-09-10", "280000000.00")])
+    Assessment.objects.create(contract_year=cy, score=92, assessed_on=date(2026, 4, 10), assessor="南昌市医保局")
+    s = settlement_draft(contract_year=cy, as_of=date(2026, 4, 20), user=people[0])
+    assert (s.outcome["retained"], s.outcome["surplus_carried"], s.outcome["surplus_returned"]) == (
+        "15600000.00", "10400000.00", "0.00")
+    settlement_post(settlement=settlement_review(settlement=s, user=people[1]), on=date(2026, 6, 10))
+    insurer_tb = trial_balance(book=cy.contract.insurer.books.get(), year=2026)
+    rows = {r.account.code: r for r in insurer_tb.rows}
+    assert rows["2203"].period_credit.amount == D("10400000.00") and rows["6031"].period_debit.amount == D(
+        "10400000.00")
+    fund_rows = {r.account.code: r for r in trial_balance(book=cy.contract.fund.books.get(), year=2026).rows}
+    assert fund_rows["1003"].period_debit.amount == 0  # carried, not returned: no money back to the fund
+    assert _both_balanced(cy, 2026) and ledger_verify().ok
+
+
+@pytest.mark.parametrize("score, released, forfeited", [
+    (95, "14733364.50", "0.00"), (85, "11786691.60", "2946672.90"), (50, "0.00", "14733364.50")])
+def test_jincheng_deposit_paid_in_full_in_part_or_forfeited(jincheng, people, score, released, forfeited):
+    jincheng.assessment.score = score
+    jincheng.assessment.save()
+    s = settlement_draft(contract_year=jincheng, as_of=date(2020, 5, 20), user=people[0])
+    settlement_post(settlement=settlement_review(settlement=s, user=people[1]), on=date(2020, 6, 20))
+    deposit = PremiumObligation.objects.get(contract_year=jincheng, kind="deposit")
+    assert deposit.forfeited.amount == D(forfeited)
+    paid = PremiumTransfer.objects.filter(obligation=deposit)
+    assert (paid.get().amount.amount if paid.exists() else D("0.00")) == D(released)
+    fund_rows = {r.account.code: r for r in trial_balance(book=jincheng.contract.fund.books.get(), year=2020).rows}
+    # The fund's 5101 in 2020: the deposit paid out, less the surplus returned.
+    assert fund_rows["5101"].period_debit.amount == D(released)
+    assert fund_rows["5101"].period_credit.amount == D(s.outcome["surplus_returned"])
+    assert _both_balanced(jincheng, 2020) and ledger_verify().ok
