@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "contracts",
     "claims",
     "reconciliation",
+    "reports",
 ]
 
 MIDDLEWARE = [

@@ -25,6 +25,7 @@ class Command(JsonCommand):
         from ledger.text import trial_balance_text
         from reconciliation.demo import demo_all
         from reconciliation.management.commands.settlement_calc import LABELS
+        from reports.demo import demo_reports_write
 
         t0 = time.perf_counter()
         call_command("migrate", verbosity=0, interactive=False)
@@ -71,6 +72,9 @@ class Command(JsonCommand):
             tb = trial_balance(book=b, year=year) if year else None
             if tb is not None and tb.totals.period_debit.amount:
                 out += [""] + trial_balance_text(tb)
+        reports = demo_reports_write(settings.BASE_DIR / "out")
+        out += ["", f"报表（PDF，每页带核验码，可用 verify_report 核对）：{len(reports)} 份，位于 out/"]
+        out += [f"  {r}" for r in reports]
         out.append("")
         out.append(f"verify_ledger: {'通过' if verified.ok else '失败'} — {verified.entries} 张凭证，{verified.postings} 条分录")
         if not ctypes.util.find_library("harfbuzz-subset"):
@@ -78,7 +82,7 @@ class Command(JsonCommand):
         out.append("查看: python manage.py createsuperuser 后运行 python manage.py runserver，打开 http://127.0.0.1:8000/admin/")
         payload = {
             "books": [{"code": b.code, "owner": str(b.owner), "kind": b.kind} for b in books],
-            "reports": [],
+            "reports": reports,
             "entries_created": created,
             "verified": verified.ok,
             "seconds": round(time.perf_counter() - t0, 2),

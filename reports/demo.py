@@ -1,0 +1,26 @@
+"""Every statement kind for the demo books, written under out/ by quickstart."""
+
+from pathlib import Path
+
+from accounts.models import Book
+
+from .services import report_issue
+
+# (kind, book, year, month)
+DEMO = [
+    ("trial-balance", "FUND-1405", 2019, None), ("trial-balance", "CLIC-1405-DB", 2019, None),
+    ("trial-balance", "FUND-37", 2015, None), ("trial-balance", "PICC-37-DB", 2015, None),
+    ("ledger", "CLIC-1405-DB", 2019, 12), ("vouchers", "FUND-1405", 2019, None),
+    ("premium-status", "FUND-1405", 2019, None), ("premium-status", "FUND-37", 2015, None),
+    ("settlement", "FUND-1405", 2019, None), ("settlement", "FUND-37", 2015, None),
+    ("operations", "CLIC-1405-DB", 2019, None),
+]
+
+
+def demo_reports_write(out_dir) -> list[str]:
+    written = []
+    for kind, code, year, month in DEMO:
+        path = Path(out_dir) / "reports" / f"{kind}_{code}_{year}{f'-{month:02d}' if month else ''}.pdf"
+        report_issue(kind=kind, book=Book.objects.get(code=code), year=year, month=month, out=path, by="quickstart")
+        written.append(str(path.relative_to(Path(out_dir).parent)))
+    return written

@@ -1,0 +1,28 @@
+from pathlib import Path
+
+from django.core.management.base import CommandError
+
+from accounts.models import Book
+from core.commands import JsonCommand
+from reports.registry import KINDS
+from reports.services import report_issue
+
+
+class Command(JsonCommand):
+    help = "Write one PDF statement for a book and period, with a verification code tying it to the books."
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument("kind", choices=sorted(KINDS))
+        parser.add_argument("--book", required=True, metavar="CODE")
+        parser.add_argument("--year", required=True, type=int)
+        parser.add_argument("--month", type=int)
+        parser.add_argument("--out", required=True, metavar="FILE.pdf")
+
+    def run(self, *, kind, book, year, month=None, out, **options):
+        b = Book.objects.filter(code=book).first()
+        if b is None:
+            raise CommandError(f"no book with code {book!r}", returncode=2)
+        record = report_issue(kind=kind, book=b, year=year, month=month, out=Path(out), by="report command")
+        payload = {"file": out, "kind": kind, "code": record.code, "totals": record.totals}
+        return True, payload, f"{KINDS[kind].title} → {out}（核验码 {record.code}）"

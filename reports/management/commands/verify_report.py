@@ -1,0 +1,27 @@
+from pathlib import Path
+
+from django.core.management.base import CommandError
+
+from core.commands import JsonCommand
+from reports.services import report_verify
+
+
+class Command(JsonCommand):
+    help = "Whether a PDF statement is one we issued and the books still say what it says (exit 0) or not (exit 1)."
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument("file")
+
+    def run(self, *, file, **options):
+        path = Path(file)
+        if not path.is_file():
+            raise CommandError(f"no such file: {file}", returncode=2)
+        v = report_verify(path=path)
+        payload = {"ok": v.ok, "code": v.code, "differences": v.differences,
+                   "kind": v.record.kind if v.record else None, "book": v.record.book.code if v.record else None}
+        if v.ok:
+            text = f"核对一致：{path.name} 是本系统出具的 {v.record.kind}（{v.record.book.code}，核验码 {v.code}），账簿至今未变。"
+        else:
+            text = "核对不一致 / NOT verified:\n" + "\n".join(f"  - {d}" for d in v.differences)
+        return v.ok, payload, text

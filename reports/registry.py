@@ -1,0 +1,152 @@
+"""What each statement shows, read from the books by the selectors: the same function builds the PDF
+and, later, verifies it. Every figure is a string with two decimals, so the digest is exact.
+"""
+
+import calendar
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import Sum
+
+from accounts.models import Book
+from claims.models import Claim
+from contracts.models import ContractYear
+from contracts.selectors import premium_status
+from core.errors import Refused, problem
+from core.money import cn_upper
+from ledger.models import JournalEntry
+from ledger.selectors import account_statement, trial_balance
+from reconciliation.management.commands.settlement_calc import LABELS
+from reconciliation.models import Settlement
+
+
+def _s(money) -> str:
+    amount = money.amount if hasattr(money, "amount") else Decimal(money)
+    return f"{amount:.2f}"
+
+
+def _period(year: int, month: int | None) -> tuple[date, date, int, int]:
+    if month is None:
+        return date(year, 1, 1), date(year, 12, 31), 1, 12
+    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1]), month, month
+
+
+def trial_balance_data(book: Book, year: int, month: int | None) -> dict:
+    _, _, m1, m2 = _period(year, month)
+    tb = trial_balance(book=book, year=year, month_from=1 if month is None else m1, month_to=m2)
+    rows = [{"code": r.account.code, "name": r.account.name, "depth": r.depth, "leaf": r.is_leaf,
+             "od": _s(r.opening_debit), "oc": _s(r.opening_credit), "pd": _s(r.period_debit),
+             "pc": _s(r.period_credit), "cd": _s(r.closing_debit), "cc": _s(r.closing_credit)} for r in tb.rows]
+    t = tb.totals
+    totals = {"od": _s(t.opening_debit), "oc": _s(t.opening_credit), "pd": _s(t.period_debit),
+              "pc": _s(t.period_credit), "cd": _s(t.closing_debit), "cc": _s(t.closing_credit)}
+    return {"title": "科目余额表", "rows": rows, "totals": totals, "balanced": tb.balanced,
+            "upper": {"pd": cn_upper(totals["pd"]), "cd": cn_upper(totals["cd"])}}
+
+
+def ledger_data(book: Book, year: int, month: int | None) -> dict:
+    start, end, _, _ = _period(year, month)
+    accounts = []
+    for account in book.accounts.filter(children__isnull=True).order_by("code"):
+        opening, lines = account_statement(account=account, date_from=start, date_to=end)
+        if not lines and not opening.amount:
+            continue
+        accounts.append({"code": account.code, "name": account.name, "opening": _s(opening), "lines": [
+            {"date": ln.date.isoformat(), "voucher": ln.voucher, "memo": ln.memo, "debit": _s(ln.debit),
+             "credit": _s(ln.credit), "balance": _s(ln.balance)} for ln in lines],
+            "debit": _s(sum((ln.debit.amount for ln in lines), Decimal(0))),
+            "credit": _s(sum((ln.credit.amount for ln in lines), Decimal(0))),
+            "closing": _s(lines[-1].balance if lines else opening)})
+    return {"title": "明细账", "accounts": accounts,
+            "totals": {"debit": _s(sum(Decimal(a["debit"]) for a in accounts)),
+                       "credit": _s(sum(Decimal(a["credit"]) for a in accounts))}}
+
+
+def vouchers_data(book: Book, year: int, month: int | None) -> dict:
+    start, end, _, _ = _period(year, month)
+    entries = (JournalEntry.objects.filter(book=book, status="posted", date__gte=start, date__lte=end)
+               .select_related("made_by", "reviewed_by").prefetch_related("postings__account")
+               .order_by("fiscal_year", "number"))
+    vouchers, total = [], Decimal(0)
+    for e in entries:
+        lines = [{"account": f"{p.account.code} {p.account.name}", "memo": p.memo or e.memo,
+                  "debit": _s(p.debit), "credit": _s(p.credit)} for p in e.postings.all()]
+        amount = sum((p.debit.amount for p in e.postings.all()), Decimal(0))
+        total += amount
+        vouchers.append({"voucher": e.voucher, "date": e.date.isoformat(), "memo": e.memo, "lines": lines,
+                         "amount": _s(amount), "upper": cn_upper(amount), "hash": e.hash[:16],
+                         "made_by": e.made_by.username if e.made_by else e.source,
+                         "reviewed_by": e.reviewed_by.username if e.reviewed_by else "（系统导入）"})
+    return {"title": "记账凭证", "vouchers": vouchers, "totals": {"count": str(len(vouchers)), "amount": _s(total)},
+            "upper": cn_upper(total)}
+
+
+def _contract_years(book: Book):
+    owner = {"contract__fund": book.fund} if book.kind == Book.Kind.FUND else {"contract__insurer": book.insurer}
+    return ContractYear.objects.filter(**owner).select_related("contract").order_by("year")
+
+
+def premium_status_data(book: Book, year: int, month: int | None) -> dict:
+    years = [cy for cy in _contract_years(book) if cy.year == year]
+    blocks = []
+    for cy in years:
+        rows = premium_status(contract_year=cy, as_of=cy.cutoff)
+        blocks.append({"contract": cy.contract.name, "cutoff": cy.cutoff.isoformat(), "rows": [
+            {"what": r.obligation.description, "due": r.obligation.due_date.isoformat() if r.obligation.due_date
+             else "考核后", "required": _s(r.required), "received": _s(r.received), "shortfall": _s(r.shortfall),
+             "state": r.state_label + (f" {r.days_late}天" if r.days_late else "")} for r in rows],
+            "required": _s(sum((r.required.amount for r in rows), Decimal(0))),
+            "received": _s(sum((r.received.amount for r in rows), Decimal(0)))})
+    if not blocks:
+        raise Refused([problem(f"book {book.code}", "year", "a year with a contract of this book's owner", year)])
+    return {"title": "保费划拨对账单", "blocks": blocks,
+            "totals": {"required": _s(sum(Decimal(b["required"]) for b in blocks)),
+                       "received": _s(sum(Decimal(b["received"]) for b in blocks))}}
+
+
+def settlement_data(book: Book, year: int, month: int | None) -> dict:
+    settlements = Settlement.objects.filter(contract_year__in=[cy for cy in _contract_years(book) if cy.year == year])
+    if not settlements:
+        raise Refused([problem(f"book {book.code}", "year", "a year with a settlement", year)])
+    blocks = []
+    for s in settlements:
+        blocks.append({"contract": s.contract_year.contract.name, "status": s.get_status_display(),
+                       "as_of": s.as_of.isoformat(), "score": str(s.score) if s.score is not None else "—",
+                       "lines": [{"label": LABELS[k], "amount": v} for k, v in s.outcome.items()],
+                       "reason": s.loss_reason, "prepared_by": str(s.prepared_by or ""),
+                       "reviewed_by": str(s.reviewed_by or "")})
+    return {"title": "年度结算报告", "blocks": blocks, "totals": {"count": str(len(blocks))}}
+
+
+def operations_data(book: Book, year: int, month: int | None) -> dict:
+    rows = []
+    for cy in _contract_years(book).filter(year=year):
+        claims = Claim.objects.filter(charged_to=cy)
+        total = claims.aggregate(s=Sum("paid"))["s"]
+        paid = int(total.amount * 100) if total is not None else 0
+        persons = claims.values("person").distinct().count()
+        premium = sum((o.amount.amount for o in cy.obligations.all()), Decimal(0))
+        rows.append({"contract": cy.contract.name, "premium": _s(premium), "claims": _s(Decimal(paid) / 100),
+                     "beneficiaries": str(persons), "episodes": str(claims.count()),
+                     "loss_ratio": f"{(Decimal(paid) / 100 / premium * 100) if premium else 0:.2f}%"})
+    return {"title": "年度运行分析", "rows": rows,
+            "totals": {"premium": _s(sum(Decimal(r["premium"]) for r in rows)),
+                       "claims": _s(sum(Decimal(r["claims"]) for r in rows))}}
+
+
+@dataclass(frozen=True)
+class Kind:
+    title: str
+    build: object
+    template: str
+
+
+KINDS = {
+    "trial-balance": Kind("科目余额表", trial_balance_data, "reports/trial_balance.html"),
+    "ledger": Kind("明细账", ledger_data, "reports/ledger.html"),
+    "vouchers": Kind("记账凭证", vouchers_data, "reports/vouchers.html"),
+    "premium-status": Kind("保费划拨对账单", premium_status_data, "reports/premium_status.html"),
+    "settlement": Kind("年度结算报告", settlement_data, "reports/settlement.html"),
+    "operations": Kind("年度运行分析", operations_data, "reports/operations.html"),
+}

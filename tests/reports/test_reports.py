@@ -1,0 +1,109 @@
+"""PDF statements: every kind renders in Chinese with the shipped font, totals match the selectors,
+and verify_report tells whether the books still say what a statement says."""
+
+import json
+from datetime import date
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+from fontTools.ttLib import TTFont
+
+from accounts.models import Book
+from ledger.selectors import trial_balance
+from ledger.services import entry_post
+from reports.registry import KINDS
+from reports.services import FONTS, html_of, report_data, report_issue, report_verify
+from tests.conftest import premium_lines
+
+
+@pytest.fixture(scope="module")
+def glyphs():
+    return set(TTFont(FONTS / "NotoSansSC-Regular-GB2312.woff2").getBestCmap())
+
+
+@pytest.fixture
+def demo(db, tmp_path):
+    from reconciliation.demo import demo_all
+
+    demo_all(tmp_path)  # the demo books without quickstart's printing and report writing
+
+
+CASES = [("trial-balance", "FUND-1405", 2019, None), ("ledger", "CLIC-1405-DB", 2019, 6),
+         ("vouchers", "FUND-37", 2015, None), ("premium-status", "FUND-1405", 2019, None),
+         ("settlement", "FUND-37", 2015, None), ("operations", "CLIC-1405-DB", 2019, None)]
+
+
+@pytest.mark.parametrize("kind, code, year, month", CASES)
+def test_every_kind_renders_with_no_missing_glyph(demo, tmp_path, glyphs, kind, code, year, month):
+    book = Book.objects.get(code=code)
+    data = report_data(kind=kind, book=book, year=year, month=month)
+    html = html_of(kind=kind, book=book, year=year, month=month, data=data, code="0" * 16, by="测试", at=timezone.localtime())
+    text = html.split("<body>", 1)[1]
+    missing = {ch for ch in text if ord(ch) > 0x7F and ord(ch) not in glyphs}
+    assert not missing, f"the shipped font lacks {''.join(sorted(missing))}"
+    record = report_issue(kind=kind, book=book, year=year, month=month, out=tmp_path / "r.pdf", by="测试")
+    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF") and record.code
+    assert report_verify(path=tmp_path / "r.pdf").ok
+    assert set(KINDS) >= {kind}
+
+
+def test_trial_balance_totals_match_the_selector(demo):
+    book = Book.objects.get(code="CLIC-1405-DB")
+    data = report_data(kind="trial-balance", book=book, year=2019)
+    tb = trial_balance(book=book, year=2019)
+    assert data["totals"]["pd"] == f"{tb.totals.period_debit.amount:.2f}"
+    assert data["totals"]["cd"] == f"{tb.totals.closing_debit.amount:.2f}"
+    assert data["upper"]["pd"].startswith("人民币")
+
+
+def test_verify_fails_after_the_books_change_behind_the_applications_back(demo, tmp_path):
+    book = Book.objects.get(code="FUND-1405")
+    report_issue(kind="trial-balance", book=book, year=2019, out=tmp_path / "tb.pdf")
+    assert report_verify(path=tmp_path / "tb.pdf").ok
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("DROP TRIGGER ledger_posting_guard ON ledger_posting")
+        else:
+            cursor.execute("DROP TRIGGER ledger_posting_guard_update")
+        cursor.execute("UPDATE ledger_accountbalance SET debit_fen = debit_fen + 100 WHERE book_id = %s AND "
+                       "account_id = (SELECT id FROM accounts_account WHERE book_id = %s AND code = '5101')",
+                       [book.pk, book.pk])
+    v = report_verify(path=tmp_path / "tb.pdf")
+    assert not v.ok and "the books no longer say what the statement says" in v.differences[0]
+
+
+def test_verify_fails_for_an_altered_file_or_one_not_ours(demo, tmp_path):
+    book = Book.objects.get(code="FUND-37")
+    report_issue(kind="settlement", book=book, year=2015, out=tmp_path / "s.pdf")
+    raw = (tmp_path / "s.pdf").read_bytes()
+    i = raw.find(b"/MediaBox")
+    (tmp_path / "altered.pdf").write_bytes(raw[:i] + b"/MediaBox " + raw[i + 10:].replace(b"0", b"1", 1))
+    v = report_verify(path=tmp_path / "altered.pdf")
+    assert not v.ok and "altered" in v.differences[0]
+    (tmp_path / "other.pdf").write_bytes(b"%PDF-1.7\n%%EOF\n")
+    assert report_verify(path=tmp_path / "other.pdf").differences == [
+        "not a statement issued by this ledger (no verification code)"]
+
+
+def test_a_later_posting_the_statement_does_not_show_keeps_it_valid(demo, tmp_path):
+    book = Book.objects.get(code="FUND-37")
+    report_issue(kind="trial-balance", book=book, year=2015, out=tmp_path / "tb.pdf")
+    entry_post(book=book, date=date(2016, 7, 1), memo="2016年新凭证", lines=premium_lines("1.00"))
+    assert report_verify(path=tmp_path / "tb.pdf").ok
+
+
+def test_report_and_verify_commands(demo, tmp_path):
+    out = StringIO()
+    call_command("report", "premium-status", "--book", "FUND-37", "--year", "2015", "--out",
+                 str(tmp_path / "p.pdf"), "--json", stdout=out)
+    code = json.loads(out.getvalue())["code"]
+    out = StringIO()
+    call_command("verify_report", str(tmp_path / "p.pdf"), "--json", stdout=out)
+    assert json.loads(out.getvalue()) == {"ok": True, "code": code, "differences": [], "kind": "premium-status",
+                                          "book": "FUND-37"}
+    assert Path(settings.BASE_DIR, "out", "reports").is_dir()
