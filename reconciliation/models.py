@@ -76,3 +76,60 @@ class Deadline(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contract_year} {self.get_kind_display()} {self.due}"
+
+
+class BankFormat(models.Model):
+    """How one bank's CSV statement lays out its columns (saved once per bank, reused for every file)."""
+
+    name = models.CharField(_("bank"), max_length=100, unique=True)
+    # {"date": "交易日期", "description": "摘要", "reference": "流水号", "counterparty": "对方户名",
+    #  "amount": "金额"} or, with separate columns, {"debit": "支出", "credit": "收入"}
+    columns = models.JSONField(_("column mapping"))
+
+    class Meta:
+        verbose_name = _("bank statement format")
+        verbose_name_plural = _("bank statement formats")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BankStatement(models.Model):
+    """One month's statement of one bank account (a leaf account such as 1002 or 1004 in a book)."""
+
+    account = models.ForeignKey("accounts.Account", models.PROTECT, related_name="bank_statements",
+                                verbose_name=_("bank account"))
+    year = models.PositiveSmallIntegerField(_("year"))
+    month = models.PositiveSmallIntegerField(_("month"))
+    opening = FenField(_("opening balance"), db_column="opening_fen")
+    closing = FenField(_("closing balance"), db_column="closing_fen")
+    file_sha256 = models.CharField(_("file digest"), max_length=64)
+    imported_at = models.DateTimeField(_("imported at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("bank statement")
+        verbose_name_plural = _("bank statements")
+        constraints = [models.UniqueConstraint(fields=["account", "year", "month"], name="bank_statement_month_once")]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.year}-{self.month:02d}"
+
+
+class BankLine(models.Model):
+    statement = models.ForeignKey(BankStatement, models.CASCADE, related_name="lines", verbose_name=_("statement"))
+    line = models.PositiveIntegerField(_("line"))
+    date = models.DateField(_("date"))
+    amount = FenField(_("amount (+ in, − out)"), db_column="amount_fen")
+    description = models.CharField(_("description"), max_length=300, blank=True)
+    reference = models.CharField(_("reference"), max_length=100, blank=True)
+    counterparty = models.CharField(_("counterparty"), max_length=200, blank=True)
+    matched = models.ManyToManyField("ledger.Posting", blank=True, related_name="bank_lines",
+                                     verbose_name=_("matched postings"))
+    matched_by = models.CharField(_("matched by"), max_length=150, blank=True)
+    matched_at = models.DateTimeField(_("matched at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("bank statement line")
+        verbose_name_plural = _("bank statement lines")
+        ordering = ["statement", "line"]
+        constraints = [models.UniqueConstraint(fields=["statement", "line"], name="bank_line_once")]

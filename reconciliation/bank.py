@@ -1,0 +1,233 @@
+"""Bank statements: import with a saved column mapping, match to postings, and the 余额调节表.
+
+A statement must be whole: its lines dated inside its month, each once, and its closing
+balance equal to the opening plus every line; otherwise it is refused and nothing is
+written. Matching never posts: it only pairs bank lines with the book's postings on that
+bank account, by reference, then by amount within a few days (one line to several
+postings, several lines to one posting).
+"""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+from itertools import combinations
+from pathlib import Path
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Account
+from core.errors import Refused, problem
+from core.money import from_fen
+from core.tables import iter_table
+from ledger.models import Posting
+
+from .models import BankFormat, BankLine, BankStatement
+
+WINDOW_DAYS = 3
+
+
+def _fen(text: str) -> int | None:
+    try:
+        v = Decimal(text.replace(",", "").replace("¥", "").strip() or "0")
+    except InvalidOperation:
+        return None
+    return int(v * 100) if v == v.quantize(Decimal("0.01")) else None
+
+
+@transaction.atomic
+def bank_statement_import(*, path: Path, account: Account, bank: str, year: int, month: int, opening,
+                          closing) -> BankStatement:
+    fmt = BankFormat.objects.filter(name=bank).first()
+    where = Path(path).name
+    if fmt is None:
+        known = ", ".join(BankFormat.objects.values_list("name", flat=True)) or "(none saved)"
+        raise Refused([problem(where, "bank", f"a saved column mapping: {known}", bank)])
+    sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    existing = BankStatement.objects.filter(account=account, year=year, month=month).first()
+    if existing is not None:
+        if existing.file_sha256 == sha:
+            return existing  # the same file again: nothing new
+        raise Refused([problem(where, "statement", f"one statement for {year}-{month:02d}", "another file already")])
+    cols = fmt.columns
+    rows = iter_table(path)
+    _, header = next(rows, (1, []))
+    index = {name: i for i, name in enumerate(header)}
+    missing = [v for v in cols.values() if v not in index]
+    if missing:
+        raise Refused([problem(where, "header", f"the columns of {bank}: {', '.join(cols.values())}",
+                               ", ".join(header))])
+    problems, lines, seen = [], [], set()
+    first, last = date(year, month, 1), (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1))
+    for n, cells in rows:
+        cells = cells + [""] * (len(header) - len(cells))
+        def get(key, cells=cells):
+            return cells[index[cols[key]]] if key in cols else ""
+        try:
+            day = date.fromisoformat(get("date").replace("/", "-")[:10])
+        except ValueError:
+            problems.append(problem(f"row {n}", "date", "a date YYYY-MM-DD", get("date")))
+            continue
+        if not first <= day <= last:
+            problems.append(problem(f"row {n}", "date", f"a date in {year}-{month:02d}", day))
+        if "amount" in cols:
+            amount = _fen(get("amount"))
+        else:
+            dr, cr = _fen(get("debit")), _fen(get("credit"))
+            amount = None if dr is None or cr is None else cr - dr
+        if amount is None or amount == 0:
+            problems.append(problem(f"row {n}", "amount", "a non-zero amount with at most 2 decimals",
+                                    get("amount") or f"{get('debit')} / {get('credit')}"))
+            continue
+        key = (day, amount, get("reference"), get("description"))
+        if key in seen:
+            problems.append(problem(f"row {n}", "line", "each line once", "a duplicate of an earlier line"))
+        seen.add(key)
+        lines.append(BankLine(line=n, date=day, amount=Decimal(amount) / 100, description=get("description"),
+                              reference=get("reference"), counterparty=get("counterparty")))
+    total = sum(int(ln.amount.amount * 100) for ln in lines)
+    o, c = _fen(str(opening)), _fen(str(closing))
+    if o is not None and c is not None and o + total != c:
+        problems.append(problem(where, "closing balance", f"opening + lines = {Decimal(o + total) / 100:,.2f}",
+                                f"{Decimal(c) / 100:,.2f}"))
+    if problems:
+        raise Refused(problems)
+    statement = BankStatement.objects.create(account=account, year=year, month=month, opening=Decimal(o) / 100,
+                                             closing=Decimal(c) / 100, file_sha256=sha)
+    for ln in lines:
+        ln.statement = statement
+    BankLine.objects.bulk_create(lines)
+    return statement
+
+
+def _book_side(posting: Posting) -> int:
+    """A posting on a bank account as the bank sees it: a debit is money in (+), a credit money out (−)."""
+    return int(posting.debit.amount * 100) - int(posting.credit.amount * 100)
+
+
+@transaction.atomic
+def bank_match_auto(*, statement: BankStatement, by: str = "auto") -> int:
+    """Pair unmatched lines with unmatched postings: by reference, then one-to-one by amount within a few
+    days, then one line to two or three postings and two or three lines to one posting. Returns pairs made."""
+    lines = list(statement.lines.filter(matched__isnull=True))
+    start = date(statement.year, statement.month, 1) - timedelta(days=WINDOW_DAYS)
+    end = date(statement.year, statement.month, 28) + timedelta(days=WINDOW_DAYS + 4)
+    postings = list(Posting.objects.filter(account=statement.account, entry__status="posted",
+                                           entry__date__gte=start, entry__date__lte=end, bank_lines__isnull=True)
+                    .select_related("entry"))
+    free = {p.pk: p for p in postings}
+    made = 0
+
+    def pair(line_group, posting_group):
+        nonlocal made
+        now = timezone.now()
+        for ln in line_group:
+            ln.matched.add(*posting_group)
+            ln.matched_by, ln.matched_at = by, now
+            ln.save(update_fields=["matched_by", "matched_at"])
+        for p in posting_group:
+            free.pop(p.pk, None)
+        made += 1
+
+    def near(a: date, b: date) -> bool:
+        return abs((a - b).days) <= WINDOW_DAYS
+
+    open_lines = []
+    for ln in lines:  # by reference first: the transfer reference is in the memo or the key
+        fen = int(ln.amount.amount * 100)
+        hit = next((p for p in free.values() if ln.reference and _book_side(p) == fen and (
+            ln.reference in (p.entry.idempotency_key or "") or ln.reference in p.entry.memo)), None)
+        if hit:
+            pair([ln], [hit])
+        else:
+            open_lines.append(ln)
+    rest = []
+    for ln in open_lines:
+        fen = int(ln.amount.amount * 100)
+        hit = next((p for p in free.values() if _book_side(p) == fen and near(p.entry.date, ln.date)), None)
+        if hit:
+            pair([ln], [hit])
+        else:
+            rest.append(ln)
+    still = []
+    for ln in rest:  # one line, several postings
+        fen = int(ln.amount.amount * 100)
+        cands = [p for p in free.values() if near(p.entry.date, ln.date) and (_book_side(p) > 0) == (fen > 0)]
+        group = next((g for k in (2, 3) for g in combinations(cands, k) if sum(map(_book_side, g)) == fen), None)
+        if group:
+            pair([ln], list(group))
+        else:
+            still.append(ln)
+    for p in list(free.values()):  # several lines, one posting
+        target = _book_side(p)
+        cands = [ln for ln in still if near(p.entry.date, ln.date) and (ln.amount.amount > 0) == (target > 0)]
+        group = next((g for k in (2, 3) for g in combinations(cands, k)
+                      if sum(int(x.amount.amount * 100) for x in g) == target), None)
+        if group:
+            pair(list(group), [p])
+            still = [ln for ln in still if ln not in group]
+    return made
+
+
+@transaction.atomic
+def bank_match_manual(*, line: BankLine, postings: list[Posting], by: str) -> BankLine:
+    fen = int(line.amount.amount * 100)
+    if sum(_book_side(p) for p in postings) != fen or any(p.account_id != line.statement.account_id for p in postings):
+        raise Refused([problem(f"bank line {line.line}", "postings", f"postings on {line.statement.account} "
+                               f"adding up to {line.amount}", [str(p) for p in postings])])
+    line.matched.set(postings)
+    line.matched_by, line.matched_at = by, timezone.now()
+    line.save(update_fields=["matched_by", "matched_at"])
+    return line
+
+
+@transaction.atomic
+def bank_unmatch(*, line: BankLine, by: str) -> BankLine:
+    line.matched.clear()
+    line.matched_by, line.matched_at = f"unmatched by {by}", timezone.now()
+    line.save(update_fields=["matched_by", "matched_at"])
+    return line
+
+
+@dataclass
+class Reconciliation:
+    """银行存款余额调节表: both columns must end equal."""
+
+    book_balance: object
+    bank_balance: object
+    bank_in_not_booked: list
+    bank_out_not_booked: list
+    booked_in_not_in_bank: list
+    booked_out_not_in_bank: list
+    adjusted_book: object
+    adjusted_bank: object
+
+    @property
+    def balanced(self) -> bool:
+        return self.adjusted_book == self.adjusted_bank
+
+
+def bank_reconciliation(*, statement: BankStatement) -> Reconciliation:
+    from ledger.selectors import account_balance
+
+    first = date(statement.year, statement.month, 1)
+    last = date(statement.year + statement.month // 12, statement.month % 12 + 1, 1) - timedelta(days=1)
+    book = account_balance(account=statement.account, as_of=last)
+    lines = list(statement.lines.filter(matched__isnull=True))
+    matched = set(Posting.objects.filter(bank_lines__statement=statement).values_list("pk", flat=True))
+    unmatched = [p for p in Posting.objects.filter(account=statement.account, entry__status="posted",
+                                                   entry__date__gte=first, entry__date__lte=last)
+                 .select_related("entry") if p.pk not in matched]
+    bank_in = [ln for ln in lines if ln.amount.amount > 0]
+    bank_out = [ln for ln in lines if ln.amount.amount < 0]
+    booked_in = [p for p in unmatched if _book_side(p) > 0]
+    booked_out = [p for p in unmatched if _book_side(p) < 0]
+    fen = lambda xs: sum(int(x.amount.amount * 100) for x in xs)  # noqa: E731
+    adjusted_book = int(book.amount * 100) + fen(bank_in) + fen(bank_out)
+    adjusted_bank = (int(statement.closing.amount * 100) + sum(_book_side(p) for p in booked_in)
+                     + sum(_book_side(p) for p in booked_out))
+    return Reconciliation(book, statement.closing, bank_in, bank_out, booked_in, booked_out, from_fen(adjusted_book),
+                          from_fen(adjusted_bank))
+
+
