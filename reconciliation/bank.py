@@ -101,6 +101,47 @@ def bank_statement_import(*, path: Path, account: Account, bank: str, year: int,
     return statement
 
 
+@transaction.atomic
+def bank_statement_import_mt940(*, path: Path, account: Account) -> BankStatement:
+    """A SWIFT MT940 statement (parsed by the mt-940 library): balances and lines come from the file."""
+    import mt940
+
+    where = Path(path).name
+    try:
+        parsed = mt940.parse(str(path))
+        opening = parsed.data["final_opening_balance"].amount.amount
+        closing = parsed.data["final_closing_balance"]
+    except Exception as exc:  # the parser raises many kinds for a malformed file
+        raise Refused([problem(where, "file", "an MT940 statement with :60F: and :62F: balances", exc)]) from None
+    day = closing.date
+    sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    existing = BankStatement.objects.filter(account=account, year=day.year, month=day.month).first()
+    if existing is not None:
+        if existing.file_sha256 == sha:
+            return existing
+        raise Refused([problem(where, "statement", f"one statement for {day:%Y-%m}", "another file already")])
+    lines, problems = [], []
+    for n, t in enumerate(parsed, start=1):
+        d = t.data
+        if (d["date"].year, d["date"].month) != (day.year, day.month):
+            problems.append(problem(f"line {n}", "date", f"a date in {day:%Y-%m}", d["date"]))
+        lines.append(BankLine(line=n, date=d["date"], amount=d["amount"].amount,
+                              description=(d.get("transaction_details") or "")[:300],
+                              reference=d.get("customer_reference") or d.get("bank_reference") or ""))
+    total = sum((ln.amount.amount for ln in lines), Decimal(0))
+    if opening + total != closing.amount.amount:
+        problems.append(problem(where, "closing balance", f"opening + lines = {opening + total:,.2f}",
+                                f"{closing.amount.amount:,.2f}"))
+    if problems:
+        raise Refused(problems)
+    statement = BankStatement.objects.create(account=account, year=day.year, month=day.month, opening=opening,
+                                             closing=closing.amount.amount, file_sha256=sha)
+    for ln in lines:
+        ln.statement = statement
+    BankLine.objects.bulk_create(lines)
+    return statement
+
+
 def _book_side(posting: Posting) -> int:
     """A posting on a bank account as the bank sees it: a debit is money in (+), a credit money out (−)."""
     return int(posting.debit.amount * 100) - int(posting.credit.amount * 100)

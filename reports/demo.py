@@ -13,7 +13,7 @@ DEMO = [
     ("ledger", "CLIC-1405-DB", 2019, 12), ("vouchers", "FUND-1405", 2019, None),
     ("premium-status", "FUND-1405", 2019, None), ("premium-status", "FUND-37", 2015, None),
     ("settlement", "FUND-1405", 2019, None), ("settlement", "FUND-37", 2015, None),
-    ("operations", "CLIC-1405-DB", 2019, None),
+    ("operations", "CLIC-1405-DB", 2019, None), ("bank-reconciliation", "FUND-1405", 2019, 4),
 ]
 
 

@@ -135,6 +135,35 @@ def operations_data(book: Book, year: int, month: int | None) -> dict:
                        "claims": _s(sum(Decimal(r["claims"]) for r in rows))}}
 
 
+def bank_reconciliation_data(book: Book, year: int, month: int | None) -> dict:
+    from reconciliation.bank import bank_reconciliation
+    from reconciliation.models import BankStatement
+
+    if month is None:
+        raise Refused([problem(f"book {book.code}", "month", "a month (a statement is monthly)", "none")])
+    statements = BankStatement.objects.filter(account__book=book, year=year, month=month).select_related("account")
+    if not statements:
+        raise Refused([problem(f"book {book.code}", "month", "a month with an imported bank statement",
+                               f"{year}-{month:02d}")])
+    blocks = []
+    for st in statements:
+        r = bank_reconciliation(statement=st)
+
+        def lines(items, bank):
+            return [{"date": (x.date if bank else x.entry.date).isoformat(),
+                     "what": (x.description or x.reference) if bank else f"{x.entry.voucher} {x.entry.memo}",
+                     "amount": _s(abs(x.amount.amount) if bank else abs(x.debit.amount - x.credit.amount))}
+                    for x in items]
+
+        blocks.append({"account": f"{st.account.code} {st.account.name}", "book_balance": _s(r.book_balance),
+                       "bank_balance": _s(r.bank_balance), "bank_in": lines(r.bank_in_not_booked, True),
+                       "bank_out": lines(r.bank_out_not_booked, True), "book_in": lines(r.booked_in_not_in_bank, False),
+                       "book_out": lines(r.booked_out_not_in_bank, False), "adjusted_book": _s(r.adjusted_book),
+                       "adjusted_bank": _s(r.adjusted_bank), "balanced": r.balanced})
+    return {"title": "银行存款余额调节表", "blocks": blocks,
+            "totals": {"adjusted": ",".join(b["adjusted_book"] for b in blocks)}}
+
+
 @dataclass(frozen=True)
 class Kind:
     title: str
@@ -149,4 +178,5 @@ KINDS = {
     "premium-status": Kind("保费划拨对账单", premium_status_data, "reports/premium_status.html"),
     "settlement": Kind("年度结算报告", settlement_data, "reports/settlement.html"),
     "operations": Kind("年度运行分析", operations_data, "reports/operations.html"),
+    "bank-reconciliation": Kind("银行存款余额调节表", bank_reconciliation_data, "reports/bank_reconciliation.html"),
 }

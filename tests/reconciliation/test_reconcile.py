@@ -113,3 +113,49 @@ def test_a_statement_that_does_not_hold_together_is_refused(year, tmp_path, rows
                               opening="200000000.00", closing=closing)
     assert field in [p["field"] for p in info.value.problems]
     assert not BankStatement.objects.exists() and not BankLine.objects.exists()
+
+
+MT940 = """:20:STARTUMSE
+:25:ICBC/1004
+:28C:00001/001
+:60F:C190401CNY200000000,00
+:61:1904260426D132600280,50NTRFJC-T1//B1
+:86:PREMIUM TRANSFER
+:61:1904280428D1000000,00NTRFB0428//B2
+:86:PREMIUM TRANSFER
+:61:1904290429D2000000,00NTRFJC-HAND-2//B3
+:86:PREMIUM TRANSFER
+:61:1904300430D20,00NCHGFEE0430//B5
+:86:BANK FEE
+:62F:C190430CNY{closing}
+"""
+
+
+def test_an_mt940_statement_imports_and_reconciles(year, tmp_path):
+    from reconciliation.bank import bank_statement_import_mt940
+
+    account = year.contract.fund.books.get().accounts.get(code="1004")
+    path = tmp_path / "icbc.sta"
+    path.write_text(MT940.format(closing="64399699,50"))
+    statement = bank_statement_import_mt940(path=path, account=account)
+    assert (statement.year, statement.month, statement.lines.count()) == (2019, 4, 4)
+    bank_match_auto(statement=statement)
+    r = bank_reconciliation(statement=statement)
+    assert [ln.reference for ln in r.bank_out_not_booked] == ["FEE0430"] and r.balanced
+    bad = tmp_path / "bad.sta"
+    bad.write_text(MT940.format(closing="64399699,49"))
+    BankStatement.objects.all().delete()
+    with pytest.raises(Refused) as info:
+        bank_statement_import_mt940(path=bad, account=account)
+    assert info.value.problems[0]["field"] == "closing balance"
+
+
+def test_the_bank_reconciliation_statement_pdf(year, tmp_path):
+    from reports.services import report_issue, report_verify
+
+    account = year.contract.fund.books.get().accounts.get(code="1004")
+    statement = bank_statement_import(path=_statement(tmp_path, BANK_ROWS), account=account, bank="工商银行",
+                                      year=2019, month=4, opening="200000000.00", closing="64399699.50")
+    bank_match_auto(statement=statement)
+    record = report_issue(kind="bank-reconciliation", book=account.book, year=2019, month=4, out=tmp_path / "b.pdf")
+    assert record.totals == {"adjusted": "64399699.50"} and report_verify(path=tmp_path / "b.pdf").ok
