@@ -6,6 +6,7 @@ not its maker, and once posted can only be read or reversed (冲销).
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
 from django.db.models import Sum
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -16,16 +17,18 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account, Book
 from core.errors import Refused
-from core.forms import dry_run
 from core.money import fmt
 
+from .admin_views import check, refusal_messages
 from .models import AccountBalance, JournalEntry, Period, Posting
 from .services import Line, entry_draft_post, entry_draft_save, entry_reverse, period_close, period_reopen, year_close
 
 
-def _refusal(request, exc: Refused) -> None:
-    for p in exc.problems:
-        messages.error(request, Refused.describe(p))
+def draft_editable(entry, user) -> bool:
+    """Only the maker (制单) changes a draft: a reviewer who edited what they review would post their own work."""
+    if entry is None:
+        return True
+    return not entry.is_posted and entry.made_by_id in (None, user.pk)
 
 
 @admin.register(Period)
@@ -47,7 +50,8 @@ class PeriodAdmin(admin.ModelAdmin):
             try:
                 period_close(period=period, by=request.user)
             except Refused as exc:
-                _refusal(request, exc)
+                refusal_messages(request, exc, _("%(book)s %(period)s was not closed:") % {
+                    "book": period.book.code, "period": period})
             else:
                 messages.success(request, _("%(book)s %(period)s closed") % {"book": period.book.code,
                                                                              "period": period})
@@ -58,7 +62,8 @@ class PeriodAdmin(admin.ModelAdmin):
             try:
                 period_reopen(period=period)
             except Refused as exc:
-                _refusal(request, exc)
+                refusal_messages(request, exc, _("%(book)s %(period)s was not reopened:") % {
+                    "book": period.book.code, "period": period})
             else:
                 messages.success(request, _("%(book)s %(period)s reopened") % {"book": period.book.code,
                                                                                "period": period})
@@ -70,7 +75,8 @@ class PeriodAdmin(admin.ModelAdmin):
             try:
                 year_close(book=book, year=year, by=request.user)
             except Refused as exc:
-                _refusal(request, exc)
+                refusal_messages(request, exc, _("%(book)s %(year)s was not closed:") % {
+                    "book": book.code, "year": year})
             else:
                 messages.success(request, _("%(book)s %(year)s closed for good") % {"book": book.code, "year": year})
 
@@ -102,7 +108,7 @@ class PostingFormSet(forms.BaseInlineFormSet):
         entry = self.instance
         lines = self.lines()
         if entry.book_id and entry.date and lines:
-            dry_run(entry_draft_save, book=entry.book, date=entry.date, lines=lines, memo=entry.memo,
+            check(entry_draft_save, book=entry.book, date=entry.date, lines=lines, memo=entry.memo,
                     entry=entry if entry.pk else None)
 
     def lines(self) -> list[Line]:
@@ -133,21 +139,24 @@ class PostingInline(admin.TabularInline):
             book = getattr(request, "_ledger_book", None)
             leaves = Account.objects.filter(children__isnull=True).order_by("book", "code")
             kwargs["queryset"] = leaves.filter(book=book) if book is not None else leaves.none()
-        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if db_field.name == "account" and hasattr(field.widget, "can_add_related"):
-            # Accounts are not edited from inside a voucher.
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        # The admin wraps the select after formfield_for_foreignkey; accounts are not edited from a voucher.
+        if db_field.name == "account" and isinstance(field.widget, RelatedFieldWidgetWrapper):
             field.widget.can_add_related = field.widget.can_change_related = False
             field.widget.can_delete_related = field.widget.can_view_related = False
         return field
 
     def has_add_permission(self, request, obj=None):
-        return obj is None or not obj.is_posted
+        return draft_editable(obj, request.user)
 
     def has_change_permission(self, request, obj=None):
-        return obj is None or not obj.is_posted
+        return draft_editable(obj, request.user)
 
     def has_delete_permission(self, request, obj=None):
-        return obj is None or not obj.is_posted
+        return draft_editable(obj, request.user)
 
 
 class EntryForm(forms.ModelForm):
@@ -156,19 +165,27 @@ class EntryForm(forms.ModelForm):
         fields = ("book", "date", "memo")
         widgets = {"book": forms.HiddenInput}
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None and "book" in self.fields:
+            # The lines were chosen from this book's accounts; a draft does not move books.
+            self.fields["book"].disabled = True
+
 
 @admin.register(JournalEntry)
 class JournalEntryAdmin(admin.ModelAdmin):
     form = EntryForm
     inlines = [PostingInline]
-    list_display = ("voucher_shown", "book", "date", "memo", "status", "amount_shown", "made_by", "reviewed_by")
+    list_display = ("voucher_shown", "book_code", "date", "memo", "status", "amount_shown", "made_by", "reviewed_by")
     list_filter = ("status", "book", "fiscal_year")
+    actions = ["post_drafts"]
     search_fields = ("memo", "idempotency_key", "postings__account__code", "postings__counterparty")
     date_hierarchy = "date"
     list_select_related = ("book", "made_by", "reviewed_by")
     change_form_template = "admin/ledger/journalentry/change_form.html"
     readonly_posted = ("voucher_shown", "book", "date", "memo", "source", "status", "made_by", "reviewed_by",
                        "posted_at", "reverses", "reversed_by_shown", "hash", "prev_hash")
+    readonly_draft = ("voucher_shown", "book", "date", "memo", "status", "made_by")
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(total_fen=Sum("postings__debit"))
@@ -176,6 +193,10 @@ class JournalEntryAdmin(admin.ModelAdmin):
     @admin.display(description=_("voucher"), ordering="number")
     def voucher_shown(self, obj):
         return obj.voucher or _("draft #%(id)s") % {"id": obj.pk}
+
+    @admin.display(description=_("book"), ordering="book__code")
+    def book_code(self, obj):
+        return obj.book.code
 
     @admin.display(description=_("amount"))
     def amount_shown(self, obj):
@@ -205,12 +226,14 @@ class JournalEntryAdmin(admin.ModelAdmin):
                        "books": Book.objects.order_by("code"), "opts": self.model._meta}
             return TemplateResponse(request, "admin/ledger/journalentry/choose_book.html", context)
         request._ledger_book = book
-        return super().add_view(request, form_url, extra_context)
+        extra = {"ledger_book": book, **(extra_context or {})}
+        return super().add_view(request, form_url, extra)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         entry = self.get_object(request, object_id)
         request._ledger_book = entry.book if entry is not None else None
-        extra = {"entry": entry, **(extra_context or {})}
+        extra = {"entry": entry, "ledger_book": request._ledger_book,
+                 "editable": draft_editable(entry, request.user), **(extra_context or {})}
         return super().change_view(request, object_id, form_url, extra)
 
     def get_changeform_initial_data(self, request):
@@ -225,20 +248,22 @@ class JournalEntryAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is not None and obj.is_posted:
             return self.readonly_posted
+        if obj is not None and not draft_editable(obj, request.user):
+            return self.readonly_draft
         return ("book", "date", "memo")
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.is_posted:
             return self.readonly_posted
+        if obj is not None and not draft_editable(obj, request.user):
+            return self.readonly_draft
         return ()
 
     def has_change_permission(self, request, obj=None):
-        allowed = super().has_change_permission(request, obj)
-        return allowed and (obj is None or not obj.is_posted)
+        return super().has_change_permission(request, obj) and draft_editable(obj, request.user)
 
     def has_delete_permission(self, request, obj=None):
-        allowed = super().has_delete_permission(request, obj)
-        return allowed and (obj is None or not obj.is_posted)
+        return super().has_delete_permission(request, obj) and draft_editable(obj, request.user)
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -275,13 +300,26 @@ class JournalEntryAdmin(admin.ModelAdmin):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         entry = get_object_or_404(JournalEntry, pk=pk)
+        self._post(request, entry)
+        return HttpResponseRedirect(reverse("admin:ledger_journalentry_change", args=[pk]))
+
+    def _post(self, request, entry) -> bool:
         try:
             posted = entry_draft_post(entry=entry, reviewed_by=request.user)
         except Refused as exc:
-            _refusal(request, exc)
-        else:
-            messages.success(request, _("Posted as %(voucher)s.") % {"voucher": posted.voucher})
-        return HttpResponseRedirect(reverse("admin:ledger_journalentry_change", args=[pk]))
+            refusal_messages(request, exc, _("%(entry)s was not posted; it is unchanged:") % {
+                "entry": self.voucher_shown(entry)})
+            return False
+        messages.success(request, _("Posted as %(voucher)s.") % {"voucher": posted.voucher})
+        return True
+
+    @admin.action(description=_("Review and post the selected drafts (审核记账)"))
+    def post_drafts(self, request, queryset):
+        for entry in queryset.order_by("date", "pk"):
+            if entry.is_posted:
+                messages.warning(request, _("%(voucher)s is posted already.") % {"voucher": entry.voucher})
+            else:
+                self._post(request, entry)
 
     def reverse_view(self, request, pk):
         if request.method != "POST":
@@ -290,7 +328,8 @@ class JournalEntryAdmin(admin.ModelAdmin):
         try:
             reversal = entry_reverse(entry=entry, made_by=request.user)
         except Refused as exc:
-            _refusal(request, exc)
+            refusal_messages(request, exc, _("%(entry)s was not reversed; nothing changed:") % {
+                "entry": self.voucher_shown(entry)})
             return HttpResponseRedirect(reverse("admin:ledger_journalentry_change", args=[pk]))
         messages.success(request, _("Reversed by %(voucher)s.") % {"voucher": reversal.voucher})
         return HttpResponseRedirect(reverse("admin:ledger_journalentry_change", args=[reversal.pk]))

@@ -31,9 +31,10 @@
     document.getElementById("ledger-sum-credit").textContent = show(cr);
     document.getElementById("ledger-diff").textContent = show(dr - cr);
     var state = document.getElementById("ledger-state");
-    if (bad) { state.textContent = "金额格式有误（最多两位小数）"; state.className = "ledger-off"; }
-    else if (dr === cr && dr > 0) { state.textContent = "借贷平衡"; state.className = "ledger-ok"; }
-    else { state.textContent = "借贷不平衡"; state.className = "ledger-off"; }
+    var words = document.getElementById("ledger-totals").dataset;  // translated by the template
+    if (bad) { state.textContent = words.bad; state.className = "ledger-off"; }
+    else if (dr === cr && dr > 0) { state.textContent = words.balanced; state.className = "ledger-ok"; }
+    else { state.textContent = words.unbalanced; state.className = "ledger-off"; }
   }
   document.addEventListener("DOMContentLoaded", function () {
     if (!document.getElementById("ledger-totals")) return;
