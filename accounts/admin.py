@@ -12,11 +12,11 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from core.forms import dry_run
+from ledger.admin_views import check
 from ledger.selectors import trial_balance
 
 from .models import Account, Book, ConsortiumMember, Fund, Insurer, Region
-from .services import account_create
+from .services import CHARTS_DIR, account_create, book_create
 
 
 @admin.register(Region)
@@ -38,8 +38,22 @@ class FundAdmin(admin.ModelAdmin):
     autocomplete_fields = ("region",)
 
 
+class ConsortiumMemberFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        shares = [f.cleaned_data["share_pct"] for f in self.forms
+                  if f.cleaned_data and not f.cleaned_data.get("DELETE") and f.cleaned_data.get("share_pct")]
+        # A consortium's members carry all of its risk between them, as insurer_ensure requires.
+        if shares and sum(shares) != 100:
+            raise forms.ValidationError(_("The members' shares add up to %(total)s%%, not 100%%.")
+                                        % {"total": sum(shares)})
+
+
 class ConsortiumMemberInline(admin.TabularInline):
     model = ConsortiumMember
+    formset = ConsortiumMemberFormSet
     fk_name = "consortium"
     extra = 0
     autocomplete_fields = ("member",)
@@ -64,21 +78,75 @@ class AccountInline(admin.TabularInline):
         return False
 
 
+def _chart_templates():
+    return [(p.stem, p.stem) for p in sorted(CHARTS_DIR.glob("*.json"))]
+
+
+class BookAddForm(forms.ModelForm):
+    """A new book is created by book_create, which loads its chart of accounts in the same transaction."""
+
+    template = forms.ChoiceField(
+        label=_("chart template"), required=False, choices=[("", _("by the owner (fund or insurer)"))],
+        help_text=_("The chart of accounts loaded into the new book (data/charts)."),
+    )
+
+    class Meta:
+        model = Book
+        fields = ("code", "name", "fund", "insurer")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["template"].choices = [*self.fields["template"].choices, *_chart_templates()]
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors:
+            check(self.create)
+        return data
+
+    def create(self) -> Book:
+        d = self.cleaned_data
+        return book_create(code=d["code"], name=d["name"], fund=d.get("fund"), insurer=d.get("insurer"),
+                           template=d.get("template") or None)
+
+
 @admin.register(Book)
 class BookAdmin(admin.ModelAdmin):
-    list_display = ("code", "name", "kind", "owner_shown", "accounts_count", "chain_length", "trial_balance_link")
+    list_display = ("code", "name", "kind", "owner_shown", "accounts_count", "chain_length", "links")
     list_filter = ("kind",)
     search_fields = ("code", "name", "fund__name", "insurer__name")
-    readonly_fields = ("chain_length", "chain_head", "created_at", "trial_balance_link")
+    readonly_fields = ("chain_length", "chain_head", "created_at", "links")
     inlines = [AccountInline]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("fund", "insurer").annotate(n_accounts=Count("accounts"))
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = BookAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("code", "name", "fund", "insurer", "template")
+        return ("code", "name", "kind", "fund", "insurer", *self.readonly_fields)
+
     def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
         # A book's owner and kind are fixed once it exists: its entries belong to them.
-        fixed = ("code", "kind", "fund", "insurer") if obj is not None else ()
-        return (*fixed, *self.readonly_fields)
+        return ("code", "kind", "fund", "insurer", *self.readonly_fields)
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save(update_fields=["name"])
+            return
+        book = form.create()
+        obj.pk, obj.kind, obj.created_at = book.pk, book.kind, book.created_at
+        obj._state.adding = False
 
     @admin.display(description=_("owner"))
     def owner_shown(self, obj):
@@ -88,12 +156,16 @@ class BookAdmin(admin.ModelAdmin):
     def accounts_count(self, obj):
         return getattr(obj, "n_accounts", None)
 
-    @admin.display(description=_("trial balance"))
-    def trial_balance_link(self, obj):
+    @admin.display(description=_("see"))
+    def links(self, obj):
         if obj.pk is None:
             return "-"
-        url = reverse("admin:accounts_book_trial_balance", args=[obj.pk])
-        return format_html('<a href="{}">{}</a>', url, _("trial balance (科目余额表)"))
+        return format_html(
+            '<a href="{}">{}</a> · <a href="{}?book__id__exact={}">{}</a> · <a href="{}?book__id__exact={}">{}</a>',
+            reverse("admin:accounts_book_trial_balance", args=[obj.pk]), _("trial balance (科目余额表)"),
+            reverse("admin:ledger_period_changelist"), obj.pk, _("periods"),
+            reverse("admin:ledger_journalentry_changelist"), obj.pk, _("journal entries"),
+        )
 
     def get_urls(self):
         return [path("<int:pk>/trial-balance/", self.admin_site.admin_view(self.trial_balance_view),
@@ -136,7 +208,12 @@ class AccountForm(forms.ModelForm):
         if self.instance.pk is None and not self.errors:
             if not data.get("parent"):
                 raise forms.ValidationError(_("New accounts are sub-accounts: choose the parent account."))
-            dry_run(self.create)
+            # The service finds the parent by code within the book: the same code in another book must not do.
+            if data["parent"].book_id != data["book"].pk:
+                raise forms.ValidationError(_("The parent account %(parent)s belongs to book %(other)s, not %(book)s.")
+                                            % {"parent": data["parent"], "other": data["parent"].book.code,
+                                               "book": data["book"].code})
+            check(self.create)
         return data
 
     def create(self) -> Account:

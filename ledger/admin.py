@@ -81,11 +81,22 @@ class PeriodAdmin(admin.ModelAdmin):
                 messages.success(request, _("%(book)s %(year)s closed for good") % {"book": book.code, "year": year})
 
 
+class YuanField(forms.DecimalField):
+    """An amount in yuan as accountants type or paste it: 256,000,000.00 or ¥1,200.5."""
+
+    widget = forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off", "style": "text-align:right"})
+
+    def to_python(self, value):
+        if isinstance(value, str):
+            value = value.replace(",", "").replace("，", "").replace("¥", "").replace("￥", "").strip()
+        return super().to_python(value)
+
+
 class PostingForm(forms.ModelForm):
     """One line; amounts in yuan with two decimals, the service turns them into Money and checks them."""
 
-    debit = forms.DecimalField(label=_("debit"), max_digits=17, decimal_places=2, min_value=0, required=False)
-    credit = forms.DecimalField(label=_("credit"), max_digits=17, decimal_places=2, min_value=0, required=False)
+    debit = YuanField(label=_("debit"), max_digits=17, decimal_places=2, min_value=0, required=False)
+    credit = YuanField(label=_("credit"), max_digits=17, decimal_places=2, min_value=0, required=False)
 
     class Meta:
         model = Posting
@@ -97,7 +108,7 @@ class PostingForm(forms.ModelForm):
             value = self.initial.get(name)
             if hasattr(value, "amount"):
                 self.initial[name] = value.amount if value.amount else None
-            self.fields[name].widget.attrs.update({"class": f"ledger-{name}", "step": "0.01"})
+            self.fields[name].widget.attrs["class"] = f"ledger-{name}"
 
 
 class PostingFormSet(forms.BaseInlineFormSet):

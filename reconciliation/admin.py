@@ -1,6 +1,7 @@
 """Admin for annual settlements (figures, terms, the loss split, review and post) and missed deadlines."""
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 
 from django import forms
@@ -14,10 +15,11 @@ from django.utils.translation import gettext_lazy as _
 
 from core.errors import Refused
 from core.money import fmt
-from ledger.models import JournalEntry
+from ledger.models import JournalEntry, Posting
 
+from .bank import bank_match_auto, bank_match_manual, bank_reconciliation, bank_unmatch
 from .management.commands.settlement_calc import LABELS
-from .models import Deadline, Settlement
+from .models import BankLine, BankStatement, Deadline, Settlement
 from .services import settlement_draft, settlement_post, settlement_review
 
 
@@ -136,3 +138,84 @@ class DeadlineAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class BankLineInline(admin.TabularInline):
+    model = BankLine
+    fields = ("line", "date", "amount", "description", "reference", "counterparty", "matched_by", "matched_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(BankStatement)
+class BankStatementAdmin(admin.ModelAdmin):
+    list_display = ("account", "year", "month", "opening", "closing", "balanced_shown", "imported_at")
+    inlines = [BankLineInline]
+    actions = ["auto_match"]
+    readonly_fields = ("account", "year", "month", "opening", "closing", "file_sha256", "imported_at")
+
+    def has_add_permission(self, request):
+        return False  # imported with import_bank_statement, checked whole
+
+    @admin.display(description=_("余额调节表"), boolean=True)
+    def balanced_shown(self, obj):
+        return bank_reconciliation(statement=obj).balanced
+
+    @admin.action(description=_("Match automatically"))
+    def auto_match(self, request, queryset):
+        for st in queryset:
+            n = bank_match_auto(statement=st, by=request.user.get_username())
+            messages.success(request, _("%(st)s: %(n)s matches") % {"st": st, "n": n})
+
+
+class BankLineForm(forms.ModelForm):
+    class Meta:
+        model = BankLine
+        fields = ("matched",)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        line = self.instance
+        start = line.date - timedelta(days=10)
+        self.fields["matched"].queryset = Posting.objects.filter(
+            account=line.statement.account, entry__status="posted", entry__date__gte=start,
+            entry__date__lte=line.date + timedelta(days=10)).select_related("entry")
+        self.fields["matched"].required = False
+
+
+@admin.register(BankLine)
+class BankLineAdmin(admin.ModelAdmin):
+    """Manual match and unmatch, recorded with who and when."""
+
+    form = BankLineForm
+    list_display = ("statement", "line", "date", "amount", "description", "reference", "matched_by", "matched_at")
+    list_filter = ("statement",)
+    actions = ["unmatch"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        pass
+
+    def save_related(self, request, form, formsets, change):
+        postings = list(form.cleaned_data.get("matched") or [])
+        who = request.user.get_username()
+        try:
+            if postings:
+                bank_match_manual(line=form.instance, postings=postings, by=who)
+            else:
+                bank_unmatch(line=form.instance, by=who)
+        except Refused as exc:
+            for p in exc.problems:
+                messages.error(request, Refused.describe(p))
+
+    @admin.action(description=_("Unmatch"))
+    def unmatch(self, request, queryset):
+        for line in queryset:
+            bank_unmatch(line=line, by=request.user.get_username())

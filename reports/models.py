@@ -26,3 +26,35 @@ class ReportRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.book.code} {self.params} ({self.code})"
+
+
+class ReportJob(models.Model):
+    """A statement rendered by a Celery worker (long ledgers run to a thousand pages), with its progress."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    kind = models.CharField(_("kind"), max_length=32)
+    book = models.ForeignKey(Book, models.PROTECT, related_name="report_jobs", verbose_name=_("book"))
+    year = models.PositiveSmallIntegerField(_("year"))
+    month = models.PositiveSmallIntegerField(_("month"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(_("progress (%)"), default=0)
+    stage = models.CharField(_("stage"), max_length=100, blank=True)
+    file = models.CharField(_("file"), max_length=500, blank=True)
+    record = models.ForeignKey(ReportRecord, models.SET_NULL, null=True, blank=True, verbose_name=_("issued statement"))
+    error = models.TextField(_("error"), blank=True)
+    requested_by = models.CharField(_("requested by"), max_length=150)
+    requested_at = models.DateTimeField(_("requested at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("statement job")
+        verbose_name_plural = _("statement jobs")
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.book.code} {self.year}{f'-{self.month:02d}' if self.month else ''}"

@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.models import Book
 from core.errors import Refused, problem
 
-from .models import ReportRecord
+from .models import ReportJob, ReportRecord
 from .registry import KINDS
 
 FONTS = Path(settings.BASE_DIR) / "reports" / "fonts"
@@ -49,26 +48,57 @@ def html_of(*, kind: str, book: Book, year: int, month: int | None, data: dict, 
     })
 
 
-@transaction.atomic
-def report_issue(*, kind: str, book: Book, year: int, month: int | None = None, out: Path, by: str = "system") -> ReportRecord:
-    """Render one statement to `out` and record what it shows."""
+def report_issue(*, kind: str, book: Book, year: int, month: int | None = None, out: Path, by: str = "system",
+                 progress=None) -> ReportRecord:
+    """Render one statement to `out` and record what it shows; `progress(pct, stage)` hears each step."""
     from weasyprint import HTML
 
+    step = progress or (lambda pct, stage: None)
     book.refresh_from_db()
+    step(10, "reading the books")
     data = report_data(kind=kind, book=book, year=year, month=month)
     code = secrets.token_hex(8).upper()
     at = timezone.localtime()
     html = html_of(kind=kind, book=book, year=year, month=month, data=data, code=code, by=by, at=at)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    pdf = HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf()
+    step(30, "laying out the pages")
+    document = HTML(string=html, base_url=str(settings.BASE_DIR)).render()
+    step(80, f"writing {len(document.pages)} pages")
+    pdf = document.write_pdf()
     # The code is printed on every page; a comment after %%EOF (ignored by PDF readers) lets
     # verify_report find it without parsing the compressed page streams.
     out.write_bytes(pdf + f"\n%{MARK}{code}\n".encode())
+    step(100, "done")
     return ReportRecord.objects.create(
         code=code, kind=kind, book=book, params={"year": year, "month": month}, data_digest=_digest(data),
         totals=data.get("totals", {}), pdf_sha256=hashlib.sha256(out.read_bytes()).hexdigest(),
         chain_length=book.chain_length, chain_head=book.chain_head, generated_by=by)
+
+
+def report_job_run(*, job_id: int) -> ReportJob:
+    """Render a queued statement, saving progress as it goes (read by the admin while it runs)."""
+
+    job = ReportJob.objects.select_related("book").get(pk=job_id)
+    if job.status == ReportJob.Status.DONE:
+        return job
+
+    def step(pct, stage):
+        ReportJob.objects.filter(pk=job.pk).update(progress=pct, stage=stage, status=ReportJob.Status.RUNNING)
+
+    name = f"{job.kind}_{job.book.code}_{job.year}{f'-{job.month:02d}' if job.month else ''}_{job.pk}.pdf"
+    out = Path(settings.BASE_DIR) / "out" / "jobs" / name
+    try:
+        record = report_issue(kind=job.kind, book=job.book, year=job.year, month=job.month, out=out,
+                              by=job.requested_by, progress=step)
+    except Refused as exc:
+        ReportJob.objects.filter(pk=job.pk).update(status=ReportJob.Status.FAILED, error=str(exc),
+                                                   finished_at=timezone.now())
+    else:
+        ReportJob.objects.filter(pk=job.pk).update(status=ReportJob.Status.DONE, progress=100, file=str(out),
+                                                   record=record, finished_at=timezone.now())
+    job.refresh_from_db()
+    return job
 
 
 @dataclass

@@ -1,44 +1,53 @@
 """An accountant prepares a voucher in the admin, a reviewer posts it, and posted vouchers only reverse.
 
 Through Django's test client with real logins on the real database: the pages in
-Chinese, the service's refusals shown as messages, nothing written when refused.
+Chinese, the service's refusals shown as Chinese messages, nothing written when refused.
 """
 
 import re
 from datetime import date
 
 import pytest
+from django.test import Client
 
-from core.errors import Refused
+from accounts.services import account_create
+from ledger.admin_views import describe
 from ledger.models import JournalEntry, Period
-from ledger.services import period_close
+from ledger.services import Line, entry_draft_save
+
+ADD = "/admin/ledger/journalentry/add/"
+
+
+def _login(django_user_model, username, password) -> Client:
+    django_user_model.objects.create_superuser(username, password=password)
+    client = Client()
+    assert client.login(username=username, password=password)
+    return client
 
 
 @pytest.fixture
-def zhangsan(client, django_user_model):
+def zhangsan(django_user_model):
     """制单: prepares vouchers."""
-    user = django_user_model.objects.create_superuser("zhangsan", password="制单-test-pass-1")
-    client.force_login(user)
-    return client
+    return _login(django_user_model, "zhangsan", "制单-test-pass-1")
 
 
 @pytest.fixture
 def lisi(django_user_model):
     """审核: reviews and posts."""
-    from django.test import Client
-
-    c = Client()
-    c.force_login(django_user_model.objects.create_superuser("lisi", password="审核-test-pass-1"))
-    return c
+    return _login(django_user_model, "lisi", "审核-test-pass-1")
 
 
-def _voucher_form(book, lines, memo="拨付2015年大病保险资金首期（80%）", day="2015-04-28", prefix="postings"):
+def _voucher_form(book, lines, memo="拨付2015年大病保险资金首期（80%）", day="2015-04-28", prefix="postings",
+                  existing=()):
+    """The add/change form as the browser posts it; `existing` are the posting ids already shown."""
     data = {"book": book.pk, "date": day, "memo": memo,
-            f"{prefix}-TOTAL_FORMS": str(len(lines)), f"{prefix}-INITIAL_FORMS": "0",
+            f"{prefix}-TOTAL_FORMS": str(len(lines)), f"{prefix}-INITIAL_FORMS": str(len(existing)),
             f"{prefix}-MIN_NUM_FORMS": "0", f"{prefix}-MAX_NUM_FORMS": "1000"}
     for i, (code, dr, cr) in enumerate(lines):
         data.update({f"{prefix}-{i}-account": book.accounts.get(code=code).pk, f"{prefix}-{i}-debit": dr,
                      f"{prefix}-{i}-credit": cr, f"{prefix}-{i}-memo": "", f"{prefix}-{i}-counterparty": ""})
+        if i < len(existing):
+            data[f"{prefix}-{i}-id"] = existing[i]
     return data
 
 
@@ -46,62 +55,134 @@ def _messages(response) -> list[str]:
     return [str(m) for m in response.context["messages"]] if response.context else []
 
 
-def test_the_admin_speaks_chinese(zhangsan, fund_book):
+def _lines(entry):
+    return [(p.account.code, p.debit.amount, p.credit.amount) for p in entry.postings.order_by("line")]
+
+
+def _draft(client, book, lines, **kwargs) -> JournalEntry:
+    response = client.post(f"{ADD}?book={book.pk}", _voucher_form(book, lines, **kwargs))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    return JournalEntry.objects.order_by("-pk").first()
+
+
+def test_the_admin_speaks_chinese_by_default_and_english_on_request(zhangsan, fund_book):
     page = zhangsan.get("/admin/").content.decode()
-    assert "记账凭证" in page and "账套" in page and "会计期间" in page
-    page = zhangsan.get(f"/admin/ledger/journalentry/add/?book={fund_book.pk}").content.decode()
-    assert "借方" in page and "贷方" in page and "借方合计" in page and "差额" in page
+    assert "记账凭证" in page and "账套" in page and "会计期间" in page and "统筹地区" in page
+    page = zhangsan.get(f"{ADD}?book={fund_book.pk}").content.decode()
+    assert "借方" in page and "贷方" in page and "借方合计" in page and "差额" in page and "借贷平衡" in page
+    assert "FUND-37 山东省大病保险资金账" in page  # the book the voucher is for
+    page = zhangsan.get(f"{ADD}?book={fund_book.pk}", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Σ debit" in page and "journal entry" in page.lower()
+
+
+def test_a_new_voucher_starts_by_choosing_its_book(zhangsan, fund_book, insurer_book):
+    page = zhangsan.get(ADD).content.decode()
+    assert f'href="?book={fund_book.pk}"' in page and f'href="?book={insurer_book.pk}"' in page
+
+
+def test_the_lines_offer_only_the_books_leaf_accounts(zhangsan, fund_book, insurer_book):
+    account_create(book=fund_book, parent_code="1003", code="100301", name="财政专户—工商银行")
+    page = zhangsan.get(f"{ADD}?book={fund_book.pk}").content.decode()
+    offered = set(map(int, re.findall(r'<option value="(\d+)"', page)))
+    leaves = set(fund_book.accounts.filter(children__isnull=True).values_list("pk", flat=True))
+    assert offered == leaves
+    assert fund_book.accounts.get(code="1003").pk not in offered  # it has a sub-account now
+    assert not offered & set(insurer_book.accounts.values_list("pk", flat=True))
+    assert 'id="add_id_postings-0-account"' not in page  # no "add account" from inside a voucher
+
+    # An account of another book, posted by hand, is refused and nothing is written.
+    data = _voucher_form(fund_book, [("5101", "10.00", ""), ("1004", "", "10.00")])
+    data["postings-0-account"] = insurer_book.accounts.filter(children__isnull=True).first().pk
+    response = zhangsan.post(f"{ADD}?book={fund_book.pk}", data)
+    assert response.status_code == 200 and not JournalEntry.objects.exists()
 
 
 def test_a_voucher_is_prepared_then_posted_by_a_reviewer(zhangsan, lisi, fund_book):
-    response = zhangsan.post(f"/admin/ledger/journalentry/add/?book={fund_book.pk}",
-                             _voucher_form(fund_book, [("5101", "256000000.00", ""), ("1004", "", "256000000.00")]))
-    assert response.status_code == 302, response.content.decode()[:3000]
-    draft = JournalEntry.objects.get()
+    draft = _draft(zhangsan, fund_book, [("5101", "256,000,000.00", ""), ("1004", "", "256000000.00")])
     assert (draft.status, draft.made_by.username, draft.number) == ("draft", "zhangsan", None)
-    assert [(p.account.code, p.debit.amount, p.credit.amount) for p in draft.postings.order_by("line")] == [
-        ("5101", 256000000, 0), ("1004", 0, 256000000)]
+    assert _lines(draft) == [("5101", 256000000, 0), ("1004", 0, 256000000)]
 
-    # The maker cannot review their own voucher.
+    # The maker cannot review their own voucher; the message says so in Chinese.
     response = zhangsan.post(f"/admin/ledger/journalentry/{draft.pk}/post/", follow=True)
-    assert any("a reviewer other than the maker" in m for m in _messages(response))
+    shown = _messages(response)
+    assert any("未能审核记账" in m and "保持不变" in m for m in shown)
+    assert any("审核人" in m and "制单人以外的审核人" in m and "制单人本人" in m for m in shown)
     draft.refresh_from_db()
-    assert draft.status == "draft"
+    assert (draft.status, draft.reviewed_by) == ("draft", None)
 
     response = lisi.post(f"/admin/ledger/journalentry/{draft.pk}/post/", follow=True)
     assert any("记-2015-000001" in m for m in _messages(response))
     draft.refresh_from_db()
     assert (draft.status, draft.reviewed_by.username, draft.voucher) == ("posted", "lisi", "记-2015-000001")
 
+    page = lisi.get("/admin/ledger/journalentry/").content.decode()
+    assert "记-2015-000001" in page and "256,000,000.00" in page and "已记账" in page
+
+
+def test_the_maker_edits_a_draft_through_the_service(zhangsan, fund_book):
+    draft = _draft(zhangsan, fund_book, [("5101", "100.00", ""), ("1004", "", "99.00")], memo="录错的凭证")
+    ids = list(draft.postings.order_by("line").values_list("pk", flat=True))
+    url = f"/admin/ledger/journalentry/{draft.pk}/change/"
+    response = zhangsan.post(url, _voucher_form(fund_book, [("5101", "100.00", ""), ("1004", "", "100.00")],
+                                                memo="改正后的凭证", existing=ids))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    draft.refresh_from_db()
+    assert (draft.memo, draft.status, draft.made_by.username) == ("改正后的凭证", "draft", "zhangsan")
+    assert _lines(draft) == [("5101", 100, 0), ("1004", 0, 100)]
+
+
+def test_a_reviewer_reads_someone_elses_draft_but_does_not_change_it(zhangsan, lisi, fund_book):
+    draft = _draft(zhangsan, fund_book, [("5101", "10.00", ""), ("1004", "", "10.00")])
+    url = f"/admin/ledger/journalentry/{draft.pk}/change/"
+    page = lisi.get(url).content.decode()
+    assert 'name="_save"' not in page and "审核记账" in page and "只有制单人可以修改" in page
+    response = lisi.post(url, _voucher_form(fund_book, [("5101", "99.00", ""), ("1004", "", "99.00")],
+                                            existing=list(draft.postings.values_list("pk", flat=True))))
+    assert response.status_code == 403
+    assert _lines(JournalEntry.objects.get(pk=draft.pk)) == [("5101", 10, 0), ("1004", 0, 10)]
+
 
 def test_an_unbalanced_voucher_is_saved_as_a_draft_but_never_posted(zhangsan, lisi, fund_book):
-    zhangsan.post(f"/admin/ledger/journalentry/add/?book={fund_book.pk}",
-                  _voucher_form(fund_book, [("5101", "100.00", ""), ("1004", "", "99.00")], memo="录错的凭证"))
-    draft = JournalEntry.objects.get()
+    draft = _draft(zhangsan, fund_book, [("5101", "100.00", ""), ("1004", "", "99.00")], memo="录错的凭证")
+    assert draft.status == "draft"
     response = lisi.post(f"/admin/ledger/journalentry/{draft.pk}/post/", follow=True)
-    assert any("Σdebit = Σcredit > 0" in m and "Σdebit 100.00, Σcredit 99.00" in m for m in _messages(response))
+    assert any("借方合计 = 贷方合计 > 0" in m and "借方合计 100.00，贷方合计 99.00" in m for m in _messages(response))
     draft.refresh_from_db()
     assert draft.status == "draft" and draft.number is None
 
 
+def test_drafts_are_posted_from_the_list(zhangsan, lisi, fund_book):
+    good = _draft(zhangsan, fund_book, [("5101", "10.00", ""), ("1004", "", "10.00")], memo="平衡的凭证")
+    bad = _draft(zhangsan, fund_book, [("5101", "10.00", ""), ("1004", "", "9.00")], memo="不平衡的凭证")
+    response = lisi.post("/admin/ledger/journalentry/", {"action": "post_drafts",
+                                                         "_selected_action": [good.pk, bad.pk]}, follow=True)
+    shown = _messages(response)
+    assert any("记-2015-000001" in m for m in shown) and any("借方合计 10.00，贷方合计 9.00" in m for m in shown)
+    assert JournalEntry.objects.get(pk=good.pk).status == "posted"
+    assert JournalEntry.objects.get(pk=bad.pk).status == "draft"
+
+
 def test_a_line_with_both_sides_is_refused_and_nothing_is_written(zhangsan, fund_book):
-    response = zhangsan.post(f"/admin/ledger/journalentry/add/?book={fund_book.pk}",
+    response = zhangsan.post(f"{ADD}?book={fund_book.pk}",
                              _voucher_form(fund_book, [("5101", "100.00", "100.00"), ("1004", "", "100.00")]))
     assert response.status_code == 200
-    assert "not both" in response.content.decode()
+    assert "每行分录只能填借方或贷方一方" in response.content.decode()
     assert not JournalEntry.objects.exists()
 
 
 def test_posting_into_a_closed_period_is_refused(zhangsan, lisi, fund_book):
-    zhangsan.post(f"/admin/ledger/journalentry/add/?book={fund_book.pk}",
-                  _voucher_form(fund_book, [("5101", "10.00", ""), ("1004", "", "10.00")]))
-    draft = JournalEntry.objects.get()
+    draft = _draft(zhangsan, fund_book, [("5101", "10.00", ""), ("1004", "", "10.00")])
     april = Period.objects.get(book=fund_book, year=2015, month=4)
-    with pytest.raises(Refused):
-        period_close(period=april)  # the draft inside keeps the period open
-    Period.objects.filter(pk=april.pk).update(status="closed")
+    response = lisi.post("/admin/ledger/period/", {"action": "close_periods", "_selected_action": [april.pk]},
+                         follow=True)
+    assert any("未能结账" in m for m in _messages(response))
+    assert any("其中没有草稿凭证" in m and f"草稿 #{draft.pk}" in m for m in _messages(response))
+    april.refresh_from_db()
+    assert april.status == "open"  # the draft inside keeps the period open
+
+    Period.objects.filter(pk=april.pk).update(status="closed")  # as if closed before the draft was dated in it
     response = lisi.post(f"/admin/ledger/journalentry/{draft.pk}/post/", follow=True)
-    assert any("a date in an open period" in m for m in _messages(response))
+    assert any("未结账会计期间内的日期" in m and "已结账" in m for m in _messages(response))
     draft.refresh_from_db()
     assert draft.status == "draft"
 
@@ -109,27 +190,42 @@ def test_posting_into_a_closed_period_is_refused(zhangsan, lisi, fund_book):
 def test_a_posted_voucher_is_read_only_and_can_be_reversed(zhangsan, fund_book, posted_premium):
     url = f"/admin/ledger/journalentry/{posted_premium.pk}/change/"
     page = zhangsan.get(url).content.decode()
-    assert 'name="_save"' not in page and "deletelink" not in page
+    assert 'name="_save"' not in page and "deletelink" not in page and 'name="postings-0-debit"' not in page
     assert "冲销" in page and "记-2015-000001" in page
-    before = JournalEntry.objects.get(pk=posted_premium.pk).hash
-    response = zhangsan.post(url, {"memo": "改摘要", "date": "2015-04-29"})
+    before = JournalEntry.objects.get(pk=posted_premium.pk)
+    response = zhangsan.post(url, _voucher_form(fund_book, [("5101", "1.00", ""), ("1004", "", "1.00")],
+                                                memo="改摘要", day="2015-04-29"))
     assert response.status_code == 403
     assert zhangsan.post(f"/admin/ledger/journalentry/{posted_premium.pk}/delete/", {"post": "yes"}).status_code == 403
-    assert JournalEntry.objects.get(pk=posted_premium.pk).hash == before
+    after = JournalEntry.objects.get(pk=posted_premium.pk)
+    assert (after.memo, after.date, after.hash) == (before.memo, before.date, before.hash)
+    assert _lines(after) == [("5101", 256000000, 0), ("1004", 0, 256000000)]
 
     response = zhangsan.post(f"/admin/ledger/journalentry/{posted_premium.pk}/reverse/", follow=True)
     reversal = JournalEntry.objects.get(reverses=posted_premium)
-    assert reversal.voucher == "记-2015-000002"
+    assert (reversal.voucher, reversal.status, reversal.made_by.username) == ("记-2015-000002", "posted", "zhangsan")
+    assert _lines(reversal) == [("5101", 0, 256000000), ("1004", 256000000, 0)]
     assert any("记-2015-000002" in m for m in _messages(response))
+    assert response.redirect_chain[-1][0].endswith(f"/{reversal.pk}/change/")
+
+    # A reversal is not reversed in turn: refused, in Chinese, and nothing is posted.
+    response = zhangsan.post(f"/admin/ledger/journalentry/{reversal.pk}/reverse/", follow=True)
+    assert any("本身不是冲销凭证的凭证" in m for m in _messages(response))
+    assert JournalEntry.objects.count() == 2
 
 
 def test_the_trial_balance_page(zhangsan, fund_book, posted_premium):
     page = zhangsan.get(f"/admin/accounts/book/{fund_book.pk}/trial-balance/?year=2015&from=1&to=12").content.decode()
-    assert "科目余额表" in page and "期初余额" in page and "本期发生额" in page
-    assert "256,000,000.00" in page
+    assert "科目余额表" in page and "期初余额" in page and "本期发生额" in page and "期末余额" in page
     cells = re.findall(r'<td class="num">([^<]*)</td>', page)
-    assert cells.count("256,000,000.00") >= 4  # 5101 debit, 1004 credit, and the totals
-    assert 'class="tb-balanced"' in page and 'class="tb-unbalanced"' not in page
+    # 5101 debit and 1004 credit, each for the period and at its close; the totals, both sides of both.
+    assert cells.count("256,000,000.00") == 8
+    totals = re.search(r"<tfoot>(.*?)</tfoot>", page, re.S).group(1)
+    assert re.findall(r'<td class="num">([^<]*)</td>', totals) == ["0.00", "0.00"] + ["256,000,000.00"] * 4
+    assert 'class="tb-balanced"' in page and 'class="tb-unbalanced"' not in page and "借贷平衡" in page
+
+    page = zhangsan.get(f"/admin/accounts/book/{fund_book.pk}/trial-balance/?year=2015&from=5&to=2")
+    assert page.status_code == 200 and any("1 ≤" in m for m in _messages(page))
 
 
 def test_a_sub_account_is_added_through_the_service(zhangsan, fund_book, posted_premium):
@@ -138,16 +234,64 @@ def test_a_sub_account_is_added_through_the_service(zhangsan, fund_book, posted_
                                                               "code": "100301", "name": "财政专户—工商银行"})
     assert response.status_code == 302
     sub = fund_book.accounts.get(code="100301")
-    assert (sub.type, sub.normal_side) == ("asset", "debit")
+    assert (sub.type, sub.normal_side, sub.parent) == ("asset", "debit", parent)
     used = fund_book.accounts.get(code="5101")  # it has postings: no sub-accounts
     response = zhangsan.post("/admin/accounts/account/add/", {"book": fund_book.pk, "parent": used.pk,
                                                               "code": "510101", "name": "人保"})
-    assert response.status_code == 200 and "already has postings" in response.content.decode()
+    assert response.status_code == 200 and "5101 已有分录" in response.content.decode()
 
 
-def test_closing_a_period_from_the_admin(zhangsan, fund_book):
+def test_closing_and_reopening_a_period_from_the_admin(zhangsan, fund_book):
     march = Period.objects.get(book=fund_book, year=2015, month=3)
     zhangsan.post("/admin/ledger/period/", {"action": "close_periods", "_selected_action": [march.pk]})
     march.refresh_from_db()
     assert march.status == "closed" and march.closed_by.username == "zhangsan"
     assert date(2015, 3, 1) == march.start_date
+    zhangsan.post("/admin/ledger/period/", {"action": "reopen_periods", "_selected_action": [march.pk]})
+    march.refresh_from_db()
+    assert march.status == "open" and march.closed_by is None
+
+
+def test_a_year_closed_for_good_is_not_reopened(zhangsan, fund_book):
+    zhangsan.post("/admin/ledger/period/", {"action": "close_years",
+                                            "_selected_action": [fund_book.periods.first().pk]})
+    december = Period.objects.get(book=fund_book, year=2015, month=12)
+    assert december.status == "final"
+    response = zhangsan.post("/admin/ledger/period/", {"action": "reopen_periods",
+                                                       "_selected_action": [december.pk]}, follow=True)
+    assert any("未能反结账" in m for m in _messages(response))
+    assert any("未随年度结账的会计期间" in m for m in _messages(response))
+    december.refresh_from_db()
+    assert december.status == "final"
+
+
+def test_refusals_are_translated_part_by_part_and_unknown_phrasings_kept(fund_book):
+    from django.utils import translation
+
+    with translation.override("zh-hans"):
+        text = describe({"entry": "draft #7", "field": "line 2 account",
+                         "expected": "a leaf account of book FUND-37", "found": "1003"})
+        assert text == "草稿 #7：第 2 行分录的科目 —— 应为账套 FUND-37 的末级科目，实为1003"
+        text = describe({"entry": "reversal of 记-2015-000001", "field": "something new",
+                         "expected": "a phrasing nobody listed", "found": "x"})
+        assert text == "记-2015-000001 的冲销凭证：something new —— 应为a phrasing nobody listed，实为x"
+    with translation.override("en"):
+        text = describe({"entry": "draft #7", "field": "date", "expected": "a date in an open period",
+                         "found": "2015-04-28 in period 2015-04 (closed)"})
+        assert text == "draft #7: date — expected a date in an open period, found 2015-04-28 in period 2015-04 (closed)"
+
+
+def test_drafts_saved_by_services_show_their_lines(zhangsan, fund_book, django_user_model):
+    wangwu = django_user_model.objects.create_user("wangwu")
+    draft = entry_draft_save(book=fund_book, date=date(2015, 4, 1), memo="服务生成的草稿", made_by=wangwu,
+                             lines=[Line("5101", debit="1.00"), Line("1004", credit="1.00")])
+    page = zhangsan.get(f"/admin/ledger/journalentry/{draft.pk}/change/").content.decode()
+    assert "服务生成的草稿" in page and "5101 大病保险支出" in page
+
+
+def test_a_draft_dated_outside_the_open_periods_is_refused_on_the_form(zhangsan, fund_book):
+    response = zhangsan.post(f"{ADD}?book={fund_book.pk}", _voucher_form(
+        fund_book, [("5101", "10.00", ""), ("1004", "", "10.00")], day="2016-01-05", memo="年度未开启"))
+    page = response.content.decode()
+    assert response.status_code == 200 and "草稿凭证「年度未开启」" in page and "未结账会计期间内的日期" in page
+    assert not JournalEntry.objects.exists()
