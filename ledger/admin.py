@@ -33,10 +33,15 @@ def draft_editable(entry, user) -> bool:
 
 @admin.register(Period)
 class PeriodAdmin(admin.ModelAdmin):
-    list_display = ("book", "year", "month", "start_date", "end_date", "status", "closed_at", "closed_by")
+    list_display = ("book_code", "year", "month", "start_date", "end_date", "status", "closed_at", "closed_by")
     list_filter = ("status", "year", "book")
+    list_select_related = ("book", "closed_by")
     actions = ["close_periods", "reopen_periods", "close_years"]
     readonly_fields = [f.name for f in Period._meta.fields]
+
+    @admin.display(description=_("book"), ordering="book__code")
+    def book_code(self, obj):
+        return obj.book.code
 
     def has_add_permission(self, request):
         return False  # periods are opened a year at a time by the service
