@@ -1,6 +1,7 @@
 """Regions, funds, insurers, books and charts in the admin: real logins, the real database, writes through services."""
 
 import json
+import re
 
 import pytest
 from django.test import Client
@@ -76,8 +77,12 @@ def test_a_books_page_shows_its_chart_read_only_and_links(accountant, fund_book)
     listing = accountant.get("/admin/accounts/book/").content.decode()
     assert f"/admin/accounts/book/{fund_book.pk}/trial-balance/" in listing and "科目余额表" in listing
 
+    # What the browser sends back: the chart rows' hidden ids and management form, a new name, and a
+    # forged code that the read-only field must ignore.
+    hidden = dict(re.findall(r'<input type="hidden" name="(accounts-[^"]+)" value="([^"]*)"', page))
+    assert hidden["accounts-INITIAL_FORMS"] == str(fund_book.accounts.count())
     response = accountant.post(f"/admin/accounts/book/{fund_book.pk}/change/",
-                               {"name": "山东省大病保险资金账（更名）", "code": "CHANGED"})
+                               {**hidden, "name": "山东省大病保险资金账（更名）", "code": "CHANGED"})
     assert response.status_code == 302
     fund_book.refresh_from_db()
     assert (fund_book.code, fund_book.name) == ("FUND-37", "山东省大病保险资金账（更名）")
