@@ -37,6 +37,9 @@ class TransferReconciliation:
     fund_only: list = field(default_factory=list)
     insurer_only: list = field(default_factory=list)
     mismatched: list = field(default_factory=list)  # (fund item, insurer item)
+    # Surplus the insurer paid back (224101 debits) against what the fund booked as returned (5101 credits).
+    surplus_paid: Decimal = Decimal(0)
+    surplus_received: Decimal = Decimal(0)
 
     @property
     def difference(self) -> Decimal:
@@ -89,4 +92,8 @@ def transfers_reconcile(*, fund: Fund, insurer: Insurer, year: int) -> TransferR
             left.remove(same)
             r.matched.append((f, same))
     r.insurer_only = left
+    fund_book, insurer_book = Book.objects.get(fund=fund), Book.objects.get(insurer=insurer)
+    r.surplus_paid = sum((i.amount for i in _items(insurer_book, ["224101"], "debit", fund.name, year)), Decimal(0))
+    r.surplus_received = sum((i.amount for i in _items(fund_book, ["5101"], "credit", insurer.name, year)),
+                             Decimal(0))
     return r

@@ -114,6 +114,9 @@ def settlement_data(book: Book, year: int, month: int | None) -> dict:
         blocks.append({"contract": s.contract_year.contract.name, "status": s.get_status_display(),
                        "as_of": s.as_of.isoformat(), "score": str(s.score) if s.score is not None else "—",
                        "lines": [{"label": LABELS[k], "amount": v} for k, v in s.outcome.items()],
+                       "upper": [{"label": LABELS[k], "words": cn_upper(s.outcome[k])}
+                                 for k in ("surplus_returned", "surplus_carried", "loss_fund", "deposit_released")
+                                 if Decimal(s.outcome[k])],
                        "reason": s.loss_reason, "prepared_by": str(s.prepared_by or ""),
                        "reviewed_by": str(s.reviewed_by or "")})
     return {"title": "年度结算报告", "blocks": blocks, "totals": {"count": str(len(blocks))}}

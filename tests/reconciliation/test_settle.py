@@ -212,3 +212,15 @@ def test_jincheng_deposit_paid_in_full_in_part_or_forfeited(jincheng, people, sc
     assert fund_rows["5101"].period_debit.amount == D(released)
     assert fund_rows["5101"].period_credit.amount == D(s.outcome["surplus_returned"])
     assert _both_balanced(jincheng, 2020) and ledger_verify().ok
+
+
+def test_the_returned_surplus_mirrors_in_both_books(jincheng, people):
+    from reconciliation.transfers import transfers_reconcile
+    from reports.registry import settlement_data
+
+    s = settlement_draft(contract_year=jincheng, as_of=date(2020, 5, 20), user=people[0])
+    settlement_post(settlement=settlement_review(settlement=s, user=people[1]), on=date(2020, 6, 20))
+    r = transfers_reconcile(fund=jincheng.contract.fund, insurer=jincheng.contract.insurer, year=2020)
+    assert r.surplus_paid == r.surplus_received == D("17055362.94")
+    block = settlement_data(jincheng.contract.fund.books.get(), 2019, None)["blocks"][0]
+    assert {"label": "返还基本医保基金", "words": "人民币壹仟柒佰零伍万伍仟叁佰陆拾贰元玖角肆分"} in block["upper"]
