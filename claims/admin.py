@@ -10,6 +10,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from contracts.models import ContractYear
+from core.admin import ReadOnlyAdmin
 
 from .models import BenefitPolicy, Claim, ClaimBatch, Hospital
 from .selectors import claims_discrepancies, claims_totals
@@ -38,24 +39,13 @@ class HospitalAdmin(admin.ModelAdmin):
     search_fields = ("code", "name")
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(ClaimBatch)
-class ClaimBatchAdmin(ReadOnly):
+class ClaimBatchAdmin(ReadOnlyAdmin):
     list_display = ("file_name", "contract", "rows", "oop_total", "paid_total", "imported_at")
 
 
 @admin.register(Claim)
-class ClaimAdmin(ReadOnly):
+class ClaimAdmin(ReadOnlyAdmin):
     list_display = ("claim_no", "contract_year", "group_code", "settled_on", "hospital", "oop", "expected", "paid",
                     "channel", "charged_to", "report_link")
     list_filter = ("contract_year", "channel", "group_code")

@@ -8,9 +8,7 @@ total the sum of the subtotals. Rows are numbered as a spreadsheet shows them: t
 is row 1, the first figures row 2.
 """
 
-import csv
 import hashlib
-import io
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from django.db import transaction
 from accounts.models import Insurer, Region
 from accounts.services import fund_ensure, insurer_ensure, region_ensure
 from core.errors import Refused
+from core.tables import Unreadable, iter_table
 
 from .models import PremiumObligation
 
@@ -77,48 +76,6 @@ def _p(row, region, field_name, expected, found, note: str = "") -> dict:
     return p
 
 
-def _clean(cell) -> str:
-    if cell is None:
-        return ""
-    if isinstance(cell, float) and cell.is_integer():
-        cell = int(cell)
-    return str(cell).replace("\u3000", " ").replace("\xa0", " ").strip()
-
-
-class _Unreadable(Exception):
-    def __init__(self, problem: dict):
-        self.problem = problem
-
-
-def _read_cells(path: Path) -> list[list[str]]:
-    """Rows of cell texts from CSV (UTF-8 with or without BOM, or GB18030) or XLSX."""
-    raw = Path(path).read_bytes()
-    if not raw.strip():
-        raise _Unreadable(_p(0, "", "file", "a table with a header row and figures", "an empty file"))
-    if raw[:4] == b"PK\x03\x04":
-        from openpyxl import load_workbook
-
-        try:
-            sheet = load_workbook(io.BytesIO(raw), read_only=True, data_only=True).worksheets[0]
-        except Exception as exc:  # openpyxl raises many kinds for a damaged workbook
-            raise _Unreadable(_p(0, "", "file", "a readable XLSX workbook", exc)) from None
-        rows = [[_clean(c) for c in r] for r in sheet.iter_rows(values_only=True)]
-    else:
-        for encoding in ("utf-8-sig", "gb18030"):
-            try:
-                text = raw.decode(encoding)
-                break
-            except UnicodeDecodeError:
-                continue
-        else:
-            raise _Unreadable(_p(0, "", "encoding", "UTF-8 or GB18030 text, or an XLSX workbook", "neither"))
-        rows = [[_clean(c) for c in r] for r in csv.reader(io.StringIO(text))]
-    while rows and not any(rows[-1]):
-        rows.pop()
-    # Trailing empty cells (a spreadsheet's unused columns) are not columns.
-    return [r[:max((i + 1 for i, c in enumerate(r) if c), default=0)] for r in rows]
-
-
 def _number(text: str, row: int, region: str, name: str, problems: list, whole: bool):
     cleaned = text.replace(",", "").replace("，", "")
     try:
@@ -141,17 +98,16 @@ def _number(text: str, row: int, region: str, name: str, problems: list, whole: 
 def topup_read(path: Path) -> tuple[list[TopupRow], list[dict]]:
     """The table's rows, structured (total, subtotals, cities, districts), and every problem of form."""
     try:
-        cells = _read_cells(path)
-    except _Unreadable as exc:
-        return [], [exc.problem]
+        table = list(iter_table(path))  # the shared reader: CSV in UTF-8/BOM/GB18030, or XLSX
+    except Unreadable as exc:
+        p = exc.problems[0]
+        return [], [_p(0, "", p["field"], p["expected"], p["found"])]
     problems = []
-    header = cells[0] if cells else []
+    header = table[0][1] if table else []
     if len(header) != 5 or not all(h.startswith(c) or c in h for h, c in zip(header, COLUMNS, strict=False)):
         problems.append(_p(1, "", "header", "序号, 市县名称, 补缴金额…, …参保人数, 上缴保险公司", ", ".join(header)))
     rows: list[TopupRow] = []
-    for n, r in enumerate(cells[1:], start=2):
-        if not any(r):
-            continue
+    for n, r in table[1:]:
         if len(r) > 5 or len(r) < 4:
             problems.append(_p(n, r[1] if len(r) > 1 else "", "columns", 5, len(r)))
             continue

@@ -67,7 +67,7 @@ def iter_table(path: Path) -> Iterator[tuple[int, list[str]]]:
     with open(path, "rb") as f:
         head = f.read(4)
         if not (head + f.read(1 << 16)).strip():
-            raise Unreadable(path, "file", "a table with a header row", "an empty file")
+            raise Unreadable(path, "file", "a table with a header row and figures", "an empty file")
     for n, raw in enumerate(_raw_rows(path, head), start=1):
         cells = [_cell(c) for c in raw]
         while cells and not cells[-1]:

@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account, Book
+from core.admin import ReadOnlyAdmin
 from core.errors import Refused
 from core.money import fmt
 
@@ -352,18 +353,9 @@ class JournalEntryAdmin(admin.ModelAdmin):
 
 
 @admin.register(AccountBalance)
-class AccountBalanceAdmin(admin.ModelAdmin):
+class AccountBalanceAdmin(ReadOnlyAdmin):
     """Read-only: the balance rows are kept by the posting transaction and proved by verify_ledger."""
 
     list_display = ("book", "period", "account", "debit", "credit")
     list_filter = ("book", "period__year")
     list_select_related = ("book", "period", "account")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -5,25 +5,18 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import ReadOnlyAdmin
+
 from .models import ReportJob, ReportRecord
 from .registry import KINDS
 from .services import report_job_run
 
 
 @admin.register(ReportRecord)
-class ReportRecordAdmin(admin.ModelAdmin):
+class ReportRecordAdmin(ReadOnlyAdmin):
     list_display = ("code", "kind", "book", "params", "generated_at", "generated_by")
     list_filter = ("kind", "book")
     search_fields = ("code",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class JobForm(forms.ModelForm):
