@@ -136,6 +136,10 @@ CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True
+# Rows a worker lays out per part of a long statement (about 80 ledger pages at 3000).
+REPORT_PART_ROWS = int(os.environ.get("REPORT_PART_ROWS", "3000"))
+# Where statement jobs write their parts and PDFs; every worker must see the same directory.
+REPORT_JOBS_DIR = Path(os.environ.get("REPORT_JOBS_DIR", BASE_DIR / "out" / "jobs"))
 
 LOGGING = {
     "version": 1,

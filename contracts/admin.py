@@ -58,7 +58,8 @@ class ObligationInline(admin.TabularInline):
 
 @admin.register(ContractYear)
 class ContractYearAdmin(admin.ModelAdmin):
-    list_display = ("contract", "year", "basis", "premium_shown", "deposit_pct", "cutoff", "status", "status_link")
+    list_display = ("contract", "year", "basis", "premium_shown", "deposit_pct", "cutoff", "status", "status_link",
+                    "reconcile_link")
     list_filter = ("year", "status", "contract__insurer")
     search_fields = ("contract__code", "contract__name")
     inlines = [ObligationInline]
@@ -74,6 +75,11 @@ class ContractYearAdmin(admin.ModelAdmin):
         url = reverse("admin:contracts_contractyear_premium_status", args=[obj.pk])
         return format_html('<a href="{}">{}</a>', url, _("premium status"))
 
+    @admin.display(description=_("fund ↔ insurer"))
+    def reconcile_link(self, obj):
+        url = reverse("admin:contracts_contractyear_reconcile", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, _("reconcile"))
+
     @admin.action(description=_("Generate premium obligations (tranches and deposit)"))
     def generate_obligations(self, request, queryset):
         for cy in queryset:
@@ -83,7 +89,9 @@ class ContractYearAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         urls = [path("<int:pk>/premium-status/", self.admin_site.admin_view(self.premium_status_view),
-                      name="contracts_contractyear_premium_status")]
+                      name="contracts_contractyear_premium_status"),
+                path("<int:pk>/reconcile/", self.admin_site.admin_view(self.reconcile_view),
+                     name="contracts_contractyear_reconcile")]
         return urls + super().get_urls()
 
     def premium_status_view(self, request, pk):
@@ -102,6 +110,16 @@ class ContractYearAdmin(admin.ModelAdmin):
             "totals": {k: fmt(sum(getattr(r, k).amount for r in rows)) for k in ("required", "received", "shortfall")},
         }
         return TemplateResponse(request, "admin/contracts/premium_status.html", context)
+
+    def reconcile_view(self, request, pk):
+        from reconciliation.transfers import transfers_reconcile
+
+        cy = get_object_or_404(ContractYear.objects.select_related("contract__fund", "contract__insurer"), pk=pk)
+        r = transfers_reconcile(fund=cy.contract.fund, insurer=cy.contract.insurer, year=cy.year)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "cy": cy, "r": r,
+                   "mismatched": [(f, i, f.amount - i.amount) for f, i in r.mismatched],
+                   "title": _("Fund ↔ insurer reconciliation: %(cy)s") % {"cy": cy}}
+        return TemplateResponse(request, "admin/contracts/transfer_reconciliation.html", context)
 
 
 @admin.register(Assessment)

@@ -30,7 +30,7 @@ class JobForm(forms.ModelForm):
 @admin.register(ReportJob)
 class ReportJobAdmin(admin.ModelAdmin):
     form = JobForm
-    list_display = ("__str__", "status", "progress_bar", "stage", "requested_by", "requested_at", "record")
+    list_display = ("__str__", "status", "progress_bar", "stage", "parts_done", "parts", "requested_by", "requested_at", "record")
     list_filter = ("status", "kind")
 
     @admin.display(description=_("progress (%)"))
@@ -48,7 +48,7 @@ class ReportJobAdmin(admin.ModelAdmin):
         from .tasks import render_report
 
         try:
-            render_report.delay(obj.pk)
+            render_report.delay(obj.pk)  # the job row is visible to the worker: admin requests are not atomic
             messages.info(request, _("Queued for a worker; this list shows its progress."))
         except Exception:  # no broker reachable: render here rather than lose the request
             report_job_run(job_id=obj.pk)

@@ -44,6 +44,8 @@ class ReportJob(models.Model):
     status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.QUEUED)
     progress = models.PositiveSmallIntegerField(_("progress (%)"), default=0)
     stage = models.CharField(_("stage"), max_length=100, blank=True)
+    parts = models.PositiveIntegerField(_("parts"), default=0)
+    parts_done = models.PositiveIntegerField(_("parts laid out"), default=0)
     file = models.CharField(_("file"), max_length=500, blank=True)
     record = models.ForeignKey(ReportRecord, models.SET_NULL, null=True, blank=True, verbose_name=_("issued statement"))
     error = models.TextField(_("error"), blank=True)

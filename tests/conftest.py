@@ -8,6 +8,12 @@ from accounts.services import book_create, fund_ensure, insurer_ensure, region_e
 from ledger.services import Line, entry_post, fiscal_year_open
 
 
+@pytest.fixture(autouse=True)
+def _report_jobs_dir(settings, tmp_path):
+    # Statement jobs write under the test's own directory, never the checkout's out/.
+    settings.REPORT_JOBS_DIR = tmp_path / "jobs"
+
+
 @pytest.fixture
 def shandong(db):
     return region_ensure(code="37", name="山东省", level="province")

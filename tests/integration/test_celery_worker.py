@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import date, timedelta
 from io import StringIO
 from pathlib import Path
 
@@ -29,12 +30,13 @@ ROOT = Path(settings.BASE_DIR)
 
 
 @pytest.fixture
-def workers():
+def workers(settings, tmp_path):
     """Two worker processes on a private queue of the local Redis, stopped after the test."""
     queue = f"test-{uuid.uuid4().hex[:8]}"
     db = connection.settings_dict
     env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-           "DJANGO_SETTINGS_MODULE": "config.settings"}
+           "DJANGO_SETTINGS_MODULE": "config.settings", "REPORT_PART_ROWS": "150",
+           "REPORT_JOBS_DIR": str(settings.REPORT_JOBS_DIR)}
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "-c", "1", "-n",
@@ -75,3 +77,24 @@ def test_workers_racing_on_the_cut_off_draft_one_settlement_each(workers):
         cutoff__lt="2020-04-01", deposit_pct=0)
     assert sum(counts) == Settlement.objects.count() == due.distinct().count() > 0
     assert all(Settlement.objects.filter(contract_year=cy).count() == 1 for cy in due.distinct())
+
+
+def test_workers_share_the_parts_of_a_long_ledger(workers, fund_book):
+    from ledger.services import EntrySpec, entries_post_many
+    from reports.models import ReportJob
+    from reports.services import report_verify
+    from reports.tasks import render_report
+    from tests.conftest import premium_lines
+
+    entries_post_many(book=fund_book, entries=[
+        EntrySpec(date(2015, 1, 1) + timedelta(days=i), premium_lines(f"{1000 + i}.00"), f"第{i + 1}笔保费划拨")
+        for i in range(300)])
+    job = ReportJob.objects.create(kind="ledger", book=fund_book, year=2015, requested_by="测试")
+    assert render_report.apply_async(args=[job.pk], queue=workers).get(timeout=60) == "split into 5 parts"
+    deadline = time.monotonic() + 120
+    while job.status not in ("done", "failed") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        job.refresh_from_db()
+    assert (job.status, job.error, job.parts_done, job.progress) == ("done", "", 5, 100)
+    assert report_verify(path=job.file).ok
+    assert job.record.totals == {"debit": "344850.00", "credit": "344850.00"}

@@ -159,3 +159,21 @@ def test_the_bank_reconciliation_statement_pdf(year, tmp_path):
     bank_match_auto(statement=statement)
     record = report_issue(kind="bank-reconciliation", book=account.book, year=2019, month=4, out=tmp_path / "b.pdf")
     assert record.totals == {"adjusted": "64399699.50"} and report_verify(path=tmp_path / "b.pdf").ok
+
+
+def test_the_reconciliation_command_and_admin_page_list_the_planted_items(year, admin_client):
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    with pytest.raises(SystemExit) as stopped:
+        call_command("reconcile_transfers", "--contract", "JC-2019", "--year", "2019", "--json", stdout=out)
+    assert stopped.value.code == 1  # the books disagree
+    r = json.loads(out.getvalue())
+    assert (r["difference"], r["explained"]) == ("2800000.00", "2800000.00")
+    assert [i["reference"] for i in r["fund_only"]] == ["JC-HAND-1"]
+    assert [(m["fund"]["amount"], m["insurer"]["amount"]) for m in r["mismatched"]] == [("2000000.00", "200000.00")]
+    page = admin_client.get(f"/admin/contracts/contractyear/{year.pk}/reconcile/").content.decode()
+    assert "JC-HAND-1" in page and "1,800,000.00" in page and "2,800,000.00" in page

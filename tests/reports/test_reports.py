@@ -106,4 +106,3 @@ def test_report_and_verify_commands(demo, tmp_path):
     call_command("verify_report", str(tmp_path / "p.pdf"), "--json", stdout=out)
     assert json.loads(out.getvalue()) == {"ok": True, "code": code, "differences": [], "kind": "premium-status",
                                           "book": "FUND-37"}
-    assert Path(settings.BASE_DIR, "out", "reports").is_dir()

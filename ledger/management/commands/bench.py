@@ -10,13 +10,18 @@ class Command(JsonCommand):
         super().add_arguments(parser)
         parser.add_argument("--n", type=int, default=100_000, help="entries to post (default 100000)")
         parser.add_argument("--claims", type=int, default=1_000_000, help="claims to import (default 1000000)")
-        parser.add_argument("--only", choices=["ledger", "claims"], help="run one benchmark")
+        parser.add_argument("--tb-postings", type=int, default=1_000_000,
+                            help="postings in the book whose 科目余额表 is timed (default 1000000)")
+        parser.add_argument("--ledger-entries", type=int, default=15_500,
+                            help="entries in the book whose 明细账 workers lay out (default 15500: about 1000 pages)")
+        parser.add_argument("--only", choices=["ledger", "claims", "reports"], help="run one benchmark")
 
-    def run(self, *, n, claims, only=None, **options):
+    def run(self, *, n, claims, tb_postings, ledger_entries, only=None, **options):
         from django.conf import settings
 
         from bench import claims as claims_bench
         from bench import ledger
+        from bench import reports as reports_bench
         from bench.scratch import scratch_database
 
         # Measure what production runs: no per-query debug logging.
@@ -31,6 +36,9 @@ class Command(JsonCommand):
         if only in (None, "claims"):
             with scratch_database():
                 figures.update(claims_bench.run(claims))
+        if only in (None, "reports"):
+            with scratch_database():
+                figures.update(reports_bench.run(tb_postings, ledger_entries))
         figures["seconds"] = round(time.perf_counter() - t0, 1)
         text = "\n".join(f"{k:>16}: {v}" for k, v in figures.items())
         return True, figures, text

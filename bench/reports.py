@@ -1,0 +1,98 @@
+"""Statements of big books: the 科目余额表 of a book with a million postings, and a thousand-page
+明细账 laid out by real Celery workers (started here, on a private queue of the local Redis,
+against the scratch database) the way the admin's statement jobs run.
+"""
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+from ledger.selectors import trial_balance
+from ledger.services import entries_post_many
+from reports.models import ReportJob
+from reports.services import report_issue, report_verify
+
+from .ledger import BATCH, YEAR, _book, _entries
+
+
+def _post(book, n: int, seed: int) -> int:
+    specs = _entries(n, seed=seed)
+    for i in range(0, n, BATCH):
+        entries_post_many(book=book, entries=specs[i:i + BATCH], source="bench")
+    return sum(len(s.lines) for s in specs)
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def _ledger_in_workers(book, concurrency: int) -> dict:
+    from reports.tasks import render_report
+
+    queue = f"bench-{uuid.uuid4().hex[:8]}"
+    jobs_dir = tempfile.mkdtemp(prefix="bench-jobs-")
+    env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE": "config.settings",
+           "REPORT_JOBS_DIR": jobs_dir}
+    log = tempfile.TemporaryFile()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "-c", str(concurrency),
+         "-n", f"{queue}@localhost", "--without-gossip", "--without-mingle", "-l", "WARNING"],
+        cwd=settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        job = ReportJob.objects.create(kind="ledger", book=book, year=YEAR, requested_by="bench")
+        t0 = time.perf_counter()
+        render_report.apply_async(args=[job.pk], queue=queue)
+        while job.status not in (ReportJob.Status.DONE, ReportJob.Status.FAILED) and time.perf_counter() - t0 < 900:
+            time.sleep(0.25)
+            job.refresh_from_db()
+        seconds = time.perf_counter() - t0
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    if job.status != ReportJob.Status.DONE:
+        log.seek(0)
+        raise RuntimeError(f"ledger job {job.status}: {job.error}\n{log.read().decode()[-3000:]}")
+    pages = int(job.stage.rsplit("共 ", 1)[1].split(" ")[0])
+    assert report_verify(path=job.file).ok
+    size = Path(job.file).stat().st_size
+    shutil.rmtree(jobs_dir)
+    return {"ledger_pages": pages, "ledger_parts": job.parts, "ledger_workers": concurrency,
+            "ledger_task_s": round(seconds, 1), "ledger_mb": round(size / 2**20, 1)}
+
+
+def run(postings: int, ledger_entries: int) -> dict:
+    big = _book("BENCH-1M")
+    n = round(postings / 2.37)  # the generated mix averages 2.37 postings an entry
+    t0 = time.perf_counter()
+    posted = _post(big, n, seed=1)
+    post_s = time.perf_counter() - t0
+    timings = []
+    for _ in range(5):
+        t = time.perf_counter()
+        tb = trial_balance(book=big, year=YEAR)
+        timings.append(time.perf_counter() - t)
+    assert tb.balanced
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        report_issue(kind="trial-balance", book=big, year=YEAR, out=Path(tmp) / "tb.pdf", by="bench")
+        tb_pdf_s = time.perf_counter() - t
+
+    small = _book("BENCH-LEDGER")
+    figures = {"database": connection.vendor, "tb_postings": posted, "tb_post_s": round(post_s, 1),
+               "tb_computed_s": round(statistics.median(timings), 4), "tb_pdf_s": round(tb_pdf_s, 2),
+               "ledger_postings": _post(small, ledger_entries, seed=2)}
+    figures.update(_ledger_in_workers(small, concurrency=os.cpu_count() or 2))
+    return figures
