@@ -5,13 +5,13 @@ from datetime import date
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from access.admin_scope import scoped_get_or_404
 from ledger.admin_views import check
 from ledger.selectors import trial_balance
 
@@ -172,7 +172,7 @@ class BookAdmin(admin.ModelAdmin):
                      name="accounts_book_trial_balance")] + super().get_urls()
 
     def trial_balance_view(self, request, pk):
-        book = get_object_or_404(Book, pk=pk)
+        book = scoped_get_or_404(request, Book, pk)
         today = timezone.localdate()
         # Default to the latest year with movements, not an empty current year.
         latest = book.periods.filter(balances__isnull=False, year__lte=today.year).order_by("-year").first()

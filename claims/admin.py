@@ -3,12 +3,12 @@
 
 from django import forms
 from django.contrib import admin
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from access.admin_scope import scoped_get_or_404
 from contracts.models import ContractYear
 from core.admin import ReadOnlyAdmin
 
@@ -63,7 +63,7 @@ class ClaimAdmin(ReadOnlyAdmin):
                 ] + super().get_urls()
 
     def report_view(self, request, cy):
-        contract_year = get_object_or_404(ContractYear, pk=cy)
+        contract_year = scoped_get_or_404(request, ContractYear, cy, perm="claims.view_claim")
         context = {
             **self.admin_site.each_context(request), "opts": self.model._meta, "cy": contract_year,
             "title": _("Claims against the policy: %(cy)s") % {"cy": contract_year},

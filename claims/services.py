@@ -10,6 +10,7 @@ from pathlib import Path
 from django.db import connection, transaction
 
 from accounts.models import Book
+from audit.services import audit_record
 from contracts.models import Contract, ContractYear
 from core.bulk import rows_insert
 from core.errors import Refused, problem
@@ -85,7 +86,7 @@ def _charged_to(cy: ContractYear, settled_on: date, years_by_fund: dict) -> int 
 
 
 @transaction.atomic
-def claims_import(*, path: Path, contract: Contract, dry_run: bool = False) -> ImportResult:
+def claims_import(*, path: Path, contract: Contract, dry_run: bool = False, by=None) -> ImportResult:
     """Import a claims file into the insurer's book: every row checked, the whole file or nothing.
 
     ID numbers are checked (18 characters, GB 11643 check character, a real birth date)
@@ -220,6 +221,8 @@ def claims_import(*, path: Path, contract: Contract, dry_run: bool = False) -> I
         batch.rows, batch.oop_total, batch.paid_total = result.rows, result.oop_total, result.paid_total
         batch.save(update_fields=["rows", "oop_total", "paid_total"])
         result.batch, result.created = batch, result.rows
+        audit_record(action="imported", actor=by, obj=batch, digest=sha,
+                     detail={"kind": "claims", "file": path.name, "rows": result.rows, "paid": f"{result.paid_total:.2f}"})
     return result
 
 

@@ -4,13 +4,14 @@ from datetime import date
 
 from django import forms
 from django.contrib import admin, messages
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from access.admin_scope import refuse, scoped_get_or_404
+from access.scope import scope_of
 from core.errors import Refused
 from core.forms import dry_run
 from core.money import fmt
@@ -80,7 +81,7 @@ class ContractYearAdmin(admin.ModelAdmin):
         url = reverse("admin:contracts_contractyear_reconcile", args=[obj.pk])
         return format_html('<a href="{}">{}</a>', url, _("reconcile"))
 
-    @admin.action(description=_("Generate premium obligations (tranches and deposit)"))
+    @admin.action(description=_("Generate premium obligations (tranches and deposit)"), permissions=["change"])
     def generate_obligations(self, request, queryset):
         for cy in queryset:
             obs = obligations_generate(contract_year=cy)
@@ -95,7 +96,7 @@ class ContractYearAdmin(admin.ModelAdmin):
         return urls + super().get_urls()
 
     def premium_status_view(self, request, pk):
-        cy = get_object_or_404(ContractYear, pk=pk)
+        cy = scoped_get_or_404(request, ContractYear, pk)
         try:
             as_of = date.fromisoformat(request.GET.get("as_of", "")) if request.GET.get("as_of") else None
         except ValueError:
@@ -114,7 +115,7 @@ class ContractYearAdmin(admin.ModelAdmin):
     def reconcile_view(self, request, pk):
         from reconciliation.transfers import transfers_reconcile
 
-        cy = get_object_or_404(ContractYear.objects.select_related("contract__fund", "contract__insurer"), pk=pk)
+        cy = scoped_get_or_404(request, ContractYear.objects.select_related("contract__fund", "contract__insurer"), pk)
         r = transfers_reconcile(fund=cy.contract.fund, insurer=cy.contract.insurer, year=cy.year)
         context = {**self.admin_site.each_context(request), "opts": self.model._meta, "cy": cy, "r": r,
                    "mismatched": [(f, i, f.amount - i.amount) for f, i in r.mismatched],
@@ -205,6 +206,16 @@ class PremiumTransferAdmin(admin.ModelAdmin):
             obj.pk = form.record().pk
 
     def _confirm(self, request, queryset, side):
+        # Each side confirms only for its own party: an insurer's staff never confirm as the fund.
+        s = scope_of(request.user)
+        if not s.everything:
+            ids = s.insurer_ids if side == PremiumTransfer.Side.INSURER else s.fund_ids
+            party = "insurer" if side == PremiumTransfer.Side.INSURER else "fund"
+            for t in queryset.exclude(**{f"{party}__in": ids}):
+                refuse(request, reason=f"confirmation as {party} by a user not of that {party}", obj=t)
+                messages.error(request, _("%(ref)s: only the %(party)s's own staff may confirm this side.") % {
+                    "ref": t.reference, "party": party})
+            queryset = queryset.filter(**{f"{party}__in": ids})
         for t in queryset:
             try:
                 transfer_confirm(transfer=t, side=side, user=request.user)
@@ -213,10 +224,10 @@ class PremiumTransferAdmin(admin.ModelAdmin):
             else:
                 messages.success(request, _("%(ref)s confirmed") % {"ref": t.reference})
 
-    @admin.action(description=_("Confirm receipt (insurer)"))
+    @admin.action(description=_("Confirm receipt (insurer)"), permissions=["change"])
     def confirm_as_insurer(self, request, queryset):
         self._confirm(request, queryset, PremiumTransfer.Side.INSURER)
 
-    @admin.action(description=_("Confirm payment (fund)"))
+    @admin.action(description=_("Confirm payment (fund)"), permissions=["change"])
     def confirm_as_fund(self, request, queryset):
         self._confirm(request, queryset, PremiumTransfer.Side.FUND)

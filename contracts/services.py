@@ -7,6 +7,7 @@ from django.db import transaction
 from django.db.models import Sum
 
 from accounts.models import Book, Fund, Insurer
+from audit.services import audit_record
 from core.errors import Refused, problem
 from core.money import AmountError, quantize, to_decimal, to_fen
 from ledger.models import Period
@@ -261,6 +262,8 @@ def transfer_confirm(*, transfer: PremiumTransfer, side: str, received_on: date 
         if not t.fund_confirmed:
             t.fund_confirmed = True
             t.save(update_fields=["fund_confirmed"])
+            audit_record(action="transfer_confirmed", actor=user, obj=t, book=_book_of(t.fund, "fund"),
+                         detail={"side": "fund"})
         return t
     if side != PremiumTransfer.Side.INSURER:
         raise Refused([problem(label, "side", "fund or insurer", side)])
@@ -278,6 +281,7 @@ def transfer_confirm(*, transfer: PremiumTransfer, side: str, received_on: date 
     )
     t.insurer_confirmed, t.received_on = True, when
     t.save(update_fields=["receipt_entry", "insurer_confirmed", "received_on"])
+    audit_record(action="transfer_confirmed", actor=user, obj=t, book=insurer_book, detail={"side": "insurer"})
     return t
 
 

@@ -20,6 +20,7 @@ from django.db import transaction
 
 from accounts.models import Insurer, Region
 from accounts.services import fund_ensure, insurer_ensure, region_ensure
+from audit.services import audit_record
 from core.errors import Refused
 from core.tables import Unreadable, iter_table
 
@@ -228,7 +229,7 @@ def _level(r: TopupRow) -> str:
 
 
 @transaction.atomic
-def topup_import(*, path: Path, year: int = 2019, per_capita="15", due: date = date(2019, 11, 30),
+def topup_import(*, path: Path, year: int = 2019, per_capita="15", due: date = date(2019, 11, 30), by=None,
                  dry_run: bool = False, accept_discrepancies: bool = False) -> TopupResult:
     """Check the whole table, then create regions, funds, insurers and one obligation per paying region.
 
@@ -286,4 +287,8 @@ def topup_import(*, path: Path, year: int = 2019, per_capita="15", due: date = d
         result.obligations += int(created)
     if conflicts:
         raise Refused([{**c, "entry": f"row {c['row']} {c['region']}"} for c in conflicts])
+    if result.obligations:
+        audit_record(action="imported", actor=by, digest=hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+                     detail={"kind": "top-up table", "file": Path(path).name, "year": year,
+                             "obligations": result.obligations})
     return result

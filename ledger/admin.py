@@ -7,15 +7,18 @@ not its maker, and once posted can only be read or reversed (冲销).
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
+from django.core.exceptions import PermissionDenied
 from django.db.models import Sum
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from access.admin_scope import scoped_get_or_404
+from access.scope import scope_filter
 from accounts.models import Account, Book
+from audit.services import audit_record
 from core.admin import ReadOnlyAdmin
 from core.errors import Refused
 from core.money import fmt
@@ -50,7 +53,7 @@ class PeriodAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description=_("Close the selected periods"))
+    @admin.action(description=_("Close the selected periods"), permissions=["change"])
     def close_periods(self, request, queryset):
         for period in queryset.order_by("book", "year", "month"):
             try:
@@ -62,11 +65,11 @@ class PeriodAdmin(admin.ModelAdmin):
                 messages.success(request, _("%(book)s %(period)s closed") % {"book": period.book.code,
                                                                              "period": period})
 
-    @admin.action(description=_("Reopen the selected periods"))
+    @admin.action(description=_("Reopen the selected periods"), permissions=["change"])
     def reopen_periods(self, request, queryset):
         for period in queryset:
             try:
-                period_reopen(period=period)
+                period_reopen(period=period, by=request.user)
             except Refused as exc:
                 refusal_messages(request, exc, _("%(book)s %(period)s was not reopened:") % {
                     "book": period.book.code, "period": period})
@@ -74,7 +77,7 @@ class PeriodAdmin(admin.ModelAdmin):
                 messages.success(request, _("%(book)s %(period)s reopened") % {"book": period.book.code,
                                                                                "period": period})
 
-    @admin.action(description=_("Close the whole year of the selected periods (final)"))
+    @admin.action(description=_("Close the whole year of the selected periods (final)"), permissions=["change"])
     def close_years(self, request, queryset):
         for book_id, year in sorted(set(queryset.values_list("book", "year"))):
             book = Book.objects.get(pk=book_id)
@@ -234,13 +237,18 @@ class JournalEntryAdmin(admin.ModelAdmin):
         if obj is not None:
             return obj.book
         book_id = request.GET.get("book") or request.POST.get("book")
-        return Book.objects.filter(pk=book_id).first() if book_id and str(book_id).isdigit() else None
+        if not (book_id and str(book_id).isdigit()):
+            return None
+        return scoped_get_or_404(request, Book, book_id, perm="ledger.add_journalentry")
 
     def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
         book = self._book_for(request, None)
         if book is None:
             context = {**self.admin_site.each_context(request), "title": _("Choose the book for the new voucher"),
-                       "books": Book.objects.order_by("code"), "opts": self.model._meta}
+                       "books": scope_filter(Book.objects.order_by("code"), request.user),
+                       "opts": self.model._meta}
             return TemplateResponse(request, "admin/ledger/journalentry/choose_book.html", context)
         request._ledger_book = book
         extra = {"ledger_book": book, **(extra_context or {})}
@@ -316,7 +324,7 @@ class JournalEntryAdmin(admin.ModelAdmin):
     def post_view(self, request, pk):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        entry = get_object_or_404(JournalEntry, pk=pk)
+        entry = scoped_get_or_404(request, JournalEntry, pk, perm="ledger.post_journalentry")
         self._post(request, entry)
         return HttpResponseRedirect(reverse("admin:ledger_journalentry_change", args=[pk]))
 
@@ -324,13 +332,18 @@ class JournalEntryAdmin(admin.ModelAdmin):
         try:
             posted = entry_draft_post(entry=entry, reviewed_by=request.user)
         except Refused as exc:
+            audit_record(action="entry_posted", actor=request.user, obj=entry, request=request, outcome="refused",
+                         detail={"problems": [Refused.describe(p) for p in exc.problems]})
             refusal_messages(request, exc, _("%(entry)s was not posted; it is unchanged:") % {
                 "entry": self.voucher_shown(entry)})
             return False
         messages.success(request, _("Posted as %(voucher)s.") % {"voucher": posted.voucher})
         return True
 
-    @admin.action(description=_("Review and post the selected drafts (审核记账)"))
+    def has_post_permission(self, request):
+        return request.user.has_perm("ledger.post_journalentry")
+
+    @admin.action(description=_("Review and post the selected drafts (审核记账)"), permissions=["post"])
     def post_drafts(self, request, queryset):
         for entry in queryset.order_by("date", "pk"):
             if entry.is_posted:
@@ -341,7 +354,7 @@ class JournalEntryAdmin(admin.ModelAdmin):
     def reverse_view(self, request, pk):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        entry = get_object_or_404(JournalEntry, pk=pk)
+        entry = scoped_get_or_404(request, JournalEntry, pk, perm="ledger.post_journalentry")
         try:
             reversal = entry_reverse(entry=entry, made_by=request.user)
         except Refused as exc:

@@ -90,6 +90,7 @@ class JournalEntry(models.Model):
         verbose_name = _("journal entry")
         verbose_name_plural = _("journal entries")
         ordering = ["book", "fiscal_year", "number", "id"]
+        permissions = [("post_journalentry", _("Can review and post vouchers (审核记账)"))]
         constraints = [
             models.UniqueConstraint(fields=["book", "fiscal_year", "number"], name="entry_number_unique"),
             models.UniqueConstraint(fields=["book", "seq"], name="entry_chain_position_unique"),

@@ -19,6 +19,7 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from accounts.models import Account, Book
+from audit.services import audit_record
 from core.bulk import rows_insert
 from core.errors import Refused, problem
 from core.money import AmountError, to_fen
@@ -105,11 +106,12 @@ def period_close(*, period: Period, by=None) -> Period:
     period.closed_at = timezone.now()
     period.closed_by = by
     period.save(update_fields=["status", "closed_at", "closed_by"])
+    audit_record(action="period_closed", actor=by, obj=period, book=period.book)
     return period
 
 
 @transaction.atomic
-def period_reopen(*, period: Period) -> Period:
+def period_reopen(*, period: Period, by=None) -> Period:
     period = Period.objects.select_for_update().get(pk=period.pk)
     if period.status == Period.Status.FINAL:
         raise Refused(
@@ -120,6 +122,7 @@ def period_reopen(*, period: Period) -> Period:
     period.closed_at = None
     period.closed_by = None
     period.save(update_fields=["status", "closed_at", "closed_by"])
+    audit_record(action="period_reopened", actor=by, obj=period, book=period.book)
     return period
 
 
@@ -135,6 +138,7 @@ def year_close(*, book: Book, year: int, by=None) -> list[Period]:
     Period.objects.filter(pk__in=[p.pk for p in periods]).exclude(status=Period.Status.FINAL).update(
         status=Period.Status.FINAL, closed_at=now, closed_by=by
     )
+    audit_record(action="year_closed", actor=by, obj=book, detail={"year": year})
     return list(Period.objects.filter(book=book, year=year).order_by("month"))
 
 
@@ -431,6 +435,12 @@ def entries_post_many(
     if problems:
         raise Refused(problems)
     posted = {id(c): e for c, e in zip(items, _post_checked(book, items, source), strict=True)} if items else {}
+    if posted:
+        new = list(posted.values())
+        # One event a batch, not one an entry: an import of 100,000 vouchers is one act.
+        audit_record(action="entry_posted" if len(new) == 1 else "entries_posted", actor=made_by or source,
+                     obj=new[0] if len(new) == 1 else None, book=book,
+                     detail={"entries": len(new), "source": source, "first": new[0].voucher, "last": new[-1].voucher})
     return [posted.get(id(r), r) if isinstance(r, _Checked) else r for r in result]
 
 
@@ -493,6 +503,8 @@ def entry_draft_save(
         (entry.pk, book.pk, n, acc_id, dr, cr, ln.memo or "", ln.counterparty or "")
         for n, (acc_id, dr, cr, ln) in enumerate(rows, start=1)
     ])
+    audit_record(action="draft_saved", actor=made_by or entry.made_by, obj=entry,
+                 detail={"lines": len(rows), "date": date.isoformat()})
     return entry
 
 
@@ -514,7 +526,10 @@ def entry_draft_post(*, entry: JournalEntry, reviewed_by) -> JournalEntry:
     if problems:
         raise Refused(problems)
     c.draft, c.made_by_id, c.reviewed_by_id = entry, entry.made_by_id, reviewer_id
-    return _post_checked(book, [c], entry.source)[0]
+    posted = _post_checked(book, [c], entry.source)[0]
+    audit_record(action="entry_posted", actor=reviewed_by, obj=posted,
+                 detail={"voucher": posted.voucher, "made_by": entry.made_by.get_username() if entry.made_by else ""})
+    return posted
 
 
 # -- corrections -------------------------------------------------------------------
@@ -554,4 +569,7 @@ def entry_reverse(
     if problems:
         raise Refused(problems)
     c.reverses, c.made_by_id, c.reviewed_by_id = original, made_by_id, reviewed_by_id
-    return _post_checked(book, [c], "reversal")[0]
+    reversal = _post_checked(book, [c], "reversal")[0]
+    audit_record(action="entry_reversed", actor=made_by or "reversal", obj=original,
+                 detail={"voucher": original.voucher, "reversal": reversal.voucher})
+    return reversal

@@ -7,12 +7,12 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
+from access.admin_scope import scoped_get_or_404
 from core.errors import Refused
 from core.money import fmt
 from ledger.models import JournalEntry, Posting
@@ -100,7 +100,7 @@ class SettlementAdmin(admin.ModelAdmin):
         def view(request, pk):
             if request.method != "POST":
                 return HttpResponseNotAllowed(["POST"])
-            s = get_object_or_404(Settlement, pk=pk)
+            s = scoped_get_or_404(request, Settlement, pk, perm="reconciliation.approve_settlement")
             try:
                 if action == "review":
                     settlement_review(settlement=s, user=request.user)
@@ -166,7 +166,10 @@ class BankStatementAdmin(admin.ModelAdmin):
     def balanced_shown(self, obj):
         return bank_reconciliation(statement=obj).balanced
 
-    @admin.action(description=_("Match automatically"))
+    def has_match_permission(self, request):
+        return request.user.has_perm("reconciliation.change_bankline")
+
+    @admin.action(description=_("Match automatically"), permissions=["match"])
     def auto_match(self, request, queryset):
         for st in queryset:
             n = bank_match_auto(statement=st, by=request.user.get_username())
@@ -215,7 +218,7 @@ class BankLineAdmin(admin.ModelAdmin):
             for p in exc.problems:
                 messages.error(request, Refused.describe(p))
 
-    @admin.action(description=_("Unmatch"))
+    @admin.action(description=_("Unmatch"), permissions=["change"])
     def unmatch(self, request, queryset):
         for line in queryset:
             bank_unmatch(line=line, by=request.user.get_username())

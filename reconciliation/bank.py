@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account
+from audit.services import audit_record
 from core.errors import Refused, problem
 from core.money import from_fen
 from core.tables import iter_table
@@ -38,7 +39,7 @@ def _fen(text: str) -> int | None:
 
 @transaction.atomic
 def bank_statement_import(*, path: Path, account: Account, bank: str, year: int, month: int, opening,
-                          closing) -> BankStatement:
+                          closing, by=None) -> BankStatement:
     fmt = BankFormat.objects.filter(name=bank).first()
     where = Path(path).name
     if fmt is None:
@@ -98,11 +99,13 @@ def bank_statement_import(*, path: Path, account: Account, bank: str, year: int,
     for ln in lines:
         ln.statement = statement
     BankLine.objects.bulk_create(lines)
+    audit_record(action="imported", actor=by, obj=statement, book=account.book, digest=sha,
+                 detail={"kind": "bank statement (CSV)", "file": Path(path).name, "bank": bank, "lines": len(lines)})
     return statement
 
 
 @transaction.atomic
-def bank_statement_import_mt940(*, path: Path, account: Account) -> BankStatement:
+def bank_statement_import_mt940(*, path: Path, account: Account, by=None) -> BankStatement:
     """A SWIFT MT940 statement (parsed by the mt-940 library): balances and lines come from the file."""
     import mt940
 
@@ -139,6 +142,8 @@ def bank_statement_import_mt940(*, path: Path, account: Account) -> BankStatemen
     for ln in lines:
         ln.statement = statement
     BankLine.objects.bulk_create(lines)
+    audit_record(action="imported", actor=by, obj=statement, book=account.book, digest=sha,
+                 detail={"kind": "bank statement (MT940)", "file": Path(path).name, "lines": len(lines)})
     return statement
 
 
@@ -208,6 +213,9 @@ def bank_match_auto(*, statement: BankStatement, by: str = "auto") -> int:
         if group:
             pair(list(group), [p])
             still = [ln for ln in still if ln not in group]
+    if made:
+        audit_record(action="bank_matched", actor=by, obj=statement, book=statement.account.book,
+                     detail={"matches": made, "how": "automatic"})
     return made
 
 
@@ -220,6 +228,8 @@ def bank_match_manual(*, line: BankLine, postings: list[Posting], by: str) -> Ba
     line.matched.set(postings)
     line.matched_by, line.matched_at = by, timezone.now()
     line.save(update_fields=["matched_by", "matched_at"])
+    audit_record(action="bank_matched", actor=by, obj=line, book=line.statement.account.book,
+                 detail={"how": "manual", "postings": [p.pk for p in postings]})
     return line
 
 
@@ -228,6 +238,7 @@ def bank_unmatch(*, line: BankLine, by: str) -> BankLine:
     line.matched.clear()
     line.matched_by, line.matched_at = f"unmatched by {by}", timezone.now()
     line.save(update_fields=["matched_by", "matched_at"])
+    audit_record(action="bank_unmatched", actor=by, obj=line, book=line.statement.account.book)
     return line
 
 

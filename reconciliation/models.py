@@ -43,6 +43,7 @@ class Settlement(models.Model):
         verbose_name = _("annual settlement")
         verbose_name_plural = _("annual settlements")
         ordering = ["-contract_year__year", "contract_year__contract__code"]
+        permissions = [("approve_settlement", _("Can review, split and post settlements"))]
         constraints = [
             models.CheckConstraint(
                 condition=Q(prepared_by__isnull=True) | Q(reviewed_by__isnull=True) | ~Q(prepared_by=F("reviewed_by")),

@@ -14,6 +14,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import Account, Book
+from audit.services import audit_record
 from claims.models import Claim
 from contracts.models import ContractYear, PremiumObligation
 from contracts.services import transfer_record
@@ -84,10 +85,15 @@ def settlement_draft(*, contract_year: ContractYear, as_of: date | None = None, 
         for k, v in values.items():
             setattr(existing, k, v)
         existing.save()
+        audit_record(action="settlement_drafted", actor=user, obj=existing, book=_book("fund", cy.contract.fund),
+                     detail={"recomputed": True, "outcome": values["outcome"]})
         return existing
     try:
         with transaction.atomic():
-            return Settlement.objects.create(contract_year=cy, prepared_by=user, **values)
+            created = Settlement.objects.create(contract_year=cy, prepared_by=user, **values)
+            audit_record(action="settlement_drafted", actor=user, obj=created, book=_book("fund", cy.contract.fund),
+                         detail={"outcome": values["outcome"]})
+            return created
     except IntegrityError:  # another worker drafted it a moment ago
         return Settlement.objects.get(contract_year=cy)
 
@@ -113,6 +119,7 @@ def settlement_review(*, settlement: Settlement, user) -> Settlement:
                                "the preparer" if user else "nobody")])
     s.status, s.reviewed_by = Settlement.Status.REVIEWED, user
     s.save(update_fields=["status", "reviewed_by"])
+    audit_record(action="settlement_reviewed", actor=user, obj=s, book=_book("fund", s.contract_year.contract.fund))
     return s
 
 
@@ -173,6 +180,7 @@ def settlement_post(*, settlement: Settlement, on: date | None = None, user=None
             keys.append(f"transfer {base}:deposit")
     s.status, s.posted_at, s.entry_keys = Settlement.Status.POSTED, timezone.now(), keys
     s.save(update_fields=["status", "posted_at", "entry_keys"])
+    audit_record(action="settlement_posted", actor=user, obj=s, book=fund_book, detail={"entries": keys})
     return s
 
 

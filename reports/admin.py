@@ -1,15 +1,48 @@
 """Issued statements (read-only, verifiable) and statement jobs rendered by a worker with progress."""
 
+import tempfile
+from pathlib import Path
+
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from access.admin_scope import refuse, scoped_get_or_404
+from access.scope import scope_filter
+from accounts.models import Book
 from core.admin import ReadOnlyAdmin
+from core.errors import Refused
 
 from .models import ReportJob, ReportRecord
 from .registry import KINDS
-from .services import report_job_run
+from .services import report_issue, report_job_run, report_verify
+
+
+def _download(request, path: Path, *, record=None, name: str = "") -> FileResponse:
+    from audit.services import audit_record
+
+    audit_record(action="report_downloaded", actor=request.user, obj=record, request=request,
+                 detail={"file": Path(path).name})
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=name or Path(path).name,
+                        content_type="application/pdf")
+
+
+class IssueForm(forms.Form):
+    kind = forms.ChoiceField(label=_("kind"), choices=[(k, f"{v.title}") for k, v in KINDS.items()])
+    book = forms.ModelChoiceField(label=_("book"), queryset=Book.objects.order_by("code"))
+    year = forms.IntegerField(label=_("year"), min_value=2000, max_value=2100)
+    month = forms.IntegerField(label=_("month"), min_value=1, max_value=12, required=False)
+
+
+class VerifyForm(forms.Form):
+    file = forms.FileField(label=_("statement PDF"))
 
 
 @admin.register(ReportRecord)
@@ -17,6 +50,67 @@ class ReportRecordAdmin(ReadOnlyAdmin):
     list_display = ("code", "kind", "book", "params", "generated_at", "generated_by")
     list_filter = ("kind", "book")
     search_fields = ("code",)
+    change_list_template = "admin/reports/reportrecord/change_list.html"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [path("issue/", view(self.issue_view), name="reports_reportrecord_issue"),
+                path("verify/", view(self.verify_view), name="reports_reportrecord_verify")] + super().get_urls()
+
+    def issue_view(self, request):
+        """Write a statement for a book in the user's scope and hand it over as a download."""
+        if not request.user.has_perm("reports.add_reportjob"):
+            raise refuse(request, reason="permission reports.add_reportjob missing")
+        form = IssueForm(request.POST or None, initial={"year": timezone.localdate().year - 1})
+        form.fields["book"].queryset = scope_filter(Book.objects.order_by("code"), request.user)
+        if request.method == "POST":
+            forged = request.POST.get("book", "")
+            if form.is_valid():
+                d = form.cleaned_data
+                book = scoped_get_or_404(request, Book, d["book"].pk, perm="reports.add_reportjob")
+                suffix = f"-{d['month']:02d}" if d["month"] else ""
+                name = f"{d['kind']}_{book.code}_{d['year']}{suffix}.pdf"
+                out = Path(tempfile.mkdtemp(dir=_issued_dir())) / name
+                try:
+                    record = report_issue(kind=d["kind"], book=book, year=d["year"], month=d["month"], out=out,
+                                          by=request.user.get_username())
+                except Refused as exc:
+                    for p in exc.problems:
+                        messages.error(request, Refused.describe(p))
+                else:
+                    return _download(request, out, record=record, name=name)
+            elif forged.isdigit() and Book.objects.filter(pk=forged).exists():
+                raise refuse(request, reason="statement requested for a book outside the user's scope",
+                             model=Book, object_id=forged)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "form": form,
+                   "title": _("Issue a statement (PDF)")}
+        return TemplateResponse(request, "admin/reports/reportrecord/issue.html", context)
+
+    def verify_view(self, request):
+        """An auditor uploads a statement; the books say whether they still agree with it."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = VerifyForm(request.POST or None, request.FILES or None)
+        result = None
+        if request.method == "POST" and form.is_valid():
+            with tempfile.NamedTemporaryFile(suffix=".pdf") as tmp:
+                for chunk in form.cleaned_data["file"].chunks():
+                    tmp.write(chunk)
+                tmp.flush()
+                result = report_verify(path=Path(tmp.name), by=request.user)
+            if result.record is not None and not scope_filter(ReportRecord.objects.filter(pk=result.record.pk),
+                                                              request.user).exists():
+                raise refuse(request, reason="verification of a statement outside the user's scope",
+                             obj=result.record)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "form": form,
+                   "result": result, "title": _("Verify a statement")}
+        return TemplateResponse(request, "admin/reports/reportrecord/verify.html", context)
+
+
+def _issued_dir() -> Path:
+    folder = Path(settings.REPORT_JOBS_DIR) / "issued"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 class JobForm(forms.ModelForm):
@@ -30,12 +124,30 @@ class JobForm(forms.ModelForm):
 @admin.register(ReportJob)
 class ReportJobAdmin(admin.ModelAdmin):
     form = JobForm
-    list_display = ("__str__", "status", "progress_bar", "stage", "parts_done", "parts", "requested_by", "requested_at", "record")
+    list_display = ("__str__", "status", "progress_bar", "stage", "parts_done", "parts", "requested_by", "requested_at",
+                    "record", "download_link")
     list_filter = ("status", "kind")
 
     @admin.display(description=_("progress (%)"))
     def progress_bar(self, obj):
         return format_html('<progress max="100" value="{}"></progress> {}%', obj.progress, obj.progress)
+
+    @admin.display(description=_("PDF"))
+    def download_link(self, obj):
+        if obj.status != ReportJob.Status.DONE:
+            return "-"
+        return format_html('<a href="{}">{}</a>', reverse("admin:reports_reportjob_download", args=[obj.pk]),
+                           _("download"))
+
+    def get_urls(self):
+        return [path("<int:pk>/download/", self.admin_site.admin_view(self.download_view),
+                     name="reports_reportjob_download")] + super().get_urls()
+
+    def download_view(self, request, pk):
+        job = scoped_get_or_404(request, ReportJob, pk)
+        if job.status != ReportJob.Status.DONE or not Path(job.file).is_file():
+            raise Http404
+        return _download(request, Path(job.file), record=job.record)
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in ReportJob._meta.fields] if obj is not None else []

@@ -21,6 +21,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.models import Book
+from audit.services import audit_record
 from core.errors import Refused, problem
 
 from .models import ReportJob, ReportRecord
@@ -84,8 +85,11 @@ def report_issue(*, kind: str, book: Book, year: int, month: int | None = None, 
     pdf, pages = pdf_render(html)
     _write(Path(out), pdf, code)
     step(100, f"完成，共 {pages} 页")
-    return _record(kind=kind, book=book, params={"year": year, "month": month}, data=data, code=code, out=Path(out),
-                   by=by, chain_length=book.chain_length, chain_head=book.chain_head)
+    record = _record(kind=kind, book=book, params={"year": year, "month": month}, data=data, code=code, out=Path(out),
+                     by=by, chain_length=book.chain_length, chain_head=book.chain_head)
+    audit_record(action="report_issued", actor=by, obj=record, book=book, digest=record.pdf_sha256,
+                 detail={"kind": kind, "year": year, "month": month, "pages": pages})
+    return record
 
 
 # A statement job: the books are read once (the plan), the parts are laid out by any number of
@@ -165,6 +169,8 @@ def report_job_assemble(*, job_id: int) -> ReportJob:
     record = _record(kind=job.kind, book=job.book, params={"year": job.year, "month": job.month}, data=plan["data"],
                      code=plan["code"], out=out, by=job.requested_by, chain_length=plan["chain_length"],
                      chain_head=plan["chain_head"])
+    audit_record(action="report_issued", actor=job.requested_by, obj=record, book=job.book, digest=record.pdf_sha256,
+                 detail={"kind": job.kind, "year": job.year, "month": job.month, "parts": len(parts)})
     shutil.rmtree(folder)
     _job_update(job_id, status=ReportJob.Status.DONE, progress=100, file=str(out), record=record,
                 finished_at=timezone.now(), stage="完成" + (f"，共 {pages} 页" if pages else ""))
@@ -194,7 +200,7 @@ class Verification:
     differences: list = field(default_factory=list)
 
 
-def report_verify(*, path: Path) -> Verification:
+def report_verify(*, path: Path, by=None) -> Verification:
     """Whether the books still say what this statement says."""
     raw = Path(path).read_bytes()
     found = re.search(rb"%LEDGER-VERIFY-([0-9A-F]{16})\s*$", raw)
@@ -215,4 +221,6 @@ def report_verify(*, path: Path) -> Verification:
         changed = [f"{k}: issued {v}, books now {now.get(k)}" for k, v in record.totals.items() if now.get(k) != v]
         diffs.append("the books no longer say what the statement says" + (f" ({'; '.join(changed)})" if changed
                                                                            else " (figures inside changed)"))
+    audit_record(action="report_verified", actor=by, obj=record, book=book, outcome="ok" if not diffs else "refused",
+                 detail={"file": Path(path).name, "differences": diffs})
     return Verification(not diffs, code, record, diffs)

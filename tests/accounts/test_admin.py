@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+from django.http import HttpRequest
 from django.test import Client
 
 from accounts.models import Book, ConsortiumMember, Insurer
@@ -14,7 +15,7 @@ from accounts.services import CHARTS_DIR, fund_ensure, insurer_ensure, region_en
 def accountant(django_user_model):
     django_user_model.objects.create_superuser("zhangsan", password="制单-test-pass-1")
     client = Client()
-    assert client.login(username="zhangsan", password="制单-test-pass-1")
+    assert client.login(request=HttpRequest(), username="zhangsan", password="制单-test-pass-1")  # for django-axes
     return client
 
 

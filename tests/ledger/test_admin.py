@@ -8,6 +8,7 @@ import re
 from datetime import date
 
 import pytest
+from django.http import HttpRequest
 from django.test import Client
 
 from accounts.services import account_create
@@ -21,7 +22,7 @@ ADD = "/admin/ledger/journalentry/add/"
 def _login(django_user_model, username, password) -> Client:
     django_user_model.objects.create_superuser(username, password=password)
     client = Client()
-    assert client.login(username=username, password=password)
+    assert client.login(request=HttpRequest(), username=username, password=password)  # django-axes needs the request
     return client
 
 

@@ -4,10 +4,8 @@ and verify_report tells whether the books still say what a statement says."""
 import json
 from datetime import date
 from io import StringIO
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone

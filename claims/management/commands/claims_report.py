@@ -1,5 +1,6 @@
 from django.core.management.base import CommandError
 
+from access.commands import AsUser
 from claims.selectors import claims_discrepancies, claims_totals
 from contracts.models import ContractYear
 from core.commands import JsonCommand
@@ -7,7 +8,7 @@ from core.money import fmt
 from core.text import ljust, rjust
 
 
-class Command(JsonCommand):
+class Command(AsUser, JsonCommand):
     help = "Claims of a contract year paid other than the policy pays, with totals per hospital and month."
 
     def add_arguments(self, parser):
@@ -20,6 +21,7 @@ class Command(JsonCommand):
         cy = ContractYear.objects.filter(contract__code=contract, year=year).first()
         if cy is None:
             raise CommandError(f"no contract year {contract} {year}", returncode=2)
+        self.authorize(cy, "claims.view_claim")
         d = claims_discrepancies(contract_year=cy, limit=limit)
         t = claims_totals(contract_year=cy)
         payload = {"contract": contract, "year": year, "discrepancies": d, "totals": t}

@@ -2,6 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
+from access.commands import AsUser
 from claims.selectors import claims_discrepancies
 from claims.services import claims_import, claims_post, claims_recompute
 from contracts.models import Contract
@@ -9,7 +10,7 @@ from core.commands import JsonCommand
 from core.money import fmt
 
 
-class Command(JsonCommand):
+class Command(AsUser, JsonCommand):
     help = ("Import a claims file (CSV in UTF-8 or GB18030, or XLSX) for a contract into its insurer's book, "
             "recompute every claim under the year's policy and post the batch. Refused whole on any bad row.")
 
@@ -27,7 +28,8 @@ class Command(JsonCommand):
         c = Contract.objects.filter(code=contract).first()
         if c is None:
             raise CommandError(f"no contract with code {contract!r}", returncode=2)
-        result = claims_import(path=path, contract=c, dry_run=dry_run)
+        self.authorize(c, "claims.add_claimbatch")
+        result = claims_import(path=path, contract=c, dry_run=dry_run, by=self.actor)
         payload = {"rows": result.rows, "claims_created": result.created, "oop_total": result.oop_total,
                    "paid_total": result.paid_total, "problems": result.problems, "entries_posted": 0,
                    "discrepancies": {}}

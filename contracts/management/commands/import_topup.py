@@ -4,12 +4,13 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
+from access.commands import AsUser
 from contracts.topup import topup_import
 from core.commands import JsonCommand
 from core.money import cn_upper
 
 
-class Command(JsonCommand):
+class Command(AsUser, JsonCommand):
     help = ("Import a Jilin-style top-up table (CSV in UTF-8 or GB18030, or XLSX): check every row and "
             "subtotal, then create one premium obligation per paying region. Rows are counted as a "
             "spreadsheet shows them: the header is row 1.")
@@ -33,7 +34,9 @@ class Command(JsonCommand):
             Decimal(per_capita)
         except (ValueError, InvalidOperation):
             raise CommandError("--due takes YYYY-MM-DD and --per-capita an amount", returncode=2) from None
-        result = topup_import(path=path, year=year, per_capita=per_capita, due=due_date, dry_run=dry_run,
+        if self.user is not None and not self.user.has_perm("contracts.add_premiumobligation"):
+            self.authorize(self.user, "contracts.add_premiumobligation")
+        result = topup_import(by=self.actor, path=path, year=year, per_capita=per_capita, due=due_date, dry_run=dry_run,
                               accept_discrepancies=accept_discrepancies)
         out = [f"补缴表 {path.name}：{result.rows} 行，合计 {result.total_amount:,.2f} 元"
                f"（{cn_upper(result.total_amount)}），2019年参保人数 {result.total_insured:,} 人"]

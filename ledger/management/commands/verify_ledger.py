@@ -1,11 +1,12 @@
 from django.core.management.base import CommandError
 
+from access.commands import AsUser
 from accounts.models import Book
 from core.commands import JsonCommand
 from ledger.integrity import ledger_verify
 
 
-class Command(JsonCommand):
+class Command(AsUser, JsonCommand):
     help = "Recompute every book's hash chain, voucher numbering and balances; exit 1 on any break."
 
     def add_arguments(self, parser):
@@ -18,6 +19,10 @@ class Command(JsonCommand):
             target = Book.objects.filter(code=book).first()
             if target is None:
                 raise CommandError(f"no book with code {book!r}", returncode=2)
+        if target is not None:
+            self.authorize(target, "ledger.view_journalentry")
+        elif self.user is not None and not self.user.is_superuser:
+            self.authorize(self.user, "ledger.view_journalentry")  # every book: administrators only
         result = ledger_verify(book=target)
         payload = {"ok": result.ok, "books": result.books, "entries": result.entries,
                    "postings": result.postings, "problems": result.problems}

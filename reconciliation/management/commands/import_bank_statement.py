@@ -2,6 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
+from access.commands import AsUser
 from accounts.models import Account
 from core.commands import JsonCommand
 from reconciliation.bank import (
@@ -12,7 +13,7 @@ from reconciliation.bank import (
 )
 
 
-class Command(JsonCommand):
+class Command(AsUser, JsonCommand):
     help = ("Import a bank statement for a book's bank account — CSV with a saved bank mapping (--bank, --year, "
             "--month, --opening, --closing) or MT940 — match it to the postings and show the 余额调节表.")
 
@@ -30,19 +31,21 @@ class Command(JsonCommand):
 
     def run(self, *, file, book, account, mt940, bank=None, year=None, month=None, opening=None, closing=None, **o):
         acc = Account.objects.filter(book__code=book, code=account).first()
+        if acc is not None:
+            self.authorize(acc, "reconciliation.add_bankstatement")
         if acc is None:
             raise CommandError(f"no account {account} in book {book}", returncode=2)
         path = Path(file)
         if not path.is_file():
             raise CommandError(f"no such file: {file}", returncode=2)
         if mt940:
-            statement = bank_statement_import_mt940(path=path, account=acc)
+            statement = bank_statement_import_mt940(path=path, account=acc, by=self.actor)
         else:
             if None in (bank, year, month, opening, closing):
                 raise CommandError("CSV needs --bank, --year, --month, --opening and --closing", returncode=2)
             statement = bank_statement_import(path=path, account=acc, bank=bank, year=year, month=month,
-                                              opening=opening, closing=closing)
-        matched = bank_match_auto(statement=statement)
+                                              opening=opening, closing=closing, by=self.actor)
+        matched = bank_match_auto(statement=statement, by=str(self.actor))
         r = bank_reconciliation(statement=statement)
         payload = {"statement": statement.pk, "lines": statement.lines.count(), "matched": matched,
                    "adjusted_book": r.adjusted_book, "adjusted_bank": r.adjusted_bank, "balanced": r.balanced,

@@ -1,5 +1,6 @@
 from django.core.management.base import CommandError
 
+from access.commands import AsUser
 from contracts.models import ContractYear
 from core.commands import JsonCommand
 from core.money import fmt
@@ -11,7 +12,7 @@ def _item(i) -> dict:
             "amount": f"{i.amount:.2f}"}
 
 
-class Command(JsonCommand):
+class Command(AsUser, JsonCommand):
     help = ("Fund ↔ insurer: every premium transfer of a contract year matched between the fund's and the "
             "insurer's books; one-sided and differently keyed items listed. Exit 1 when they do not agree.")
 
@@ -25,6 +26,7 @@ class Command(JsonCommand):
             contract__code=contract, year=year).first()
         if cy is None:
             raise CommandError(f"no contract year {contract} {year}", returncode=2)
+        self.authorize(cy, "contracts.view_contractyear")
         r = transfers_reconcile(fund=cy.contract.fund, insurer=cy.contract.insurer, year=year)
         agree = not (r.fund_only or r.insurer_only or r.mismatched) and r.difference == 0
         payload = {

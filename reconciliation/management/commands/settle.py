@@ -4,6 +4,7 @@ from decimal import Decimal
 from django.core.management.base import CommandError
 from django.db import transaction
 
+from access.commands import AsUser
 from contracts.models import ContractYear
 from core.commands import JsonCommand
 from core.text import ljust, rjust
@@ -15,7 +16,7 @@ class _DryRun(Exception):
     pass
 
 
-class Command(JsonCommand):
+class Command(AsUser, JsonCommand):
     help = ("Draft the settlement of a contract year from the books as of its cut-off (P, C, E, D, score); "
             "an accountant reviews it and another posts it in the admin.")
 
@@ -32,6 +33,7 @@ class Command(JsonCommand):
         cy = ContractYear.objects.filter(contract__code=contract, year=year).first()
         if cy is None:
             raise CommandError(f"no contract year {contract} {year}", returncode=2)
+        self.authorize(cy, "reconciliation.add_settlement")
         try:
             day = date.fromisoformat(as_of) if as_of else None
         except ValueError:

@@ -2,13 +2,14 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
+from access.commands import AsUser
 from accounts.models import Book
 from core.commands import JsonCommand
 from reports.registry import KINDS
 from reports.services import report_issue
 
 
-class Command(JsonCommand):
+class Command(AsUser, JsonCommand):
     help = "Write one PDF statement for a book and period, with a verification code tying it to the books."
 
     def add_arguments(self, parser):
@@ -23,6 +24,8 @@ class Command(JsonCommand):
         b = Book.objects.filter(code=book).first()
         if b is None:
             raise CommandError(f"no book with code {book!r}", returncode=2)
-        record = report_issue(kind=kind, book=b, year=year, month=month, out=Path(out), by="report command")
+        self.authorize(b, "reports.add_reportjob")
+        record = report_issue(kind=kind, book=b, year=year, month=month, out=Path(out),
+                              by=self.user.get_username() if self.user else "report command")
         payload = {"file": out, "kind": kind, "code": record.code, "totals": record.totals}
         return True, payload, f"{KINDS[kind].title} → {out}（核验码 {record.code}）"

@@ -2,11 +2,12 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
+from access.commands import AsUser
 from core.commands import JsonCommand
 from reports.services import report_verify
 
 
-class Command(JsonCommand):
+class Command(AsUser, JsonCommand):
     help = "Whether a PDF statement is one we issued and the books still say what it says (exit 0) or not (exit 1)."
 
     def add_arguments(self, parser):
@@ -17,7 +18,9 @@ class Command(JsonCommand):
         path = Path(file)
         if not path.is_file():
             raise CommandError(f"no such file: {file}", returncode=2)
-        v = report_verify(path=path)
+        v = report_verify(path=path, by=self.actor)
+        if v.record is not None:
+            self.authorize(v.record, "reports.view_reportrecord")
         payload = {"ok": v.ok, "code": v.code, "differences": v.differences,
                    "kind": v.record.kind if v.record else None, "book": v.record.book.code if v.record else None}
         if v.ok:

@@ -1,0 +1,47 @@
+"""Commands run as a named user: `--as USERNAME` (or LEDGER_USER) limits a command to that user's
+role and scope and records what it does as theirs. Without it a command runs as the server's
+operator, who can reach every book anyway (shell access to the machine)."""
+
+import os
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import CommandError
+
+from core.errors import Refused, problem
+
+from .scope import in_scope
+
+
+class AsUser:
+    user = None
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument("--as", dest="as_user", metavar="USERNAME",
+                            help="run as this user, within their role and scope (default: LEDGER_USER, else the operator)")
+
+    def handle(self, *args, **options):
+        name = options.get("as_user") or os.environ.get("LEDGER_USER")
+        self.user = None
+        if name:
+            self.user = get_user_model().objects.filter(username=name, is_active=True).first()
+            if self.user is None:
+                raise CommandError(f"no active user {name!r}", returncode=2)
+        return super().handle(*args, **options)
+
+    @property
+    def actor(self):
+        return self.user or f"command {type(self).__module__.rsplit('.', 1)[-1]}"
+
+    def authorize(self, obj, perm: str) -> None:
+        """Refuse (exit 1, recorded in the audit trail) unless the user's role allows `perm` on `obj` in their scope."""
+        if self.user is None:
+            return
+        if self.user.has_perm(perm) and in_scope(self.user, obj):
+            return
+        from audit.services import audit_record
+
+        audit_record(action="access_refused", actor=self.user, obj=obj, outcome="refused",
+                     detail={"command": type(self).__module__.rsplit(".", 1)[-1], "permission": perm})
+        raise Refused([problem(str(obj), "user", f"a user whose role and scope allow {perm}",
+                               self.user.get_username())])

@@ -1,0 +1,47 @@
+"""The roles of the people who keep and check the books, as Django groups with permissions.
+
+Scoping (which books) is separate: see access.scope. A role says what a user may do; the
+scope says where.
+"""
+
+from dataclasses import dataclass
+
+# Models every role reads within its scope.
+SCOPED_MODELS = [
+    "accounts.region", "accounts.fund", "accounts.insurer", "accounts.book", "accounts.account",
+    "ledger.period", "ledger.journalentry", "ledger.accountbalance",
+    "contracts.contract", "contracts.contractyear", "contracts.assessment", "contracts.premiumobligation",
+    "contracts.premiumtransfer",
+    "claims.benefitpolicy", "claims.hospital", "claims.claimbatch", "claims.claim",
+    "reconciliation.settlement", "reconciliation.deadline", "reconciliation.bankstatement", "reconciliation.bankline",
+    "reports.reportrecord", "reports.reportjob",
+]
+# Postings are read inside their vouchers (an inline), never listed on their own.
+VIEW = [f"{m.split('.')[0]}.view_{m.split('.')[1]}" for m in SCOPED_MODELS] + ["ledger.view_posting"]
+
+
+@dataclass(frozen=True)
+class Role:
+    code: str
+    group: str  # the group's name, as users see it
+    permissions: tuple
+
+
+FUND_ACCOUNTANT = Role("fund_accountant", "基金会计（制单）", tuple(VIEW + [
+    "ledger.add_journalentry", "ledger.change_journalentry", "ledger.delete_journalentry",
+    "contracts.add_premiumtransfer", "contracts.change_premiumtransfer",
+    "reconciliation.add_bankstatement", "reconciliation.change_bankline", "reports.add_reportjob",
+]))
+REVIEWER = Role("reviewer", "审核", tuple(VIEW + [
+    "ledger.post_journalentry", "ledger.change_period", "reconciliation.approve_settlement",
+    "reconciliation.delete_settlement", "reports.add_reportjob",
+]))
+INSURER_ACCOUNTANT = Role("insurer_accountant", "承办机构会计", tuple(VIEW + [
+    "ledger.add_journalentry", "ledger.change_journalentry", "ledger.delete_journalentry",
+    "contracts.change_premiumtransfer", "claims.add_claimbatch",
+    "reconciliation.add_bankstatement", "reconciliation.change_bankline", "reports.add_reportjob",
+]))
+AUDITOR = Role("auditor", "审计", tuple(VIEW + ["audit.view_auditevent", "reports.add_reportjob"]))
+ADMINISTRATOR = Role("administrator", "系统管理员", ("*",))
+
+ROLES = {r.code: r for r in (FUND_ACCOUNTANT, REVIEWER, INSURER_ACCOUNTANT, AUDITOR, ADMINISTRATOR)}

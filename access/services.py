@@ -1,0 +1,70 @@
+"""Roles as groups, and users with a role and a scope."""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from accounts.models import Insurer, Region
+from core.errors import Refused, problem
+
+from .models import Scope
+from .roles import ROLES
+
+
+@transaction.atomic
+def roles_sync() -> dict[str, int]:
+    """Create or refresh one group per role with exactly its permissions; how many each holds."""
+    everything = Permission.objects.all()
+    counts = {}
+    for role in ROLES.values():
+        group, _ = Group.objects.get_or_create(name=role.group)
+        if role.permissions == ("*",):
+            perms = list(everything)
+        else:
+            wanted = {tuple(p.split(".", 1)) for p in role.permissions}
+            perms = [p for p in everything.select_related("content_type")
+                     if (p.content_type.app_label, p.codename) in wanted]
+        group.permissions.set(perms)
+        counts[role.code] = len(perms)
+    return counts
+
+
+@transaction.atomic
+def user_create(*, username: str, password: str, role: str, regions=(), insurers=(), everything: bool = False,
+                full_name: str = ""):
+    """A staff user in one role, scoped to regions (codes, each with its sub-regions) and insurers (codes).
+
+    Administrators see every book. Any other role needs at least one region or insurer.
+    """
+    problems = []
+    if role not in ROLES:
+        problems.append(problem("user", "role", f"one of {', '.join(ROLES)}", role))
+    User = get_user_model()
+    if User.objects.filter(username=username).exists():
+        problems.append(problem("user", "username", "a new username", username))
+    found_regions = list(Region.objects.filter(code__in=regions))
+    found_insurers = list(Insurer.objects.filter(code__in=insurers))
+    for code in set(regions) - {r.code for r in found_regions}:
+        problems.append(problem("user", "region", "a region code", code))
+    for code in set(insurers) - {i.code for i in found_insurers}:
+        problems.append(problem("user", "insurer", "an insurer code", code))
+    everything = everything or role == "administrator"
+    if role in ROLES and not everything and not (regions or insurers):
+        problems.append(problem("user", "scope", "at least one region or insurer", "none"))
+    user = User(username=username, first_name=full_name, is_staff=True)
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        problems.append(problem("user", "password", "a strong password", "; ".join(exc.messages)))
+    if problems:
+        raise Refused(problems)
+    roles_sync()
+    user.set_password(password)
+    user.save()
+    user.groups.add(Group.objects.get(name=ROLES[role].group))
+    scope = Scope.objects.create(user=user, everything=everything)
+    scope.regions.set(found_regions)
+    scope.insurers.set(found_insurers)
+    return user

@@ -1,0 +1,100 @@
+"""Who did what and when: postings, reversals, closes, imports with the file's digest, sign-ins;
+append-only in the database; exportable for auditors."""
+
+import csv
+import hashlib
+import io
+from datetime import date
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+from django.test import Client
+
+from audit.models import AuditEvent
+from ledger.models import Period
+from ledger.services import Line, entry_draft_post, entry_draft_save, entry_reverse, period_close
+from tests.conftest import premium_lines
+from tests.reconciliation.test_reconcile import BANK_ROWS, _statement, year  # noqa: F401 - fixture
+
+
+def test_posting_reversal_review_and_close_are_in_the_trail(fund_book, maker, reviewer, posted_premium):
+    first = AuditEvent.objects.get(action="entry_posted")
+    assert (first.actor, first.book_code, first.object_repr.startswith("记-2015-"), first.detail["entries"]) == (
+        "manual", "FUND-37", True, 1)
+    draft = entry_draft_save(book=fund_book, date=date(2015, 5, 3), memo="拨付二期", lines=premium_lines("64.00"),
+                             made_by=maker)
+    entry_draft_post(entry=draft, reviewed_by=reviewer)
+    reversal = entry_reverse(entry=posted_premium, made_by=maker)
+    period_close(period=Period.objects.get(book=fund_book, year=2015, month=1), by=reviewer)
+    trail = list(AuditEvent.objects.order_by("id").values_list("action", "actor", "book_code"))
+    assert trail == [("entry_posted", "manual", "FUND-37"), ("draft_saved", "zhangsan", "FUND-37"),
+                     ("entry_posted", "lisi", "FUND-37"), ("entry_reversed", "zhangsan", "FUND-37"),
+                     ("period_closed", "lisi", "FUND-37")]
+    assert AuditEvent.objects.get(action="entry_reversed").detail == {
+        "voucher": posted_premium.voucher, "reversal": reversal.voucher}
+
+
+def test_a_bank_import_is_recorded_with_the_files_digest(year, tmp_path):  # noqa: F811
+    from reconciliation.bank import bank_statement_import
+
+    account = year.contract.fund.books.get().accounts.get(code="1004")
+    path = _statement(tmp_path, BANK_ROWS)
+    bank_statement_import(path=path, account=account, bank="工商银行", year=2019, month=4, opening="200000000.00",
+                          closing="64399699.50", by="qian")
+    event = AuditEvent.objects.get(action="imported")
+    assert event.digest == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert (event.actor, event.book_code, event.detail["lines"], event.detail["kind"]) == (
+        "qian", account.book.code, 5, "bank statement (CSV)")
+
+
+def test_sign_ins_and_failed_sign_ins_are_recorded(django_user_model):
+    django_user_model.objects.create_user("zhao", password="Zhao-登录-2026!", is_staff=True)
+    c = Client()
+    c.post("/admin/login/", {"username": "zhao", "password": "wrong-password", "next": "/admin/"},
+           REMOTE_ADDR="10.1.2.3")
+    c.post("/admin/login/", {"username": "zhao", "password": "Zhao-登录-2026!", "next": "/admin/"},
+           REMOTE_ADDR="10.1.2.3")
+    events = list(AuditEvent.objects.order_by("id").values_list("action", "actor", "outcome", "ip"))
+    assert events == [("login_failed", "zhao", "refused", "10.1.2.3"), ("login", "zhao", "ok", "10.1.2.3")]
+    assert "wrong-password" not in str(list(AuditEvent.objects.values()))
+
+
+def test_the_trail_exports_as_csv_for_excel(fund_book, posted_premium, admin_client):
+    events = AuditEvent.objects.filter(action="entry_posted")
+    response = admin_client.post("/admin/audit/auditevent/", {
+        "action": "export_csv", "_selected_action": [e.pk for e in events]})
+    assert response["Content-Type"].startswith("text/csv")
+    body = response.content.decode("utf-8")
+    assert body.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))
+    assert rows[0][:4] == ["时间", "操作人", "操作", "结果"]
+    assert rows[1][1:4] == ["manual", "凭证记账", "已完成"] and rows[1][7] == "FUND-37"
+    # The export itself is in the trail.
+    assert AuditEvent.objects.filter(action="report_downloaded", actor="admin").exists()
+
+
+def test_nobody_changes_or_deletes_an_event_not_even_with_sql(fund_book, posted_premium, admin_client):
+    event = AuditEvent.objects.get(action="entry_posted")
+    for attempt in (lambda: AuditEvent.objects.filter(pk=event.pk).update(actor="someone else"),
+                    lambda: AuditEvent.objects.filter(pk=event.pk).delete()):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            attempt()
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cur:
+        cur.execute("DELETE FROM audit_auditevent")
+    event.refresh_from_db()
+    assert event.actor == "manual"
+    # The admin offers no add, change or delete either.
+    assert admin_client.get("/admin/audit/auditevent/add/").status_code == 403
+    assert admin_client.post(f"/admin/audit/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_a_batch_import_is_one_event_not_one_per_voucher(fund_book):
+    from ledger.services import EntrySpec, entries_post_many
+
+    entries_post_many(book=fund_book, entries=[
+        EntrySpec(date(2015, 3, d), [Line("5101", debit="1.00"), Line("1004", credit="1.00")], f"第{d}笔")
+        for d in range(1, 21)], source="import")
+    event = AuditEvent.objects.get()
+    assert (event.action, event.actor, event.detail["entries"], event.detail["first"], event.detail["last"]) == (
+        "entries_posted", "import", 20, "记-2015-000001", "记-2015-000020")

@@ -1,0 +1,1 @@
+from .browser import browser, new_page  # noqa: F401 - the browser tests' fixtures
