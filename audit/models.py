@@ -36,7 +36,7 @@ class AuditEvent(models.Model):
     at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
     actor = models.CharField(_("who"), max_length=150, db_index=True)
     action = models.CharField(_("action"), max_length=32, choices=Action.choices, db_index=True)
-    outcome = models.CharField(_("outcome"), max_length=8, choices=Outcome.choices, default=Outcome.OK)
+    outcome = models.CharField(_("result of the attempt"), max_length=8, choices=Outcome.choices, default=Outcome.OK)
     object_type = models.CharField(_("object type"), max_length=100, blank=True)
     object_id = models.CharField(_("object id"), max_length=64, blank=True)
     object_repr = models.CharField(_("object"), max_length=300, blank=True)

@@ -25,7 +25,8 @@ class ReportRecord(models.Model):
         ordering = ["-generated_at"]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.book.code} {self.params} ({self.code})"
+        year, month = self.params.get("year"), self.params.get("month")
+        return f"{self.kind} {self.book.code} {year}年{f'{month}月' if month else ''}（核验码 {self.code}）"
 
 
 class ReportJob(models.Model):

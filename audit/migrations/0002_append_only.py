@@ -6,6 +6,8 @@ nothing in the application truncates.)
 
 from django.db import migrations
 
+from core.migrations_sql import run_by_vendor
+
 MESSAGE = "audit trail is append-only: events are never changed or deleted"
 
 SQLITE = [
@@ -25,20 +27,8 @@ POSTGRES_DROP = ["DROP TRIGGER IF EXISTS audit_event_append_only ON audit_audite
                  "DROP FUNCTION IF EXISTS audit_event_append_only()"]
 
 
-def _run(by_vendor):
-    def run(apps, schema_editor):
-        vendor = schema_editor.connection.vendor
-        if vendor not in by_vendor:
-            raise RuntimeError(f"audit guards are written for SQLite and PostgreSQL, not {vendor}")
-        with schema_editor.connection.cursor() as cursor:
-            for sql in by_vendor[vendor]:
-                cursor.execute(sql)
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [("audit", "0001_initial")]
 
-    operations = [migrations.RunPython(_run({"sqlite": SQLITE, "postgresql": POSTGRES}),
-                                       _run({"sqlite": SQLITE_DROP, "postgresql": POSTGRES_DROP}))]
+    operations = [migrations.RunPython(run_by_vendor({"sqlite": SQLITE, "postgresql": POSTGRES}, "audit guards"),
+                                       run_by_vendor({"sqlite": SQLITE_DROP, "postgresql": POSTGRES_DROP}, "audit guards"))]

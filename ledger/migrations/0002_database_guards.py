@@ -15,6 +15,8 @@ loses its triggers; tests/ledger/test_database_guards.py checks they are all the
 
 from django.db import migrations
 
+from core.migrations_sql import run_by_vendor
+
 SQLITE = [
     # -- postings ---------------------------------------------------------
     """
@@ -336,20 +338,6 @@ POSTGRES_DROP = [
 ]
 
 
-def _run(statements_by_vendor):
-    def run(apps, schema_editor):
-        vendor = schema_editor.connection.vendor
-        if vendor not in statements_by_vendor:
-            raise RuntimeError(f"ledger guards are written for SQLite and PostgreSQL, not {vendor}")
-        # Straight to the cursor without parameters: the PL/pgSQL bodies use
-        # format('%s'), which a parameterised execute would take for placeholders.
-        with schema_editor.connection.cursor() as cursor:
-            for sql in statements_by_vendor[vendor]:
-                cursor.execute(sql)
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("ledger", "0001_initial"),
@@ -358,7 +346,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(
-            _run({"sqlite": SQLITE, "postgresql": POSTGRES}),
-            _run({"sqlite": SQLITE_DROP, "postgresql": POSTGRES_DROP}),
+            run_by_vendor({"sqlite": SQLITE, "postgresql": POSTGRES}, "ledger guards"),
+            run_by_vendor({"sqlite": SQLITE_DROP, "postgresql": POSTGRES_DROP}, "ledger guards"),
         ),
     ]

@@ -154,3 +154,14 @@ def test_an_auditor_downloads_a_trial_balance_and_can_change_nothing(jincheng, n
     page.goto(f"{page.base}/admin/")
     assert page.locator("a.addlink").count() <= 1  # at most 报表生成任务 (requesting a statement)
     shot(page, "12-auditor-index")
+    # The trail of what happened in their scope, and the fund ↔ insurer reconciliation of the year.
+    page.goto(f"{page.base}/admin/audit/auditevent/")
+    trail = page.inner_text("#result_list")
+    assert "出具报表" in trail and "sun" in trail
+    shot(page, "13-auditor-audit-trail")
+    from contracts.models import ContractYear
+
+    cy = ContractYear.objects.get(contract__code="JC-2019")
+    page.goto(f"{page.base}/admin/contracts/contractyear/{cy.pk}/reconcile/")
+    assert "基金账已拨保费" in page.inner_text("body")
+    shot(page, "14-fund-insurer-reconciliation")
