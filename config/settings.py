@@ -181,6 +181,8 @@ CELERY_TASK_ACKS_LATE = True
 REPORT_PART_ROWS = int(os.environ.get("REPORT_PART_ROWS", "3000"))
 # Where statement jobs write their parts and PDFs; every worker must see the same directory.
 REPORT_JOBS_DIR = Path(os.environ.get("REPORT_JOBS_DIR", BASE_DIR / "out" / "jobs"))
+# The shipped font converted to TrueType for the canvas renderer (made on first use).
+REPORT_FONT_CACHE = Path(os.environ.get("REPORT_FONT_CACHE", BASE_DIR / "out" / "fonts"))
 
 LOGGING = {
     "version": 1,

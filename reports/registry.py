@@ -167,37 +167,6 @@ def bank_reconciliation_data(book: Book, year: int, month: int | None) -> dict:
             "totals": {"adjusted": ",".join(b["adjusted_book"] for b in blocks)}}
 
 
-def _rows(n_lines: int) -> int:
-    return n_lines + 4  # an account's heading, column heads, opening and total rows
-
-
-def ledger_split(data: dict, rows_per_part: int) -> list[dict]:
-    """Cut a ledger into parts of about `rows_per_part` rows; an account cut in two is marked
-    continued (no opening row, heading says 续) and unfinished (no total row yet)."""
-    parts, current, size = [], [], 0
-    for account in data["accounts"]:
-        lines, start = account["lines"], 0
-        while True:
-            room, rest = rows_per_part - size, len(lines) - start
-            if _rows(rest) <= room:
-                take = rest
-            elif room - 4 >= 5 or not current:  # no piece shorter than five lines, unless the part is empty
-                take = max(room - 4, 1)
-            else:
-                parts.append(current)
-                current, size = [], 0
-                continue
-            current.append(dict(account, lines=lines[start:start + take], continued=start > 0,
-                                unfinished=start + take < len(lines)))
-            size += _rows(take)
-            start += take
-            if start >= len(lines):
-                break
-    if current or not parts:
-        parts.append(current)
-    return [dict(data, accounts=accounts) for accounts in parts]
-
-
 def vouchers_split(data: dict, rows_per_part: int) -> list[dict]:
     parts, current, size = [], [], 0
     for v in data["vouchers"]:
@@ -216,13 +185,15 @@ class Kind:
     title: str
     build: object
     template: str
-    # Long kinds can be cut into parts that workers lay out side by side (see reports.pdf).
+    # Long kinds can be cut into parts that workers lay out side by side (see reports.pdf) …
     split: object = None
+    # … or drawn straight onto the canvas, a thousand pages in seconds (see reports.canvas_ledger).
+    draw: object = None
 
 
 KINDS = {
     "trial-balance": Kind("科目余额表", trial_balance_data, "reports/trial_balance.html"),
-    "ledger": Kind("明细账", ledger_data, "reports/ledger.html", ledger_split),
+    "ledger": Kind("明细账", ledger_data, "", draw="reports.canvas_ledger.ledger_pdf"),
     "vouchers": Kind("记账凭证", vouchers_data, "reports/vouchers.html", vouchers_split),
     "premium-status": Kind("保费划拨对账单", premium_status_data, "reports/premium_status.html"),
     "settlement": Kind("年度结算报告", settlement_data, "reports/settlement.html"),

@@ -57,6 +57,19 @@ def html_of(*, kind: str, book: Book, year: int, month: int | None, data: dict, 
     })
 
 
+def pdf_of(*, kind: str, book: Book, year: int, month: int | None, data: dict, code: str, by: str, at,
+           part: dict = WHOLE) -> tuple[bytes, int]:
+    """The statement's PDF and its page count: drawn on the canvas where the kind has a drawer,
+    else laid out from its HTML template."""
+    period = f"{year}年" + (f"{month}月" if month else "1–12月")
+    if KINDS[kind].draw:
+        from django.utils.module_loading import import_string
+
+        return import_string(KINDS[kind].draw)(data=data, book=book, period=period, code=code, mark=MARK, by=by, at=at)
+    return pdf_render(html_of(kind=kind, book=book, year=year, month=month, data=data, code=code, by=by, at=at,
+                              part=part))
+
+
 def _write(out: Path, pdf: bytes, code: str) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     # The code is printed on every page; a comment after %%EOF (ignored by PDF readers) lets
@@ -80,9 +93,9 @@ def report_issue(*, kind: str, book: Book, year: int, month: int | None = None, 
     step(10, "读取账簿")
     data = report_data(kind=kind, book=book, year=year, month=month)
     code = secrets.token_hex(8).upper()
-    html = html_of(kind=kind, book=book, year=year, month=month, data=data, code=code, by=by, at=timezone.localtime())
     step(30, "排版")
-    pdf, pages = pdf_render(html)
+    pdf, pages = pdf_of(kind=kind, book=book, year=year, month=month, data=data, code=code, by=by,
+                        at=timezone.localtime())
     _write(Path(out), pdf, code)
     step(100, f"完成，共 {pages} 页")
     record = _record(kind=kind, book=book, params={"year": year, "month": month}, data=data, code=code, out=Path(out),
@@ -142,10 +155,9 @@ def report_part_render(*, job_id: int, index: int) -> int:
     job = ReportJob.objects.select_related("book").get(pk=job_id)
     plan = _plan(job)
     n = len(plan["parts"])
-    html = html_of(kind=job.kind, book=job.book, year=job.year, month=job.month, data=plan["parts"][index],
-                   code=plan["code"], by=job.requested_by, at=datetime.fromisoformat(plan["at"]),
-                   part={"first": index == 0, "last": index == n - 1, "numbered": n == 1})
-    pdf, pages = pdf_render(html)
+    pdf, pages = pdf_of(kind=job.kind, book=job.book, year=job.year, month=job.month, data=plan["parts"][index],
+                        code=plan["code"], by=job.requested_by, at=datetime.fromisoformat(plan["at"]),
+                        part={"first": index == 0, "last": index == n - 1, "numbered": n == 1})
     (_job_dir(job) / f"part-{index:04d}.pdf").write_bytes(pdf)
     _job_update(job_id, parts_done=F("parts_done") + 1)
     done = ReportJob.objects.values_list("parts_done", flat=True).get(pk=job_id)
@@ -160,7 +172,9 @@ def report_job_assemble(*, job_id: int) -> ReportJob:
     parts = [folder / f"part-{i:04d}.pdf" for i in range(len(plan["parts"]))]
     _job_update(job_id, progress=92, stage=f"合并 {len(parts)} 部分并编页码")
     if len(parts) == 1:
-        pdf, pages = parts[0].read_bytes(), None
+        from pypdf import PdfReader
+
+        pdf, pages = parts[0].read_bytes(), len(PdfReader(parts[0]).pages)
     else:
         pdf, pages = pdf_join(parts=parts, font=FONT_REGULAR)
     name = f"{job.kind}_{job.book.code}_{job.year}{f'-{job.month:02d}' if job.month else ''}_{job.pk}.pdf"
@@ -173,7 +187,7 @@ def report_job_assemble(*, job_id: int) -> ReportJob:
                  detail={"kind": job.kind, "year": job.year, "month": job.month, "parts": len(parts)})
     shutil.rmtree(folder)
     _job_update(job_id, status=ReportJob.Status.DONE, progress=100, file=str(out), record=record,
-                finished_at=timezone.now(), stage="完成" + (f"，共 {pages} 页" if pages else ""))
+                finished_at=timezone.now(), stage=f"完成，共 {pages} 页")
     job.refresh_from_db()
     return job
 

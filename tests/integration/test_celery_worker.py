@@ -79,7 +79,7 @@ def test_workers_racing_on_the_cut_off_draft_one_settlement_each(workers):
     assert all(Settlement.objects.filter(contract_year=cy).count() == 1 for cy in due.distinct())
 
 
-def test_workers_share_the_parts_of_a_long_ledger(workers, fund_book):
+def test_workers_share_the_parts_of_a_long_voucher_book(workers, fund_book):
     from ledger.services import EntrySpec, entries_post_many
     from reports.models import ReportJob
     from reports.services import report_verify
@@ -89,12 +89,12 @@ def test_workers_share_the_parts_of_a_long_ledger(workers, fund_book):
     entries_post_many(book=fund_book, entries=[
         EntrySpec(date(2015, 1, 1) + timedelta(days=i), premium_lines(f"{1000 + i}.00"), f"第{i + 1}笔保费划拨")
         for i in range(300)])
-    job = ReportJob.objects.create(kind="ledger", book=fund_book, year=2015, requested_by="测试")
-    assert render_report.apply_async(args=[job.pk], queue=workers).get(timeout=60) == "split into 5 parts"
+    job = ReportJob.objects.create(kind="vouchers", book=fund_book, year=2015, requested_by="测试")
+    assert render_report.apply_async(args=[job.pk], queue=workers).get(timeout=60) == "split into 12 parts"
     deadline = time.monotonic() + 120
     while job.status not in ("done", "failed") and time.monotonic() < deadline:
         time.sleep(0.5)
         job.refresh_from_db()
-    assert (job.status, job.error, job.parts_done, job.progress) == ("done", "", 5, 100)
+    assert (job.status, job.error, job.parts_done, job.progress) == ("done", "", 12, 100)
     assert report_verify(path=job.file).ok
-    assert job.record.totals == {"debit": "344850.00", "credit": "344850.00"}
+    assert job.record.totals == {"count": "300", "amount": "344850.00"}

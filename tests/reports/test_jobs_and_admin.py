@@ -28,7 +28,7 @@ def test_a_statement_job_renders_with_progress(year, staff):  # noqa: F811
     if job.status != "done":  # a worker may not be running in this test: run the task itself
         assert render_report.apply(args=[job.pk]).get() == "done"
     job.refresh_from_db()
-    assert (job.status, job.progress, job.stage) == ("done", 100, "完成")
+    assert (job.status, job.progress, job.stage) == ("done", 100, "完成，共 1 页")
     assert report_verify(path=job.file).ok
     page = staff.get("/admin/reports/reportjob/").content.decode()
     assert '<progress max="100" value="100">' in page

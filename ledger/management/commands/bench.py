@@ -12,8 +12,8 @@ class Command(JsonCommand):
         parser.add_argument("--claims", type=int, default=1_000_000, help="claims to import (default 1000000)")
         parser.add_argument("--tb-postings", type=int, default=1_000_000,
                             help="postings in the book whose 科目余额表 is timed (default 1000000)")
-        parser.add_argument("--ledger-entries", type=int, default=15_500,
-                            help="entries in the book whose 明细账 workers lay out (default 15500: about 1000 pages)")
+        parser.add_argument("--ledger-entries", type=int, default=17_500,
+                            help="entries in the book whose 明细账 a worker draws (default 17500: about 1,000 pages)")
         parser.add_argument("--only", choices=["ledger", "claims", "reports"], help="run one benchmark")
 
     def run(self, *, n, claims, tb_postings, ledger_entries, only=None, **options):
