@@ -1,6 +1,7 @@
 """The audit trail in the admin: browse, filter, export; nobody adds, changes or deletes."""
 
 import csv
+import json
 
 from django.contrib import admin
 from django.http import HttpResponse
@@ -14,6 +15,13 @@ from .models import AuditEvent
 COLUMNS = [("at", "时间"), ("actor", "操作人"), ("action", "操作"), ("outcome", "结果"), ("object_type", "对象类型"),
            ("object_id", "对象编号"), ("object_repr", "对象"), ("book_code", "账套"), ("digest", "文件SHA-256"),
            ("ip", "IP地址"), ("detail", "详情")]
+
+
+def _cell(value) -> str:
+    """A cell Excel shows as text: a typed-in name such as "=HYPERLINK(…)" (a failed sign-in keeps it)
+    must not run as a formula on the auditor's machine."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 @admin.register(AuditEvent)
@@ -38,10 +46,11 @@ class AuditEventAdmin(ReadOnlyAdmin):
         response.write("\ufeff")  # Excel opens UTF-8 with a BOM as UTF-8
         writer = csv.writer(response)
         writer.writerow([title for _, title in COLUMNS])
-        for e in queryset.order_by("at", "id"):
-            writer.writerow([timezone.localtime(e.at).isoformat(timespec="seconds"), e.actor,
-                             e.get_action_display(), e.get_outcome_display(), e.object_type, e.object_id,
-                             e.object_repr, e.book_code, e.digest, e.ip or "", e.detail])
+        for e in queryset.order_by("at", "id").iterator(chunk_size=2000):
+            writer.writerow([_cell(v) for v in (
+                timezone.localtime(e.at).isoformat(timespec="seconds"), e.actor, e.get_action_display(),
+                e.get_outcome_display(), e.object_type, e.object_id, e.object_repr, e.book_code, e.digest, e.ip,
+                json.dumps(e.detail, ensure_ascii=False, sort_keys=True))])
         from .services import audit_record
 
         audit_record(action="report_downloaded", actor=request.user, request=request,

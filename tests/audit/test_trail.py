@@ -4,6 +4,7 @@ append-only in the database; exportable for auditors."""
 import csv
 import hashlib
 import io
+import json
 from datetime import date
 
 import pytest
@@ -12,7 +13,7 @@ from django.test import Client
 
 from audit.models import AuditEvent
 from ledger.models import Period
-from ledger.services import Line, entry_draft_post, entry_draft_save, entry_reverse, period_close
+from ledger.services import Line, entry_draft_post, entry_draft_save, entry_post, entry_reverse, period_close
 from tests.conftest import premium_lines
 from tests.reconciliation.test_reconcile import BANK_ROWS, _statement, year  # noqa: F401 - fixture
 
@@ -71,16 +72,34 @@ def test_the_trail_exports_as_csv_for_excel(fund_book, posted_premium, admin_cli
     assert rows[1][1:4] == ["manual", "凭证记账", "已完成"] and rows[1][7] == "FUND-37"
     # The export itself is in the trail.
     assert AuditEvent.objects.filter(action="report_downloaded", actor="admin").exists()
+    # "Select all" on a filtered list exports every event the filter shows, and only those.
+    entry_post(book=fund_book, date=date(2015, 5, 8), memo="拨付三期", lines=premium_lines("8.00"), source="import")
+    response = admin_client.post("/admin/audit/auditevent/?action__exact=entry_posted", {
+        "action": "export_csv", "select_across": "1", "_selected_action": [events[0].pk]})
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert [(r[1], r[2], r[7]) for r in rows[1:]] == [("manual", "凭证记账", "FUND-37"), ("import", "凭证记账", "FUND-37")]
+    assert json.loads(rows[2][10]) == {"entries": 1, "source": "import", "first": "记-2015-000002",
+                                       "last": "记-2015-000002"}
+    # A name typed at the sign-in page reaches Excel as text, never as a formula.
+    Client().post("/admin/login/", {"username": "=HYPERLINK(\"http://x\")", "password": "x"})
+    response = admin_client.post("/admin/audit/auditevent/?action__exact=login_failed", {
+        "action": "export_csv", "select_across": "1", "_selected_action": [events[0].pk]})
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert [(r[1], r[2], r[3]) for r in rows[1:]] == [("'=HYPERLINK(\"http://x\")", "登录失败", "已拒绝")]
 
 
 def test_nobody_changes_or_deletes_an_event_not_even_with_sql(fund_book, posted_premium, admin_client):
     event = AuditEvent.objects.get(action="entry_posted")
+    tampered = AuditEvent.objects.get(pk=event.pk)
+    tampered.actor = "someone else"
     for attempt in (lambda: AuditEvent.objects.filter(pk=event.pk).update(actor="someone else"),
-                    lambda: AuditEvent.objects.filter(pk=event.pk).delete()):
+                    lambda: AuditEvent.objects.filter(pk=event.pk).delete(),
+                    tampered.save, AuditEvent.objects.get(pk=event.pk).delete):
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
             attempt()
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cur:
-        cur.execute("DELETE FROM audit_auditevent")
+    for sql in ("UPDATE audit_auditevent SET actor = 'someone else', book_code = ''", "DELETE FROM audit_auditevent"):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cur:
+            cur.execute(sql)
     event.refresh_from_db()
     assert event.actor == "manual"
     # The admin offers no add, change or delete either.
@@ -98,3 +117,55 @@ def test_a_batch_import_is_one_event_not_one_per_voucher(fund_book):
     event = AuditEvent.objects.get()
     assert (event.action, event.actor, event.detail["entries"], event.detail["first"], event.detail["last"]) == (
         "entries_posted", "import", 20, "记-2015-000001", "记-2015-000020")
+
+
+def test_a_year_close_and_a_sign_out_are_recorded(fund_book, reviewer):
+    from ledger.services import year_close
+
+    year_close(book=fund_book, year=2015, by=reviewer)
+    reviewer.is_staff = True  # the admin signs out staff only
+    reviewer.save(update_fields=["is_staff"])
+    c = Client()
+    c.force_login(reviewer)
+    c.post("/admin/logout/", REMOTE_ADDR="10.9.8.7")
+    closed, signed_in, out = AuditEvent.objects.order_by("id")
+    assert (closed.action, closed.actor, closed.book_code, closed.object_type, closed.detail) == (
+        "year_closed", "lisi", "FUND-37", "accounts.book", {"year": 2015})
+    assert (signed_in.action, signed_in.actor) == ("login", "lisi")
+    assert (out.action, out.actor, out.outcome, out.ip) == ("logout", "lisi", "ok", "10.9.8.7")
+
+
+def test_bank_matching_is_one_event_per_run_and_unmatching_names_who(year, tmp_path):  # noqa: F811
+    from reconciliation.bank import bank_match_auto, bank_statement_import, bank_unmatch
+    from reconciliation.models import BankLine
+
+    account = year.contract.fund.books.get().accounts.get(code="1004")
+    statement = bank_statement_import(path=_statement(tmp_path, BANK_ROWS), account=account, bank="工商银行",
+                                      year=2019, month=4, opening="200000000.00", closing="64399699.50")
+    assert bank_match_auto(statement=statement) == 3
+    assert bank_match_auto(statement=statement) == 0  # nothing left to pair: nothing recorded
+    bank_unmatch(line=BankLine.objects.get(reference="JC-T1"), by="审核员")
+    matched, unmatched = AuditEvent.objects.filter(action__startswith="bank_").order_by("id")
+    assert (matched.action, matched.actor, matched.book_code, matched.object_id, matched.detail) == (
+        "bank_matched", "auto", account.book.code, str(statement.pk), {"matches": 3, "how": "automatic"})
+    assert (unmatched.action, unmatched.actor, unmatched.book_code, unmatched.object_repr) == (
+        "bank_unmatched", "审核员", account.book.code, str(BankLine.objects.get(reference="JC-T1")))
+
+
+def test_a_claims_import_is_recorded_with_its_digest_but_a_dry_run_is_not(tmp_path, django_user_model):
+    from claims.services import claims_import
+    from contracts.models import ContractYear
+    from contracts.reference import reference_contracts_load
+    from tests.claims.test_claims import _row, _write
+
+    reference_contracts_load()
+    contract = ContractYear.objects.get(contract__code="JC-2019", year=2019).contract
+    path = _write(tmp_path / "c.csv", [_row("JC-1", "2019-03-10", "8000.00", "0.00"),
+                                       _row("JC-2", "2019-06-20", "20000.00", "13500.00")])
+    claims_import(path=path, contract=contract, dry_run=True, by="wang")
+    assert not AuditEvent.objects.filter(action="imported").exists()
+    result = claims_import(path=path, contract=contract, by=django_user_model.objects.create_user("wang"))
+    event = AuditEvent.objects.get(action="imported")
+    assert (event.actor, event.book_code, event.object_id, event.digest) == (
+        "wang", result.batch.book.code, str(result.batch.pk), hashlib.sha256(path.read_bytes()).hexdigest())
+    assert event.detail == {"kind": "claims", "file": "c.csv", "rows": 2, "paid": "13500.00"}

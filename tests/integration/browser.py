@@ -1,5 +1,6 @@
 """A real headless Chromium (Debian's package) driven by Playwright against pytest-django's live server."""
 
+import importlib
 import os
 import shutil
 from pathlib import Path
@@ -35,7 +36,29 @@ def browser():
 
 
 @pytest.fixture
-def new_page(browser, live_server):
+def _audit_trail_flushable():
+    """After a browser test on SQLite, empty the audit trail so the test database can be flushed.
+
+    A transactional test ends with a flush: PostgreSQL truncates, SQLite deletes row by row, and the
+    audit trail's triggers (rightly) refuse every DELETE. Sign-ins write events, so lift the guard just
+    long enough to empty the table, then put it back.
+    """
+    yield
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        return
+    guards = importlib.import_module("audit.migrations.0002_append_only")
+    with connection.cursor() as cursor:
+        for sql in guards.SQLITE_DROP:
+            cursor.execute(sql)
+        cursor.execute("DELETE FROM audit_auditevent")
+        for sql in guards.SQLITE:
+            cursor.execute(sql)
+
+
+@pytest.fixture
+def new_page(browser, live_server, _audit_trail_flushable):
     """A fresh browser (own cookies) per call: one person at one desk."""
     contexts = []
 
@@ -51,11 +74,34 @@ def new_page(browser, live_server):
         ctx.close()
 
 
-def sign_in(page, username: str, password: str) -> None:
-    page.goto(f"{page.base}/admin/login/")
+@pytest.fixture
+def page(browser, live_server, _audit_trail_flushable):
+    """One fresh browser context (own cookies) for the test: Chinese, at a desk's screen size."""
+    ctx = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 900})
+    page = ctx.new_page()
+    page.base = live_server.url
+    yield page
+    ctx.close()
+
+
+def sign_in(page, *args) -> None:
+    """Fill and submit the real /admin/login/ form, as a person would.
+
+    sign_in(page, live_server, username, password); or sign_in(page, username, password) with a page
+    from `page` or `new_page`, which knows its server.
+    """
+    if len(args) == 3:
+        server, username, password = args
+        base = getattr(server, "url", server)
+    elif len(args) == 2:
+        (username, password), base = args, page.base
+    else:
+        raise TypeError("sign_in(page, live_server, username, password)")
+    page.goto(f"{base}/admin/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
-    page.click("input[type=submit]")
+    with page.expect_navigation():
+        page.click("input[type=submit]")
     page.wait_for_load_state()
 
 
