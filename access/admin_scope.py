@@ -5,6 +5,7 @@ model can be forgotten; tests/access walks every registered model through every 
 """
 
 from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms import ModelChoiceField, ModelMultipleChoiceField
 
@@ -18,8 +19,12 @@ def refuse(request, *, reason: str, obj=None, model=None, object_id="") -> Permi
     detail = {"reason": reason, "path": request.path, "method": request.method}
     if obj is None and model is not None:
         detail.update(model=model._meta.label_lower, object_id=str(object_id))
-    audit_record(action="access_refused", actor=request.user, obj=obj, detail=detail, request=request,
+    event = dict(action="access_refused", actor=request.user, obj=obj, detail=detail, request=request,
                  outcome="refused")
+    recorded = audit_record(**event)
+    # The 403 handler records every other refusal, and this one again only if the view's transaction
+    # (the admin's change and delete views run in one) rolled the event back with everything else.
+    request._refusal = {"event": event, "pk": getattr(recorded, "pk", None)}
     return PermissionDenied(reason)
 
 
@@ -109,6 +114,52 @@ class ScopedAdmin:
                     pass
             result.append(item)
         return result
+
+    def changelist_view(self, request, extra_context=None):
+        # Django answers an action it does not offer with "no action selected": a forged post naming one
+        # (delete_selected by a reader) is an attempt, refused and recorded as such.
+        if request.method == "POST":
+            named = [a for a in request.POST.getlist("action") if a]
+            offered = self.get_actions(request) if named else {}
+            forged = [a for a in named if a not in offered]
+            selected = request.POST.getlist(ACTION_CHECKBOX_NAME)
+            if forged:
+                raise refuse(request, reason=f"action {forged[0]} not offered to the user", model=self.model,
+                             object_id=",".join(selected)[:64])
+            # Django silently drops selected rows the list does not show: a row outside the user's scope
+            # named in the post is a forged selection, refused and recorded, not quietly ignored.
+            ids = [v for v in selected if str(v).isdigit()]
+            if named and ids:
+                shown = set(map(str, self.get_queryset(request).filter(pk__in=ids).values_list("pk", flat=True)))
+                hidden = [v for v in ids if v not in shown and self.model._default_manager.filter(pk=v).exists()]
+                if hidden:
+                    raise refuse(request, reason="selected rows outside the user's scope", model=self.model,
+                                 object_id=",".join(hidden)[:64])
+        return super().changelist_view(request, extra_context)
+
+    def _app_defines(self, name: str) -> bool:
+        """Whether the app's own admin (not Django's) defines `name`: then its service records the act."""
+        mro = type(self).__mro__
+        owner = next(c for c in mro[mro.index(ScopedAdmin) + 1:] if name in c.__dict__)
+        return owner is not admin.ModelAdmin
+
+    def delete_model(self, request, obj):
+        # Every deletion is in the audit trail: by the app's service where it has one, else here.
+        if not self._app_defines("delete_model"):
+            from audit.services import audit_record
+
+            audit_record(action="deleted", actor=request.user, obj=obj, request=request,
+                         detail={"model": obj._meta.label_lower, "object": str(obj)[:300]})
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        if not self._app_defines("delete_queryset"):
+            from audit.services import audit_record
+
+            for obj in queryset:
+                audit_record(action="deleted", actor=request.user, obj=obj, request=request,
+                             detail={"model": obj._meta.label_lower, "object": str(obj)[:300]})
+        super().delete_queryset(request, queryset)
 
     def get_actions(self, request):
         # An action that names no permission is for those who may change the model, never for readers.

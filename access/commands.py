@@ -42,6 +42,24 @@ class AsUser:
         from audit.services import audit_record
 
         audit_record(action="access_refused", actor=self.user, obj=obj, outcome="refused",
-                     detail={"command": type(self).__module__.rsplit(".", 1)[-1], "permission": perm})
-        raise Refused([problem(str(obj), "user", f"a user whose role and scope allow {perm}",
-                               self.user.get_username())])
+                     detail={"command": self._name, "permission": perm})
+        raise _NotAllowed([problem(str(obj), "user", f"a user whose role and scope allow {perm}",
+                                   self.user.get_username())])
+
+    @property
+    def _name(self) -> str:
+        return type(self).__module__.rsplit(".", 1)[-1]
+
+    def refused(self, exc: Refused) -> None:
+        # A refused command is an attempt the audit trail keeps (a refusal by role is recorded already).
+        super().refused(exc)
+        if isinstance(exc, _NotAllowed):
+            return
+        from audit.services import audit_record
+
+        audit_record(action="refused", actor=self.actor, outcome="refused",
+                     detail={"command": self._name, "problems": [Refused.describe(p) for p in exc.problems][:50]})
+
+
+class _NotAllowed(Refused):
+    """Refused by the user's role or scope (recorded as access_refused where it is raised)."""

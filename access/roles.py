@@ -27,21 +27,31 @@ class Role:
     permissions: tuple
 
 
+# Preparers (制单) draft what puts money into their own side's books; reviewers (审核) approve what
+# someone else prepared. No role both prepares and approves, and deleting a draft is its preparer's.
 FUND_ACCOUNTANT = Role("fund_accountant", "基金会计（制单）", tuple(VIEW + [
     "ledger.add_journalentry", "ledger.change_journalentry", "ledger.delete_journalentry",
     "contracts.add_premiumtransfer", "contracts.change_premiumtransfer",
+    "reconciliation.add_settlement", "reconciliation.change_settlement", "reconciliation.delete_settlement",
     "reconciliation.add_bankstatement", "reconciliation.change_bankline", "reports.add_reportjob",
 ]))
 REVIEWER = Role("reviewer", "审核", tuple(VIEW + [
-    "ledger.post_journalentry", "ledger.change_period", "reconciliation.approve_settlement",
-    "reconciliation.delete_settlement", "reports.add_reportjob",
+    "ledger.post_journalentry", "ledger.change_period", "reconciliation.approve_settlement", "reports.add_reportjob",
 ]))
 INSURER_ACCOUNTANT = Role("insurer_accountant", "承办机构会计", tuple(VIEW + [
     "ledger.add_journalentry", "ledger.change_journalentry", "ledger.delete_journalentry",
-    "contracts.change_premiumtransfer", "claims.add_claimbatch",
+    "contracts.add_premiumtransfer", "contracts.change_premiumtransfer",
+    "claims.add_claimbatch", "claims.delete_claimbatch",
     "reconciliation.add_bankstatement", "reconciliation.change_bankline", "reports.add_reportjob",
 ]))
 AUDITOR = Role("auditor", "审计", tuple(VIEW + ["audit.view_auditevent", "reports.add_reportjob"]))
 ADMINISTRATOR = Role("administrator", "系统管理员", ("*",))
 
 ROLES = {r.code: r for r in (FUND_ACCOUNTANT, REVIEWER, INSURER_ACCOUNTANT, AUDITOR, ADMINISTRATOR)}
+
+
+def is_administrator(user) -> bool:
+    """A superuser, or a user in the administrator role: may withdraw anyone's draft (never post it alone)."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return user.is_superuser or user.groups.filter(name=ADMINISTRATOR.group).exists()

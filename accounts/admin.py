@@ -238,7 +238,8 @@ class AccountAdmin(admin.ModelAdmin):
         return ("book", "parent", "code", "type", "normal_side", "source")
 
     def has_delete_permission(self, request, obj=None):
-        return obj is None or not obj.postings.exists()
+        # Narrows Django's own check: never an account that has postings (the chain covers them).
+        return super().has_delete_permission(request, obj) and (obj is None or not obj.postings.exists())
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -93,3 +93,48 @@ def account_create(*, book: Book, parent_code: str, code: str, name: str) -> Acc
                                      f"{parent.code} already has postings")])
     return Account.objects.create(book=book, code=code, name=name, type=parent.type,
                                   normal_side=parent.normal_side, parent=parent, source="明细科目")
+
+
+@transaction.atomic
+def regions_load(path: Path) -> int:
+    """Load reference regions from a CSV (code, name, level, parent_code; parents first). Returns how many
+    were created: loading again creates none. A region already there must agree in name, level and parent,
+    since books and funds hang off it: reference data never silently rewrites a region."""
+    import csv
+
+    path = Path(path)
+    problems, created = [], 0
+    known = {}
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        for n, row in enumerate(csv.DictReader(f), start=2):
+            where = f"{path.name} row {n}"
+            code, name, level, parent_code = (row.get(k, "").strip() for k in ("code", "name", "level", "parent_code"))
+            if level not in Region.Level.values or not code or not name:
+                problems.append(problem(where, "level", f"code, name and a level of {', '.join(Region.Level.values)}",
+                                        f"{code}, {name}, {level}"))
+                continue
+            parent = None
+            if parent_code:
+                parent = known.get(parent_code) or Region.objects.filter(code=parent_code).first()
+                if parent is None:
+                    problems.append(problem(where, "parent_code", "a region listed above or already loaded",
+                                            parent_code))
+                    continue
+            region = Region.objects.filter(code=code).first()
+            if region is None:
+                clash = Region.objects.filter(parent=parent, name=name).first()
+                if clash is not None:
+                    problems.append(problem(where, "name", f"a name no other region under {parent} has",
+                                            f"{name} (already region {clash.code})"))
+                    continue
+                region = Region.objects.create(code=code, name=name, level=level, parent=parent)
+                created += 1
+            elif (region.name, region.level, region.parent_id) != (name, level, parent.pk if parent else None):
+                problems.append(problem(where, "code", f"region {code} as loaded before: {region.name}, "
+                                        f"{region.level}, under {region.parent or '(none)'}",
+                                        f"{name}, {level}, under {parent or '(none)'}"))
+                continue
+            known[code] = region
+    if problems:
+        raise Refused(problems)
+    return created

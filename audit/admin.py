@@ -3,14 +3,14 @@
 import csv
 import json
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ReadOnlyAdmin
 
-from .models import AuditEvent
+from .models import AuditEvent, FloodCounter
 
 COLUMNS = [("at", "时间"), ("actor", "操作人"), ("action", "操作"), ("outcome", "结果"), ("object_type", "对象类型"),
            ("object_id", "对象编号"), ("object_repr", "对象"), ("book_code", "账套"), ("digest", "文件SHA-256"),
@@ -31,6 +31,20 @@ class AuditEventAdmin(ReadOnlyAdmin):
     date_hierarchy = "at"
     search_fields = ("actor", "object_repr", "book_code", "digest")
     actions = ["export_csv"]
+
+    def changelist_view(self, request, extra_context=None):
+        from .services import audit_flood_now, audit_flood_summarize
+
+        if request.method == "GET" and self.has_view_or_change_permission(request):
+            # Whoever reads the trail sees every ended window summed up, and a flood still going on.
+            audit_flood_summarize()
+            sources, suppressed = audit_flood_now()
+            if suppressed:
+                messages.warning(request, _(
+                    "%(sources)s source address(es) without a signed-in user are over the audit trail's limit "
+                    "in the current window: %(n)s events are counted but not recorded one by one. A summary "
+                    "event per address follows when the window ends.") % {"sources": sources, "n": suppressed})
+        return super().changelist_view(request, extra_context)
 
     def get_actions(self, request):
         # Export is reading: offered to whoever may read the trail.
@@ -56,3 +70,12 @@ class AuditEventAdmin(ReadOnlyAdmin):
         audit_record(action="report_downloaded", actor=request.user, request=request,
                      detail={"file": name, "events": queryset.count()})
         return response
+
+
+@admin.register(FloodCounter)
+class FloodCounterAdmin(ReadOnlyAdmin):
+    """The live counts behind the flood limit; the trail keeps the summaries."""
+
+    list_display = ("source", "action", "window_start", "window_end", "seen", "suppressed", "summarized", "last_at")
+    list_filter = ("summarized",)
+    search_fields = ("source",)

@@ -28,6 +28,12 @@ class AuditEvent(models.Model):
         REPORT_DOWNLOADED = "report_downloaded", _("statement downloaded")
         REPORT_VERIFIED = "report_verified", _("statement verified")
         ACCESS_REFUSED = "access_refused", _("access refused")
+        TRANSFER_RECORDED = "transfer_recorded", _("premium transfer recorded")
+        APPROVED = "approved", _("document approved and posted")
+        YEAR_END_PREPARED = "year_end_prepared", _("year-end closing entry prepared")
+        DELETED = "deleted", _("draft withdrawn")
+        REFUSED = "refused", _("attempt refused")
+        EVENTS_SUPPRESSED = "events_suppressed", _("events over the flood limit (counted, not recorded one by one)")
 
     class Outcome(models.TextChoices):
         OK = "ok", _("done")
@@ -52,3 +58,37 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.get_action_display()} {self.object_repr}"
+
+
+class FloodCounter(models.Model):
+    """Events from requests without a signed-in user, counted per source and time window.
+
+    Anyone can make such events (a failed sign-in with a new name each time), so past a limit they
+    are counted here instead of written one by one, and the trail gets a summary per source and
+    window. A separate table: the trail's own table stays append-only and is never altered.
+    `source` is the client address (an IPv6 client's /64: one subscriber holds the whole /64), or
+    ALL_SOURCES for every unauthenticated source together. The row with an empty `action` is the
+    one the limit is taken on; rows with an action break its suppressed events down by kind.
+    """
+
+    ALL_SOURCES = "*"
+
+    source = models.CharField(_("source address"), max_length=64)
+    action = models.CharField(_("action"), max_length=32, blank=True)
+    window_start = models.DateTimeField(_("window start"))
+    window_end = models.DateTimeField(_("window end"))
+    seen = models.BigIntegerField(_("events"), default=0)
+    suppressed = models.BigIntegerField(_("not recorded one by one"), default=0)
+    summarized = models.BooleanField(_("summary written"), default=False)
+    last_at = models.DateTimeField(_("last event at"))
+
+    class Meta:
+        verbose_name = _("audit flood counter")
+        verbose_name_plural = _("audit flood counters")
+        ordering = ["-window_start", "source", "action"]
+        constraints = [models.UniqueConstraint(fields=["source", "window_start", "action"],
+                                               name="audit_floodcounter_once_per_window")]
+        indexes = [models.Index(fields=["summarized", "window_end"], name="audit_flood_open_windows")]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.window_start:%Y-%m-%d %H:%M} {self.action or '*'}: {self.suppressed}/{self.seen}"

@@ -15,6 +15,7 @@ from claims.services import claims_import, claims_post, claims_recompute
 from contracts.services import contract_create, contract_year_create
 
 from .claims_data import write_claims
+from .ledger import signers
 
 YEAR = 2019
 
@@ -41,18 +42,19 @@ def run(n: int) -> dict:
         made = write_claims(path, n_claims=n, year=YEAR, policy=policy_get(code="shanxi-2019"), wrong=100)
         generate_s = time.perf_counter() - t
         t0 = time.perf_counter()
-        result = claims_import(path=path, contract=contract)
+        signed = signers()
+        result = claims_import(path=path, contract=contract, by=signed["made_by"])
         import_s = time.perf_counter() - t0
         t = time.perf_counter()
         recomputed = sum(claims_recompute(contract_year=cy) for cy in contract.years.all())
         recompute_s = time.perf_counter() - t
         t = time.perf_counter()
-        entries = claims_post(batch=result.batch)
+        entries = claims_post(batch=result.batch, reviewed_by=signed["reviewed_by"])
         post_s = time.perf_counter() - t
         total_s = time.perf_counter() - t0
     from claims.selectors import claims_discrepancies
 
-    flagged = sum(claims_discrepancies(contract_year=cy, limit=0)["count"] for cy in contract.years.all())
+    flagged = sum(claims_discrepancies(contract_year=cy, limit=0)["count"] for cy in contract.years.all())  # posted
     assert flagged == len(made["wrong"]), f"flagged {flagged}, altered {len(made['wrong'])}"
     return {
         "claims": made["claims"], "persons": made["persons"], "generate_s": round(generate_s, 1),

@@ -69,6 +69,20 @@ def _entries(n: int, seed: int = 20191130) -> list[EntrySpec]:
     return specs
 
 
+def signers() -> dict:
+    """The two named people every benchmark voucher is prepared and approved by (the ledger posts nothing
+    without them), administrators of the scratch database, so every book is theirs to sign."""
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    people = []
+    for username, family, given in (("bench-maker", "基准", "制单"), ("bench-checker", "基准", "审核")):
+        user, _ = User.objects.get_or_create(username=username, defaults={
+            "last_name": family, "first_name": given, "is_superuser": True, "is_staff": True})
+        people.append(user)
+    return {"made_by": people[0], "reviewed_by": people[1]}
+
+
 def _book(code: str):
     region = region_ensure(code="22", name="吉林省", level="province")
     fund_ensure(code="F-22", name="吉林省大病保险资金", region=region)
@@ -140,9 +154,10 @@ def run(n: int) -> dict:
     specs = _entries(n)
     postings = sum(len(s.lines) for s in specs)
     book = _book("BENCH")
+    signed = signers()
     t0 = time.perf_counter()
     for i in range(0, n, BATCH):
-        entries_post_many(book=book, entries=specs[i:i + BATCH], source="bench")
+        entries_post_many(book=book, entries=specs[i:i + BATCH], source="bench", **signed)
     post_s = time.perf_counter() - t0
     timings = []
     for _ in range(7):

@@ -21,13 +21,14 @@ from ledger.services import entries_post_many
 from reports.models import ReportJob
 from reports.services import report_issue, report_verify
 
-from .ledger import BATCH, YEAR, _book, _entries
+from .ledger import BATCH, YEAR, _book, _entries, signers
 
 
 def _post(book, n: int, seed: int) -> int:
     specs = _entries(n, seed=seed)
+    signed = signers()
     for i in range(0, n, BATCH):
-        entries_post_many(book=book, entries=specs[i:i + BATCH], source="bench")
+        entries_post_many(book=book, entries=specs[i:i + BATCH], source="bench", **signed)
     return sum(len(s.lines) for s in specs)
 
 

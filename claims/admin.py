@@ -2,7 +2,7 @@
 
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -11,9 +11,12 @@ from django.utils.translation import gettext_lazy as _
 from access.admin_scope import scoped_get_or_404
 from contracts.models import ContractYear
 from core.admin import ReadOnlyAdmin
+from core.errors import Refused
+from ledger.admin_views import refusal_messages
 
 from .models import BenefitPolicy, Claim, ClaimBatch, Hospital
 from .selectors import claims_discrepancies, claims_totals
+from .services import claims_batch_withdraw, claims_post
 
 
 class PolicyForm(forms.ModelForm):
@@ -41,7 +44,50 @@ class HospitalAdmin(admin.ModelAdmin):
 
 @admin.register(ClaimBatch)
 class ClaimBatchAdmin(ReadOnlyAdmin):
-    list_display = ("file_name", "contract", "rows", "oop_total", "paid_total", "imported_at")
+    """Batches awaiting review are listed first; a reviewer other than the preparer posts them, the preparer
+    (or an administrator) may withdraw one. Until posted, a batch counts in no report and no settlement."""
+
+    list_display = ("pk", "file_name", "contract", "rows", "oop_total", "paid_total", "status", "prepared_by",
+                    "reviewed_by", "imported_at", "report_link")
+    list_filter = ("status",)
+    list_select_related = ("contract", "prepared_by", "reviewed_by")
+    ordering = ("-status", "-imported_at")  # "prepared" sorts after "posted": awaiting review first
+    actions = ["approve", "withdraw"]
+
+    @admin.display(description=_("discrepancy report"))
+    def report_link(self, obj):
+        cy = ContractYear.objects.filter(claims__batch=obj).order_by("year").first()
+        if cy is None:
+            return "-"
+        url = reverse("admin:claims_claim_report", args=[cy.pk]) + f"?batch={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, _("report"))
+
+    def has_approve_permission(self, request):
+        return request.user.has_perm("ledger.post_journalentry")
+
+    def has_withdraw_permission(self, request):
+        return request.user.has_perm("claims.delete_claimbatch")
+
+    @admin.action(description=_("Review and post the selected batches (审核记账)"), permissions=["approve"])
+    def approve(self, request, queryset):
+        for batch in queryset:
+            try:
+                n = claims_post(batch=batch, reviewed_by=request.user)
+            except Refused as exc:
+                refusal_messages(request, exc, _("%(batch)s was not posted:") % {"batch": batch})
+            else:
+                messages.success(request, _("%(batch)s posted: %(n)s vouchers") % {"batch": batch, "n": n})
+
+    @admin.action(description=_("Withdraw the selected batches awaiting review"), permissions=["withdraw"])
+    def withdraw(self, request, queryset):
+        for batch in queryset:
+            name = str(batch)
+            try:
+                claims_batch_withdraw(batch=batch, by=request.user)
+            except Refused as exc:
+                refusal_messages(request, exc, _("%(batch)s was not withdrawn:") % {"batch": name})
+            else:
+                messages.success(request, _("%(batch)s withdrawn with its claims") % {"batch": name})
 
 
 @admin.register(Claim)
@@ -64,11 +110,13 @@ class ClaimAdmin(ReadOnlyAdmin):
 
     def report_view(self, request, cy):
         contract_year = scoped_get_or_404(request, ContractYear, cy, perm="claims.view_claim")
+        batch_id = request.GET.get("batch")
+        batch = scoped_get_or_404(request, ClaimBatch, batch_id) if batch_id else None
         context = {
-            **self.admin_site.each_context(request), "opts": self.model._meta, "cy": contract_year,
+            **self.admin_site.each_context(request), "opts": self.model._meta, "cy": contract_year, "batch": batch,
             "title": _("Claims against the policy: %(cy)s") % {"cy": contract_year},
-            "d": claims_discrepancies(contract_year=contract_year, limit=500),
-            "t": claims_totals(contract_year=contract_year),
+            "d": claims_discrepancies(contract_year=contract_year, limit=500, batch=batch),
+            "t": claims_totals(contract_year=contract_year, batch=batch),
         }
         return TemplateResponse(request, "admin/claims/report.html", context)
 

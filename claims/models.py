@@ -1,8 +1,9 @@
 """Benefit policies as data (versioned by year), and the claims sub-ledger of an insurer's book."""
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Book
@@ -56,7 +57,16 @@ class Hospital(models.Model):
 
 
 class ClaimBatch(models.Model):
-    """One imported claims file; the same file again (by its digest) imports nothing."""
+    """One imported claims file; the same file again (by its digest) imports nothing.
+
+    Imported and recomputed by the insurer's accountant (prepared), it puts money into the
+    insurer's book only when a reviewer other than them posts it; until then its claims count
+    in no report and no settlement, and the preparer (or an administrator) may withdraw it.
+    """
+
+    class Status(models.TextChoices):
+        PREPARED = "prepared", _("awaiting review")
+        POSTED = "posted", _("posted")
 
     contract = models.ForeignKey(Contract, models.PROTECT, related_name="claim_batches", verbose_name=_("contract"))
     book = models.ForeignKey(Book, models.PROTECT, related_name="claim_batches", verbose_name=_("insurer book"))
@@ -66,11 +76,24 @@ class ClaimBatch(models.Model):
     oop_total = FenField(_("policy-scope out-of-pocket"))
     paid_total = FenField(_("paid by the insurer"))
     imported_at = models.DateTimeField(_("imported at"), auto_now_add=True)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PREPARED)
+    prepared_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+",
+                                    verbose_name=_("prepared by (制单)"))
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+",
+                                    verbose_name=_("reviewed by (审核)"))
+    posted_at = models.DateTimeField(_("posted at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("claims batch")
         verbose_name_plural = _("claims batches")
-        constraints = [models.UniqueConstraint(fields=["contract", "file_sha256"], name="claim_batch_file_once")]
+        constraints = [
+            models.UniqueConstraint(fields=["contract", "file_sha256"], name="claim_batch_file_once"),
+            models.CheckConstraint(
+                condition=Q(status="prepared")
+                | (Q(prepared_by__isnull=False, reviewed_by__isnull=False) & ~Q(prepared_by=F("reviewed_by"))),
+                name="claim_batch_posted_by_two_people",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.file_name} ({self.rows})"

@@ -6,13 +6,21 @@ from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Q, Su
 from contracts.models import ContractYear
 from core.money import from_fen
 
-from .models import Claim
+from .models import Claim, ClaimBatch
 from .rules import GROUPS
 
 
-def claims_discrepancies(*, contract_year: ContractYear, limit: int | None = 1000) -> dict:
-    """Claims whose paid amount differs from what the policy pays, with over- and under-payment totals."""
-    qs = Claim.objects.filter(contract_year=contract_year, expected__isnull=False).exclude(paid=F("expected"))
+def counted_claims(batch=None):
+    """The claims that count: those of posted batches; or, for reviewing one batch, that batch's."""
+    if batch is not None:
+        return Claim.objects.filter(batch=batch)
+    return Claim.objects.filter(batch__status=ClaimBatch.Status.POSTED)
+
+
+def claims_discrepancies(*, contract_year: ContractYear, limit: int | None = 1000, batch=None) -> dict:
+    """Claims whose paid amount differs from what the policy pays, with over- and under-payment totals
+    (claims of posted batches, or of the one batch under review)."""
+    qs = counted_claims(batch).filter(contract_year=contract_year, expected__isnull=False).exclude(paid=F("expected"))
     fen = BigIntegerField()
     totals = qs.aggregate(
         n=Count("id"),
@@ -23,7 +31,7 @@ def claims_discrepancies(*, contract_year: ContractYear, limit: int | None = 100
         rows.append({"claim_no": c.claim_no, "person": c.person[:12], "group": GROUPS.get(c.group_code, c.group_code),
                      "settled_on": c.settled_on, "hospital": c.hospital.name, "oop": c.oop, "expected": c.expected,
                      "paid": c.paid, "difference": from_fen(_fen(c.paid) - _fen(c.expected))})
-    pending = Claim.objects.filter(contract_year=contract_year, expected__isnull=True).count()
+    pending = counted_claims(batch).filter(contract_year=contract_year, expected__isnull=True).count()
     return {"count": totals["n"], "overpaid": from_fen(totals["over"] or 0), "underpaid": from_fen(totals["under"] or 0),
             "claims": rows, "not_recomputed": pending}
 
@@ -32,10 +40,11 @@ def _fen(money) -> int:
     return int(money.amount * 100)
 
 
-def claims_totals(*, contract_year: ContractYear) -> dict:
+def claims_totals(*, contract_year: ContractYear, batch=None) -> dict:
     """Per hospital and per settlement month: claims, out-of-pocket, payable by the policy, paid;
-    and the claims of the year charged to the next one (settled after the cut-off)."""
-    base = Claim.objects.filter(contract_year=contract_year)
+    and the claims of the year charged to the next one (settled after the cut-off). Posted batches'
+    claims, or those of the one batch under review."""
+    base = counted_claims(batch).filter(contract_year=contract_year)
     agg = {"claims": Count("id"), "oop": Sum("oop"), "expected": Sum("expected"), "paid": Sum("paid")}
     hospitals = list(base.values("hospital__code", "hospital__name").annotate(**agg).order_by("hospital__code"))
     month = ("strftime('%%Y-%%m', settled_on)" if connection.vendor == "sqlite" else "to_char(settled_on, 'YYYY-MM')")

@@ -4,17 +4,22 @@ import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
+from access.roles import is_administrator
 from accounts.models import Book
 from audit.services import audit_record
 from contracts.models import Contract, ContractYear
 from core.bulk import rows_insert
 from core.errors import Refused, problem
+from core.people import person_of, signer_problems
 from core.tables import iter_table
+from core.values import BadValue, amount, date_value
 from ledger.services import EntrySpec, Line, entries_post_many, fiscal_year_open
 
 from .identity import Pseudonymizer, id_problem, mask
@@ -32,6 +37,10 @@ CHANNELS = {"direct": "direct", "直接结算": "direct", "即时结算": "direc
             "手工报销": "manual", "advance": "advance", "垫付还款": "advance"}
 GROUP_NAMES = {**{g: g for g in GROUPS}, **{v: k for k, v in GROUPS.items()}}
 CHUNK = 20000
+# Longer values would be refused by PostgreSQL mid-insert (SQLite would store them): refuse them by row.
+CLAIM_NO_MAX = Claim._meta.get_field("claim_no").max_length
+HOSPITAL_CODE_MAX = Hospital._meta.get_field("code").max_length
+HOSPITAL_NAME_MAX = Hospital._meta.get_field("name").max_length
 MAX_PROBLEMS = 500
 
 
@@ -46,21 +55,34 @@ class ImportResult:
     problem_count: int = 0
 
 
-def _fen(text: str) -> int | None:
-    try:
-        value = Decimal(text.replace(",", ""))
-    except InvalidOperation:
-        return None
-    if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):
-        return None
-    return int(value * 100)
+def _fen(text: str) -> int:
+    """A claim's amount in fen; BadValue unless plain digits ≥ 0 within the per-claim limit."""
+    return int(amount(text, limit=settings.CLAIM_AMOUNT_LIMIT, limit_name="CLAIM_AMOUNT_LIMIT") * 100)
 
 
-def _date(text: str) -> date | None:
+def _date(text: str) -> date:
+    return date_value(text)
+
+
+def _read(problems: "_Problems", row: int, field_name: str, parse, text: str):
+    """The parsed cell, or None with the problem noted (row, field, what was expected, what was found)."""
     try:
-        return date.fromisoformat(text.replace("/", "-")[:10])
-    except ValueError:
+        return parse(text)
+    except BadValue as exc:
+        problems.add(row, field_name, exc.expected, exc.found)
         return None
+
+
+def _taken(book_id: int, numbers: list[str]) -> set[str]:
+    """Which of these claim numbers the book already holds."""
+    taken = set()
+    with connection.cursor() as cursor:
+        for i in range(0, len(numbers), 2000):
+            part = numbers[i:i + 2000]
+            cursor.execute(f"SELECT claim_no FROM {Claim._meta.db_table} WHERE book_id = %s AND claim_no IN "
+                           f"({', '.join(['%s'] * len(part))})", [book_id, *part])
+            taken.update(r[0] for r in cursor.fetchall())
+    return taken
 
 
 class _Problems:
@@ -77,6 +99,19 @@ def _years(contract: Contract) -> dict[int, ContractYear]:
     return {cy.year: cy for cy in contract.years.all()}
 
 
+def _closed_months(years_by_fund: dict) -> dict[int, set]:
+    """For each contract year, the (year, month) periods of its insurer's book that no longer take entries."""
+    from ledger.models import Period
+
+    by_book = defaultdict(set)
+    books = {cy.pk: Book.objects.filter(insurer_id=cy.contract.insurer_id).values_list("pk", flat=True).first()
+             for cy in years_by_fund.values()}
+    for book_id, y, m in Period.objects.filter(book__in=set(books.values())).exclude(
+            status=Period.Status.OPEN).values_list("book", "year", "month"):
+        by_book[book_id].add((y, m))
+    return {cy_id: by_book.get(book_id, set()) for cy_id, book_id in books.items()}
+
+
 def _charged_to(cy: ContractYear, settled_on: date, years_by_fund: dict) -> int | None:
     """Claims of year Y settled after Y's cut-off count in Y+1 (the successor's year if the insurer changed)."""
     if settled_on <= cy.cutoff:
@@ -86,12 +121,19 @@ def _charged_to(cy: ContractYear, settled_on: date, years_by_fund: dict) -> int 
 
 
 @transaction.atomic
-def claims_import(*, path: Path, contract: Contract, dry_run: bool = False, by=None) -> ImportResult:
-    """Import a claims file into the insurer's book: every row checked, the whole file or nothing.
+def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False) -> ImportResult:
+    """Import a claims file for the insurer's book: every row checked, the whole file or nothing.
 
     ID numbers are checked (18 characters, GB 11643 check character, a real birth date)
-    and kept only as keyed pseudonyms. The same file again imports nothing.
+    and kept only as keyed pseudonyms. The batch is prepared by `by`, a named person; it puts
+    money into the book only when a reviewer other than them posts it (claims_post). A claim
+    whose month could no longer be posted (a closed period) refuses the file. The same file
+    again imports nothing.
     """
+    if not dry_run:
+        signers = signer_problems(f"claims file {Path(path).name}", made_by=by, need_reviewer=False)
+        if signers:
+            raise Refused(signers)
     path = Path(path)
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -115,7 +157,9 @@ def claims_import(*, path: Path, contract: Contract, dry_run: bool = False, by=N
     pseudonym = Pseudonymizer()
     problems = _Problems()
     batch = None if dry_run else ClaimBatch.objects.create(
-        contract=contract, book=book, file_name=path.name, file_sha256=sha, rows=0, oop_total=0, paid_total=0)
+        contract=contract, book=book, file_name=path.name, file_sha256=sha, rows=0, oop_total=0, paid_total=0,
+        prepared_by=person_of(by))
+    closed = _closed_months(years_by_fund)
     pending, seen = [], set()
     oop_total = paid_total = 0
     rows = iter_table(path)
@@ -133,24 +177,33 @@ def claims_import(*, path: Path, contract: Contract, dry_run: bool = False, by=N
         if not pending:
             return
         numbers = [r[3] for r in pending]
-        taken = set()
-        with connection.cursor() as cursor:
-            for i in range(0, len(numbers), 2000):
-                part = numbers[i:i + 2000]
-                cursor.execute(f"SELECT claim_no FROM {Claim._meta.db_table} WHERE book_id = %s AND claim_no IN "
-                               f"({', '.join(['%s'] * len(part))})", [book.pk, *part])
-                taken.update(r[0] for r in cursor.fetchall())
+        taken = _taken(book.pk, numbers)
         for r, n in zip(pending, pending_rows, strict=True):
             if r[3] in taken:
                 problems.add(n, "claim_no", "a claim number not already in the books", r[3])
         if not problems.count and batch is not None:
-            rows_insert(Claim._meta.db_table, (
-                "batch_id", "book_id", "contract_year_id", "claim_no", "person", "group_code", "admitted_on",
-                "discharged_on", "settled_on", "hospital_id", "oop_fen", "paid_fen", "channel", "charged_to_id"),
-                pending)
+            try:
+                # A savepoint, so that after a refused insert the transaction can still ask what collided.
+                with transaction.atomic():
+                    rows_insert(Claim._meta.db_table, (
+                        "batch_id", "book_id", "contract_year_id", "claim_no", "person", "group_code",
+                        "admitted_on", "discharged_on", "settled_on", "hospital_id", "oop_fen", "paid_fen",
+                        "channel", "charged_to_id"), pending)
+            except (IntegrityError, connection.Database.IntegrityError):
+                # Another import committed some of these numbers between the check above and the insert.
+                # (COPY runs on the driver's own cursor, so PostgreSQL raises the driver's error.)
+                taken = _taken(book.pk, numbers)
+                if not taken:
+                    raise
+                for r, n in zip(pending, pending_rows, strict=True):
+                    if r[3] in taken:
+                        problems.add(n, "claim_no", "a claim number not already in the books "
+                                     "(another import has just recorded it)", r[3])
+                raise Refused(problems.items) from None
         pending.clear()
         pending_rows.clear()
-        seen.clear()  # earlier chunks are in the table now, and the check above finds them
+        if batch is not None:
+            seen.clear()  # earlier chunks are in the table now, and the check above finds them
 
     ops = connection.ops
     for n, cells in rows:
@@ -166,46 +219,51 @@ def claims_import(*, path: Path, contract: Contract, dry_run: bool = False, by=N
         group_code = GROUP_NAMES.get(group)
         if group_code is None:
             problems.add(n, "group", "a group code or name (general, dibao, 低保对象 …)", group)
-        admitted, discharged, settled_on = _date(adm), _date(dis), _date(settled)
-        for value, name, text in ((admitted, "admitted_on", adm), (discharged, "discharged_on", dis),
-                                  (settled_on, "settled_on", settled)):
-            if value is None:
-                problems.add(n, name, "a date YYYY-MM-DD", text)
+        admitted = _read(problems, n, "admitted_on", _date, adm)
+        discharged = _read(problems, n, "discharged_on", _date, dis)
+        settled_on = _read(problems, n, "settled_on", _date, settled)
         if admitted and discharged and discharged < admitted:
             problems.add(n, "discharged_on", f"on or after admission {admitted}", discharged)
         if discharged and settled_on and settled_on < discharged:
             problems.add(n, "settled_on", f"on or after discharge {discharged}", settled_on)
-        oop, paid = _fen(oop_t), _fen(paid_t)
-        if oop is None:
-            problems.add(n, "oop", "an amount ≥ 0 with at most 2 decimals", oop_t)
-        if paid is None:
-            problems.add(n, "paid", "an amount ≥ 0 with at most 2 decimals", paid_t)
+        oop, paid = _read(problems, n, "oop", _fen, oop_t), _read(problems, n, "paid", _fen, paid_t)
         channel = CHANNELS.get(channel_t)
         if channel is None:
             problems.add(n, "channel", "direct / manual / advance (直接结算 / 手工报销 / 垫付还款)", channel_t)
         if not claim_no:
             problems.add(n, "claim_no", "a claim number", "(empty)")
+        elif len(claim_no) > CLAIM_NO_MAX:
+            problems.add(n, "claim_no", f"at most {CLAIM_NO_MAX} characters", claim_no)
         elif claim_no in seen:
             problems.add(n, "claim_no", "each claim number once in the file", claim_no)
         seen.add(claim_no)
         if not h_code or not h_code.replace("-", "").isalnum():
             problems.add(n, "hospital_code", "letters and digits (定点医疗机构编码)", h_code or "(empty)")
+        elif len(h_code) > HOSPITAL_CODE_MAX:
+            problems.add(n, "hospital_code", f"at most {HOSPITAL_CODE_MAX} characters", h_code)
+        if len(h_name) > HOSPITAL_NAME_MAX:
+            problems.add(n, "hospital_name", f"at most {HOSPITAL_NAME_MAX} characters", h_name)
         cy = years.get(discharged.year) if discharged else None
         if discharged and cy is None:
             problems.add(n, "discharged_on", f"a date in a year of contract {contract.code} "
                          f"({', '.join(str(y) for y in sorted(years))})", discharged)
         if problems.count:
             continue  # keep checking the rest, write nothing
-        hospital_id = hospitals.get(h_code)
-        if hospital_id is None:
-            hospital_id = hospitals[h_code] = Hospital.objects.get_or_create(
+        if h_code not in hospitals:
+            # A dry run writes nothing: a hospital new to the books is only noted here.
+            hospitals[h_code] = None if dry_run else Hospital.objects.get_or_create(
                 code=h_code, defaults={"name": h_name or h_code})[0].pk
+        hospital_id = hospitals[h_code]
+        charged_id = _charged_to(cy, settled_on, years_by_fund)
+        if (settled_on.year, settled_on.month) in closed.get(charged_id or cy.pk, ()):
+            # Caught here, not at posting: a file that could never be posted is refused whole.
+            problems.add(n, "settled_on", "a month still open in the insurer's book", f"{settled_on} (period closed)")
+            continue
         oop_total += oop
         paid_total += paid
         pending.append((batch.pk if batch else None, book.pk, cy.pk, claim_no, pseudonym(idno), group_code,
                         ops.adapt_datefield_value(admitted), ops.adapt_datefield_value(discharged),
-                        ops.adapt_datefield_value(settled_on), hospital_id, oop, paid, channel,
-                        _charged_to(cy, settled_on, years_by_fund)))
+                        ops.adapt_datefield_value(settled_on), hospital_id, oop, paid, channel, charged_id))
         pending_rows.append(n)
         if len(pending) >= CHUNK:
             flush()
@@ -301,14 +359,51 @@ def _month_sql() -> str:
 
 
 @transaction.atomic
-def claims_post(*, batch: ClaimBatch) -> int:
-    """Post a batch's claims into the insurer's book: per month and hospital, the claims expense
-    and the payable to the hospital (direct settlement), then its payment; manual reimbursements
-    and repayments of fund advances per month, paid from the bank. Claims charged to the next
-    year are posted to that year's insurer. Posting again changes nothing. Returns entries posted.
+def claims_post(*, batch: ClaimBatch, reviewed_by) -> int:
+    """A reviewer other than its preparer approves a batch and posts its claims into the insurer's book:
+    per month and hospital, the claims expense and the payable to the hospital (direct settlement),
+    then its payment; manual reimbursements and repayments of fund advances per month, paid from
+    the bank. Claims charged to the next year are posted to that year's insurer. The vouchers name
+    the preparer (制单) and the reviewer (审核). Posting again changes nothing. Returns entries posted.
     """
-    if not batch.claims.filter(posted_entry__isnull=True, paid__gt=0).exists():
-        return 0  # everything owed is posted already
+    batch = ClaimBatch.objects.select_for_update().get(pk=batch.pk)
+    if batch.status == ClaimBatch.Status.POSTED:
+        return 0
+    problems = signer_problems(f"claims batch {batch}", made_by=batch.prepared_by_id, reviewed_by=reviewed_by)
+    if problems:
+        raise Refused(problems)
+    posted = _claims_entries_post(batch, reviewed_by) if batch.claims.filter(
+        posted_entry__isnull=True, paid__gt=0).exists() else 0
+    batch.status, batch.reviewed_by, batch.posted_at = ClaimBatch.Status.POSTED, person_of(reviewed_by), timezone.now()
+    batch.save(update_fields=["status", "reviewed_by", "posted_at"])
+    audit_record(action="approved", actor=reviewed_by, obj=batch, detail={
+        "kind": "claims batch", "entries": posted, "prepared_by": batch.prepared_by.get_username()})
+    return posted
+
+
+@transaction.atomic
+def claims_batch_withdraw(*, batch: ClaimBatch, by) -> None:
+    """Withdraw a batch awaiting review, with its claims: its preparer's or an administrator's act, recorded."""
+    batch = ClaimBatch.objects.select_for_update().get(pk=batch.pk)
+    who = person_of(by)
+    problems = []
+    if batch.status != ClaimBatch.Status.PREPARED:
+        problems.append(problem(f"claims batch {batch}", "status", "a batch awaiting review", batch.status))
+    if who is None or not (who.pk == batch.prepared_by_id or is_administrator(who)):
+        problems.append(problem(f"claims batch {batch}", "by", "its preparer or an administrator",
+                                getattr(who, "username", "nobody")))
+    if problems:
+        raise Refused(problems)
+    audit_record(action="deleted", actor=who, obj=batch, digest=batch.file_sha256, detail={
+        "kind": "claims batch", "file": batch.file_name, "rows": batch.rows, "paid": f"{batch.paid_total.amount:.2f}"})
+    years = list(ContractYear.objects.filter(claims__batch=batch).distinct())
+    batch.claims.all().delete()
+    batch.delete()
+    for cy in years:  # the persons' years replay without the withdrawn episodes
+        claims_recompute(contract_year=cy)
+
+
+def _claims_entries_post(batch: ClaimBatch, reviewed_by) -> int:
     table = Claim._meta.db_table
     charged = "COALESCE(charged_to_id, contract_year_id)"
     with connection.cursor() as cursor:
@@ -347,7 +442,8 @@ def claims_post(*, batch: ClaimBatch) -> int:
     posted, links = 0, []
     for book, specs in by_book.items():
         before = book.entries.count()
-        entries = entries_post_many(book=book, entries=specs, source=f"claims batch {batch.pk}")
+        entries = entries_post_many(book=book, entries=specs, source=f"claims batch {batch.pk}",
+                                    made_by=batch.prepared_by_id, reviewed_by=reviewed_by)
         posted += book.entries.count() - before
         links += [(*keys[e.idempotency_key], e.pk) for e in entries if e.idempotency_key in keys]
     _claims_link(batch, links)

@@ -190,3 +190,32 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
+
+
+# Plausibility limits of imported amounts, in yuan: a figure beyond them is a slip of the keyboard or a
+# forged file, and is refused with its row rather than booked.
+def _env_yuan(name: str, default: str):
+    from decimal import Decimal, InvalidOperation
+
+    text = os.environ.get(name, default).replace(",", "").strip()
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite() or value <= 0 or not text.replace(".", "", 1).isdigit():
+        raise RuntimeError(f"{name} must be a positive amount in yuan written in digits, found {text!r}")
+    return value
+
+
+CLAIM_AMOUNT_LIMIT = _env_yuan("CLAIM_AMOUNT_LIMIT", "5000000")  # per claim: out-of-pocket and paid
+TOPUP_AMOUNT_LIMIT = _env_yuan("TOPUP_AMOUNT_LIMIT", "1000000000")  # per row of a top-up table
+BANK_AMOUNT_LIMIT = _env_yuan("BANK_AMOUNT_LIMIT", "10000000000")  # per bank statement line and balance
+
+# -- audit trail flood limit ------------------------------------------------------------------
+# Events of requests without a signed-in user (failed sign-ins, CSRF failures, expired sessions)
+# can be made by anyone: past these limits per window they are counted, not written one by one,
+# and the trail gets one summary per source address when the window ends (audit.services).
+AUDIT_FLOOD_WINDOW_SECONDS = int(os.environ.get("AUDIT_FLOOD_WINDOW_SECONDS", 600))
+AUDIT_FLOOD_PER_SOURCE = int(os.environ.get("AUDIT_FLOOD_PER_SOURCE", 20))  # per address (IPv6: per /64)
+AUDIT_FLOOD_ALL_SOURCES = int(os.environ.get("AUDIT_FLOOD_ALL_SOURCES", 500))  # all unauthenticated sources
+AUDIT_FLOOD_SUMMARIES = int(os.environ.get("AUDIT_FLOOD_SUMMARIES", 50))  # sources summed up one by one per window

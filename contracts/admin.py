@@ -10,20 +10,17 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from access.admin_scope import refuse, scoped_get_or_404
-from access.scope import scope_of
+from access.admin_scope import scoped_get_or_404
+from access.roles import FUND_ACCOUNTANT, INSURER_ACCOUNTANT
+from audit.services import audit_record
 from core.errors import Refused
 from core.forms import dry_run
 from core.money import fmt
+from ledger.admin_views import refusal_messages
 
 from .models import Assessment, Contract, ContractYear, PremiumObligation, PremiumTransfer
 from .selectors import premium_status
-from .services import obligations_generate, transfer_confirm, transfer_record
-
-
-def _refusal(request, exc: Refused) -> None:
-    for p in exc.problems:
-        messages.error(request, Refused.describe(p))
+from .services import obligations_generate, transfer_approve, transfer_confirm, transfer_record, transfer_withdraw
 
 
 class ContractYearInline(admin.TabularInline):
@@ -147,40 +144,55 @@ class PremiumObligationAdmin(admin.ModelAdmin):
 
 
 class TransferForm(forms.ModelForm):
-    """Recording a payment: checked by a dry run of the service, posted by save_model.
+    """Recording a payment: checked by a dry run of the service, recorded by save_model.
 
-    The dry run is rolled back whatever happens, so an invalid form leaves nothing
-    behind; a refusal becomes form errors naming each problem, with what was typed kept.
+    The side is the user's own (a fund's or an insurer's accountant), never a field of the form;
+    the dry run is rolled back whatever happens, so an invalid form leaves nothing behind.
     """
 
     class Meta:
         model = PremiumTransfer
-        fields = ("reference", "contract_year", "obligation", "insurer", "amount", "paid_on", "entered_by_side", "memo")
+        fields = ("reference", "contract_year", "obligation", "insurer", "amount", "paid_on", "received_on", "memo")
 
     def clean(self):
         data = super().clean()
         if self.instance.pk or self.errors:
             return data
-        dry_run(self.record)
+        try:
+            dry_run(self.record)
+        except forms.ValidationError as exc:
+            # Money refused is an attempt the trail keeps: who tried to record what, and why not.
+            audit_record(action="transfer_recorded", actor=getattr(self, "user", None), outcome="refused",
+                         detail={"reference": data.get("reference"),
+                                 "amount": f"{getattr(data.get('amount'), 'amount', data.get('amount'))}",
+                                 "problems": [str(m) for m in exc.messages]})
+            raise
         return data
 
     def record(self) -> PremiumTransfer:
         data = self.cleaned_data
         return transfer_record(
             reference=data["reference"], contract_year=data.get("contract_year"), obligation=data.get("obligation"),
-            insurer=data["insurer"], amount=data["amount"], paid_on=data["paid_on"], side=data["entered_by_side"],
-            memo=data.get("memo", ""), user=getattr(self, "user", None),
+            insurer=data["insurer"], amount=data["amount"], paid_on=data["paid_on"],
+            received_on=data.get("received_on"), memo=data.get("memo", ""), user=getattr(self, "user", None),
         )
+
+
+def _voucher_state(entry) -> str:
+    if entry is None:
+        return "—"
+    return str(_("posted %(voucher)s") % {"voucher": entry.voucher}) if entry.is_posted else str(_("awaiting review"))
 
 
 @admin.register(PremiumTransfer)
 class PremiumTransferAdmin(admin.ModelAdmin):
     form = TransferForm
     list_display = ("reference", "fund", "insurer", "year", "amount_shown", "paid_on", "received_on",
-                    "entered_by_side", "in_transit_shown", "fund_entry", "insurer_entry")
-    list_filter = ("year", "insurer", "entered_by_side", "fund_confirmed", "insurer_confirmed")
+                    "entered_by_side", "fund_state", "insurer_state", "in_transit_shown")
+    list_filter = ("year", "insurer", "entered_by_side", "fund_entry__status", "insurer_entry__status")
+    list_select_related = ("fund", "insurer", "fund_entry", "insurer_entry")
     search_fields = ("reference", "fund__name", "insurer__name")
-    actions = ["confirm_as_insurer", "confirm_as_fund"]
+    actions = ["confirm_own_side", "approve", "withdraw"]
 
     @admin.display(description=_("amount"))
     def amount_shown(self, obj):
@@ -190,11 +202,27 @@ class PremiumTransferAdmin(admin.ModelAdmin):
     def in_transit_shown(self, obj):
         return obj.in_transit
 
+    @admin.display(description=_("fund's voucher"))
+    def fund_state(self, obj):
+        return _voucher_state(obj.fund_entry)
+
+    @admin.display(description=_("insurer's voucher"))
+    def insurer_state(self, obj):
+        return _voucher_state(obj.insurer_entry)
+
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in PremiumTransfer._meta.fields] if obj is not None else []
 
+    def has_add_permission(self, request):
+        # Only a fund's or an insurer's accountant records a payment, as their own side.
+        return super().has_add_permission(request) and request.user.groups.filter(
+            name__in=[FUND_ACCOUNTANT.group, INSURER_ACCOUNTANT.group]).exists()
+
     def has_delete_permission(self, request, obj=None):
-        return False
+        return False  # drafts are withdrawn (action), posted vouchers reversed; a transfer is never deleted here
+
+    def has_approve_permission(self, request):
+        return request.user.has_perm("ledger.post_journalentry")
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
@@ -202,32 +230,33 @@ class PremiumTransferAdmin(admin.ModelAdmin):
         return form
 
     def save_model(self, request, obj, form, change):
-        if not change:  # both books are posted by the service, never by the form
+        if not change:  # the side's voucher is drafted by the service, never by the form
             obj.pk = form.record().pk
 
-    def _confirm(self, request, queryset, side):
-        # Each side confirms only for its own party: an insurer's staff never confirm as the fund.
-        s = scope_of(request.user)
-        if not s.everything:
-            ids = s.insurer_ids if side == PremiumTransfer.Side.INSURER else s.fund_ids
-            party = "insurer" if side == PremiumTransfer.Side.INSURER else "fund"
-            for t in queryset.exclude(**{f"{party}__in": ids}):
-                refuse(request, reason=f"confirmation as {party} by a user not of that {party}", obj=t)
-                messages.error(request, _("%(ref)s: only the %(party)s's own staff may confirm this side.") % {
-                    "ref": t.reference, "party": party})
-            queryset = queryset.filter(**{f"{party}__in": ids})
+    def _each(self, request, queryset, write, done):
         for t in queryset:
             try:
-                transfer_confirm(transfer=t, side=side, user=request.user)
+                write(t)
             except Refused as exc:
-                _refusal(request, exc)
+                refusal_messages(request, exc, _("%(ref)s: nothing changed:") % {"ref": t.reference})
             else:
-                messages.success(request, _("%(ref)s confirmed") % {"ref": t.reference})
+                messages.success(request, done % {"ref": t.reference})
 
-    @admin.action(description=_("Confirm receipt (insurer)"), permissions=["change"])
-    def confirm_as_insurer(self, request, queryset):
-        self._confirm(request, queryset, PremiumTransfer.Side.INSURER)
+    def has_confirm_permission(self, request):
+        # Confirming books the user's own side: for a fund's or an insurer's accountant only.
+        return self.has_add_permission(request)
 
-    @admin.action(description=_("Confirm payment (fund)"), permissions=["change"])
-    def confirm_as_fund(self, request, queryset):
-        self._confirm(request, queryset, PremiumTransfer.Side.FUND)
+    @admin.action(description=_("Confirm for my side (draft my book's voucher)"), permissions=["confirm"])
+    def confirm_own_side(self, request, queryset):
+        self._each(request, queryset, lambda t: transfer_confirm(transfer=t, user=request.user),
+                   _("%(ref)s: your side's voucher is drafted for review"))
+
+    @admin.action(description=_("Review and post the vouchers awaiting me (审核记账)"), permissions=["approve"])
+    def approve(self, request, queryset):
+        self._each(request, queryset, lambda t: transfer_approve(transfer=t, user=request.user),
+                   _("%(ref)s: posted"))
+
+    @admin.action(description=_("Withdraw my drafts"), permissions=["change"])
+    def withdraw(self, request, queryset):
+        self._each(request, queryset, lambda t: transfer_withdraw(transfer=t, user=request.user),
+                   _("%(ref)s: drafts withdrawn"))

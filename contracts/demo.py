@@ -1,35 +1,64 @@
 """The demo year quickstart posts, from the reference contracts in data/contracts.json.
 
-Shandong 2015: both tranches paid on time, entered by the fund and confirmed by the
-insurer.
-Shanxi (Jincheng) 2019: the 30% tranche on time, the 60% mark reached 12 days late,
-the 90% mark still short at the cut-off, the deposit awaiting the assessment.
-Every posting carries an idempotency key or a transfer reference, so running the
-demo again changes nothing.
+Every payment is recorded by one side's accountant in their own book and posted by that side's
+reviewer; the other side confirms in its own book the same way (access.demo names the people).
+Shandong 2015: both tranches paid on time, recorded by the fund and confirmed by the insurer.
+Shanxi (Jincheng) 2019: the 30% tranche on time, the 60% mark reached 12 days late (recorded first
+by the insurer), the 90% mark still short at the cut-off and its last payment still in transit,
+the deposit awaiting the assessment.
+Every voucher carries an idempotency key or a transfer reference, so running the demo again
+changes nothing.
 """
 
 from datetime import date
 
 from django.db import transaction
 
+from access.demo import demo_pair
 from accounts.models import Book
+from accounts.services import regions_load
 
-from .models import ContractYear, PremiumObligation
+from .models import ContractYear, PremiumObligation, PremiumTransfer
 from .reference import REFERENCE_FILE, reference_contracts_load
-from .services import transfer_confirm, transfer_record
-from .topup import topup_import
+from .services import transfer_approve, transfer_confirm, transfer_record
+from .topup import REGIONS_FILE, topup_import
 
 TOPUP_FILE = REFERENCE_FILE.parent / "jilin_2019_topup.csv"
 
-# (reference, contract, year, amount, paid on, entered by, insurer confirms on)
+# (reference, contract, year, amount, paid on, recorded by, the other side confirms on)
 TRANSFERS = [
     ("SD-2015-T1", "SD-2015", 2015, "256000000.00", date(2015, 4, 28), "fund", date(2015, 4, 29)),
     ("SD-2015-T2", "SD-2015", 2015, "64000000.00", date(2015, 12, 22), "fund", date(2015, 12, 23)),
-    ("JC-2019-T1", "JC-2019", 2019, "44200093.50", date(2019, 4, 26), "insurer", None),
-    ("JC-2019-T2", "JC-2019", 2019, "30000000.00", date(2019, 6, 28), "insurer", None),
+    ("JC-2019-T1", "JC-2019", 2019, "44200093.50", date(2019, 4, 26), "fund", date(2019, 4, 26)),
+    ("JC-2019-T2", "JC-2019", 2019, "30000000.00", date(2019, 6, 28), "insurer", date(2019, 6, 28)),
     ("JC-2019-T3", "JC-2019", 2019, "14200093.50", date(2019, 7, 12), "fund", date(2019, 7, 12)),
     ("JC-2019-T4", "JC-2019", 2019, "20000000.00", date(2019, 9, 20), "fund", None),
 ]
+
+
+def _people(fund, insurer) -> dict:
+    """The fund's (accountant, reviewer), found by its region (Jilin's districts by the province, 22-…),
+    and the insurer's."""
+    return {"fund": demo_pair("fund", fund.region.code.split("-")[0]), "insurer": demo_pair("insurer", insurer.code)}
+
+
+def transfer_demo(*, people: dict, side: str, confirm_on, **record) -> PremiumTransfer:
+    """One payment as the two sides book it: recorded and approved by `side`, then (when `confirm_on`)
+    confirmed and approved by the other side, each in its own book."""
+    maker, checker = people[side]
+    t = transfer_record(user=maker, **record)
+    if not getattr(t, f"{side}_entry").is_posted:
+        transfer_approve(transfer=t, user=checker)
+    if confirm_on is not None:
+        other = "insurer" if side == "fund" else "fund"
+        maker, checker = people[other]
+        t = transfer_confirm(transfer=t, user=maker, received_on=confirm_on if other == "insurer" else None)
+        entry = getattr(t, f"{other}_entry")
+        if not entry.is_posted:
+            transfer_approve(transfer=t, user=checker)
+    t.refresh_from_db()
+    return t
+
 
 @transaction.atomic
 def demo_year_post() -> list[ContractYear]:
@@ -37,16 +66,17 @@ def demo_year_post() -> list[ContractYear]:
     by_code = {(cy.contract.code, cy.year): cy for cy in years}
     for ref, code, year, amount, paid_on, side, confirmed_on in TRANSFERS:
         cy = by_code[(code, year)]
-        t = transfer_record(reference=ref, contract_year=cy, insurer=cy.contract.insurer, amount=amount,
-                            paid_on=paid_on, side=side)
-        if confirmed_on is not None:
-            transfer_confirm(transfer=t, side="insurer" if side == "fund" else "fund", received_on=confirmed_on)
+        people = _people(cy.contract.fund, cy.contract.insurer)
+        transfer_demo(people=people, side=side, confirm_on=confirmed_on, reference=ref, contract_year=cy,
+                      insurer=cy.contract.insurer, amount=amount, paid_on=paid_on,
+                      received_on=paid_on if side == "insurer" else None)
     return years
 
 
 @transaction.atomic
 def demo_topups_post():
     """Import the Jilin 2019 top-up table and pay it: 长春's districts on time, 吉林市's late, the rest not yet."""
+    regions_load(REGIONS_FILE)  # the import finds each row's region by name among these
     result = topup_import(path=TOPUP_FILE, accept_discrepancies=True)
     if not Book.objects.filter(insurer__name="人寿保险").exists():
         from accounts.models import Insurer
@@ -57,9 +87,9 @@ def demo_topups_post():
     for city, paid_on in plan:
         for ob in PremiumObligation.objects.filter(kind="topup", year=2019, fund__region__parent__name=city):
             _fund_book(ob.fund)
-            t = transfer_record(reference=f"TOPUP-2019-{ob.fund.region.code}", obligation=ob, insurer=ob.insurer,
-                                amount=ob.amount, paid_on=paid_on, side="fund")
-            transfer_confirm(transfer=t, side="insurer", received_on=paid_on)
+            transfer_demo(people=_people(ob.fund, ob.insurer), side="fund", confirm_on=paid_on,
+                          reference=f"TOPUP-2019-{ob.fund.region.code}", obligation=ob, insurer=ob.insurer,
+                          amount=ob.amount, paid_on=paid_on)
     return result
 
 
@@ -67,7 +97,6 @@ def _fund_book(fund) -> Book:
     from accounts.services import book_create
 
     return fund.books.first() or book_create(code=f"FUND-{fund.region.code}", name=f"{fund.name}账", fund=fund)
-
 
 
 # (contract, policy year, claims, out-of-pocket scale): a synthetic year each, five paid wrongly on purpose;
@@ -94,9 +123,10 @@ def demo_claims_post(out_dir) -> list[dict]:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_claims(path, n_claims=n, year=year, policy=policy_get(code=cy.benefit_policy), wrong=5, hospitals=12,
                      seed=year, oop_scale=scale, late_share=0.01)
-        result = claims_import(path=path, contract=cy.contract)
+        preparer, reviewer = demo_pair("insurer", cy.contract.insurer.code)
+        result = claims_import(path=path, contract=cy.contract, by=preparer)
         claims_recompute(contract_year=cy)
-        claims_post(batch=result.batch)
+        claims_post(batch=result.batch, reviewed_by=reviewer)
         done.append({"contract_year": cy, "file": str(path.relative_to(Path(out_dir).parent)), "claims": result.rows,
                      "paid": result.paid_total, "discrepancies": claims_discrepancies(contract_year=cy, limit=10)})
     return done

@@ -137,9 +137,12 @@ class PremiumObligation(models.Model):
 
 
 class PremiumTransfer(models.Model):
-    """A premium payment fund → insurer, posted in both books under one reference.
+    """A premium payment fund → insurer under one reference, booked by each side in its own book.
 
-    Entered by either side and confirmed by the other; until both agree it is in transit.
+    The side that records it first drafts its own voucher (the fund: Dr 5101 / Cr 1004; the
+    insurer: Dr 1002 / Cr 6031, or 2203 when it arrives before the policy year); the other side
+    confirms by drafting its own. Each voucher counts once that side's reviewer has posted it.
+    No one writes into the other side's book; until both vouchers are posted the payment is in transit.
     """
 
     class Side(models.TextChoices):
@@ -161,17 +164,11 @@ class PremiumTransfer(models.Model):
     paid_on = models.DateField(_("paid on"))
     received_on = models.DateField(_("received on"), null=True, blank=True)
     entered_by_side = models.CharField(_("entered by"), max_length=8, choices=Side.choices)
-    fund_confirmed = models.BooleanField(_("confirmed by fund"), default=False)
-    insurer_confirmed = models.BooleanField(_("confirmed by insurer"), default=False)
     fund_entry = models.OneToOneField(
-        JournalEntry, models.PROTECT, related_name="+", verbose_name=_("fund book entry")
+        JournalEntry, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("fund book entry")
     )
     insurer_entry = models.OneToOneField(
-        JournalEntry, models.PROTECT, related_name="+", verbose_name=_("insurer book entry")
-    )
-    receipt_entry = models.OneToOneField(
-        JournalEntry, models.PROTECT, null=True, blank=True, related_name="+",
-        verbose_name=_("insurer receipt entry"),
+        JournalEntry, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("insurer book entry")
     )
     memo = models.CharField(_("memo"), max_length=300, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -189,10 +186,33 @@ class PremiumTransfer(models.Model):
                 condition=Q(contract_year__isnull=False) | Q(obligation__isnull=False),
                 name="transfer_against_year_or_obligation",
             ),
+            models.CheckConstraint(
+                condition=Q(fund_entry__isnull=False) | Q(insurer_entry__isnull=False),
+                name="transfer_booked_by_a_side",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.reference} {self.amount}"
+
+    def _posted(self, side: str) -> bool:
+        entry = getattr(self, f"{side}_entry")
+        return entry is not None and entry.status == JournalEntry.Status.POSTED
+
+    @property
+    def fund_confirmed(self) -> bool:
+        """The fund's voucher is posted: the fund's books say the money left."""
+        return self._posted("fund")
+
+    @property
+    def insurer_confirmed(self) -> bool:
+        """The insurer's voucher is posted: the insurer's books say the money arrived."""
+        return self._posted("insurer")
+
+    @property
+    def counts(self) -> bool:
+        """Counted as paid once either side's reviewer has posted its voucher."""
+        return self.fund_confirmed or self.insurer_confirmed
 
     @property
     def in_transit(self) -> bool:

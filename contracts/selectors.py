@@ -34,8 +34,9 @@ class ObligationStatus:
 
 
 def _arrived(t: PremiumTransfer) -> date:
-    # Shanxi counts money that has arrived (到账); until the insurer confirms, the payment date stands in.
-    return t.received_on or t.paid_on
+    # Shanxi counts money that has arrived (到账); until the insurer's voucher is posted, the payment date
+    # stands in (and the amount shows as in transit).
+    return t.received_on if t.insurer_confirmed and t.received_on else t.paid_on
 
 
 def premium_status(*, as_of: date, fund=None, insurer=None, year: int | None = None,
@@ -46,7 +47,7 @@ def premium_status(*, as_of: date, fund=None, insurer=None, year: int | None = N
     obligations in due-date order (tranches are cumulative, so this is the cumulative test).
     """
     obligations = PremiumObligation.objects.select_related("fund", "insurer")
-    transfers = PremiumTransfer.objects.all()
+    transfers = PremiumTransfer.objects.select_related("fund_entry", "insurer_entry")
     filters = {}
     if fund is not None:
         filters["fund"] = fund
@@ -59,7 +60,8 @@ def premium_status(*, as_of: date, fund=None, insurer=None, year: int | None = N
     obligations = list(obligations.filter(**filters))
     obligations.sort(key=lambda o: (o.fund_id, o.insurer_id, o.year, o.due_date or date.max, o.sequence, o.pk))
     tfilters = {k: v for k, v in filters.items() if k != "contract_year"}
-    transfers = [t for t in transfers.filter(**tfilters) if t.paid_on <= as_of]
+    # A transfer counts once a reviewer has posted either side's voucher; drafts awaiting review do not.
+    transfers = [t for t in transfers.filter(**tfilters) if t.paid_on <= as_of and t.counts]
     transfers.sort(key=lambda t: (_arrived(t), t.pk))
 
     received = {o.pk: 0 for o in obligations}

@@ -4,14 +4,17 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 
+from access.roles import is_administrator
+from access.scope import in_scope
+from access.sides import party_side
 from accounts.models import Book, Fund, Insurer
 from audit.services import audit_record
 from core.errors import Refused, problem
 from core.money import AmountError, quantize, to_decimal, to_fen
 from ledger.models import Period
-from ledger.services import Line, entry_post, fiscal_year_open
+from ledger.services import Line, entry_draft_post, entry_draft_save, fiscal_year_open
 
 from .models import Contract, ContractYear, PremiumObligation, PremiumTransfer
 
@@ -167,44 +170,100 @@ def _ensure_open_year(book: Book, year: int) -> None:
         fiscal_year_open(book=book, year=year)
 
 
+def _lock_total(*, contract_year=None, obligation=None) -> None:
+    """Lock the row that owns what is owed, so two payments recorded at once are checked one after the other.
+
+    A contract year owns its tranches and deposit; a top-up obligation (no contract year) owns itself.
+    """
+    cy_id = contract_year.pk if contract_year is not None else getattr(obligation, "contract_year_id", None)
+    if cy_id is not None:
+        ContractYear.objects.select_for_update().get(pk=cy_id)
+    if obligation is not None:
+        PremiumObligation.objects.select_for_update().get(pk=obligation.pk)
+
+
+def _paid_fen(transfers) -> int:
+    total = transfers.aggregate(s=Sum("amount"))["s"]
+    return to_fen(total) if total is not None else 0
+
+
 def _outstanding_fen(*, contract_year=None, obligation=None) -> int:
+    """What is still owed, net of every transfer recorded (approved or awaiting approval).
+
+    A payment against one obligation of a contract year counts against the year's total too, so
+    neither the obligation nor the year can be paid beyond what is owed.
+    """
     if obligation is not None:
         owed = to_fen(obligation.amount) - to_fen(obligation.forfeited)
-        paid = PremiumTransfer.objects.filter(obligation=obligation).aggregate(s=Sum("amount"))["s"]
+        left = owed - _paid_fen(PremiumTransfer.objects.filter(obligation=obligation))
+        if obligation.contract_year_id is None:
+            return left
+        return min(left, _outstanding_fen(contract_year=obligation.contract_year))
+    agg = contract_year.obligations.aggregate(s=Sum("amount"), f=Sum("forfeited"))
+    owed = to_fen(agg["s"] or 0) - to_fen(agg["f"] or 0)
+    paid = PremiumTransfer.objects.filter(Q(contract_year=contract_year) | Q(obligation__contract_year=contract_year))
+    return owed - _paid_fen(paid)
+
+
+def _what(t: PremiumTransfer) -> str:
+    return t.obligation.description if t.obligation is not None else f"{t.year}年大病保险保费"
+
+
+def _half_draft(t: PremiumTransfer, side: str, user, on: date) -> None:
+    """Draft the side's own voucher for the transfer, in its own book only, for its reviewer."""
+    amount = t.amount.amount
+    if side == PremiumTransfer.Side.FUND:
+        book = _book_of(t.fund, "fund")
+        memo = f"拨付{_what(t)}（{t.reference}）"
+        lines = [Line("5101", debit=amount, counterparty=t.insurer.name), Line("1004", credit=amount)]
     else:
-        agg = contract_year.obligations.aggregate(s=Sum("amount"), f=Sum("forfeited"))
-        owed = to_fen(agg["s"] or 0) - to_fen(agg["f"] or 0)
-        paid = PremiumTransfer.objects.filter(contract_year=contract_year).aggregate(s=Sum("amount"))["s"]
-    return owed - (to_fen(paid) if paid is not None else 0)
+        book = _book_of(t.insurer, "insurer")
+        income = "2203" if on.year < t.year else "6031"  # money that arrives before its policy year is 预收
+        memo = f"收到{_what(t)}（{t.reference}）"
+        lines = [Line("1002", debit=amount), Line(income, credit=amount, counterparty=t.fund.name)]
+    _ensure_open_year(book, on.year)
+    entry = entry_draft_save(book=book, date=on, memo=memo, lines=lines, made_by=user, source="premium-transfer",
+                             idempotency_key=f"transfer:{t.reference}")
+    setattr(t, f"{side}_entry", entry)
+
+
+def _side_of(user, fund, insurer, label: str) -> str:
+    side = party_side(user, fund=fund, insurer=insurer)
+    if side is None:
+        raise Refused([problem(label, "user", f"an accountant of {fund} or of {insurer} (the side follows from the role)",
+                               getattr(user, "username", None) or "nobody")])
+    return side
 
 
 @transaction.atomic
 def transfer_record(
-    *, reference: str, amount, paid_on: date, side: str, insurer: Insurer, contract_year: ContractYear | None = None,
-    obligation: PremiumObligation | None = None, memo: str = "", user=None,
+    *, reference: str, amount, paid_on: date, insurer: Insurer, user, contract_year: ContractYear | None = None,
+    obligation: PremiumObligation | None = None, memo: str = "", received_on: date | None = None,
 ) -> PremiumTransfer:
-    """Record a premium payment fund → insurer in both books at once, under one reference.
+    """A fund's or an insurer's accountant records a premium payment fund → insurer.
 
-    Fund book: Dr 5101 大病保险支出 / Cr 1004 支出户存款 (cash basis: the money left).
-    Insurer book, premium income 6031 — or 2203 预收保费 when paid before the policy
-    year — against 1002 银行存款 when the insurer entered it (it saw the money), or
-    against 1122 应收保费 when the fund entered it, until the insurer confirms receipt.
+    The side is the user's own (access.sides): the fund's accountant drafts Dr 5101 大病保险支出 /
+    Cr 1004 支出户存款 in the fund's book; the insurer's drafts Dr 1002 银行存款 / Cr 6031 保费收入
+    (2203 预收保费 before the policy year) in the insurer's. The draft counts once a reviewer other
+    than its maker posts it; the other side confirms by drafting its own. What is still owed is
+    checked under a lock on the contract year (or the top-up obligation), counting every transfer
+    recorded, so payments recorded at the same moment can never add up to more than is owed.
     The same reference with the same content returns the existing transfer.
     """
+    label = f"transfer {reference}"
     if (contract_year is None) == (obligation is None):
-        raise Refused([problem(f"transfer {reference}", "against", "a contract year or one obligation", "both or neither")])
+        raise Refused([problem(label, "against", "a contract year or one obligation", "both or neither")])
     if obligation is not None:
-        fund, year, cy = obligation.fund, obligation.year, obligation.contract_year
-        party = obligation.insurer
+        fund, year, cy, party = obligation.fund, obligation.year, obligation.contract_year, obligation.insurer
     else:
         cy = contract_year
         fund, year, party = cy.contract.fund, cy.year, cy.contract.insurer
-    label = f"transfer {reference}"
-    problems = []
     try:
         amount_dec = to_decimal(amount)
     except AmountError as exc:
         raise Refused([problem(label, "amount", "a CNY amount with at most 2 decimals", exc)]) from None
+    side = _side_of(user, fund, insurer, label)
+    _lock_total(contract_year=contract_year, obligation=obligation)
     existing = PremiumTransfer.objects.filter(reference=reference).first()
     if existing is not None:
         same = (existing.amount.amount == amount_dec and existing.paid_on == paid_on
@@ -213,75 +272,124 @@ def transfer_record(
             raise Refused([problem(label, "reference", f"the same payment as recorded on {existing.paid_on}",
                                    "a different payment under the same reference")])
         return existing
-    if side not in PremiumTransfer.Side.values:
-        problems.append(problem(label, "side", "fund or insurer", side))
+    problems = []
     if insurer.pk != party.pk:
         problems.append(problem(label, "insurer", f"{party} (party to the contract)", insurer))
     if amount_dec <= 0:
         problems.append(problem(label, "amount", "above 0", amount_dec))
     if cy is not None and cy.status == ContractYear.Status.CLOSED:
         problems.append(problem(label, "contract year", "an open contract year", f"{cy} is closed"))
-    outstanding = _outstanding_fen(contract_year=contract_year, obligation=obligation)
-    if amount_dec > 0 and to_fen(amount_dec) > outstanding:
-        problems.append(problem(label, "amount", f"at most what is still owed, {Decimal(outstanding) / 100:,.2f}",
-                                f"{amount_dec:,.2f}"))
+    received = received_on or paid_on
+    if side == PremiumTransfer.Side.INSURER and received < paid_on:
+        problems.append(problem(label, "received_on", f"on or after the payment date {paid_on}", received))
+    if amount_dec > 0 and not problems:
+        outstanding = _outstanding_fen(contract_year=contract_year, obligation=obligation)
+        if to_fen(amount_dec) > outstanding:
+            problems.append(problem(label, "amount", f"at most what is still owed, {Decimal(outstanding) / 100:,.2f}",
+                                    f"{amount_dec:,.2f}"))
     if problems:
         raise Refused(problems)
-    fund_book, insurer_book = _book_of(fund, "fund"), _book_of(insurer, "insurer")
-    for book in (fund_book, insurer_book):
-        _ensure_open_year(book, paid_on.year)
-    what = obligation.description if obligation is not None else f"{year}年大病保险保费"
-    fund_entry = entry_post(
-        book=fund_book, date=paid_on, memo=f"拨付{what}（{reference}）", source="premium-transfer",
-        idempotency_key=f"transfer:{reference}", made_by=user,
-        lines=[Line("5101", debit=amount_dec, counterparty=insurer.name), Line("1004", credit=amount_dec)],
-    )
-    income = "2203" if paid_on.year < year else "6031"
-    receivable = "1002" if side == PremiumTransfer.Side.INSURER else "1122"
-    insurer_entry = entry_post(
-        book=insurer_book, date=paid_on, memo=f"{'收到' if receivable == '1002' else '应收'}{what}（{reference}）",
-        source="premium-transfer", idempotency_key=f"transfer:{reference}", made_by=user,
-        lines=[Line(receivable, debit=amount_dec), Line(income, credit=amount_dec, counterparty=fund.name)],
-    )
-    return PremiumTransfer.objects.create(
+    t = PremiumTransfer(
         reference=reference, fund=fund, insurer=insurer, contract_year=contract_year, obligation=obligation,
-        year=year, amount=amount_dec, paid_on=paid_on,
-        received_on=paid_on if side == PremiumTransfer.Side.INSURER else None, entered_by_side=side,
-        fund_confirmed=side == PremiumTransfer.Side.FUND, insurer_confirmed=side == PremiumTransfer.Side.INSURER,
-        fund_entry=fund_entry, insurer_entry=insurer_entry, memo=memo, created_by=user,
-    )
+        year=year, amount=amount_dec, paid_on=paid_on, entered_by_side=side, memo=memo, created_by=user,
+        received_on=received if side == PremiumTransfer.Side.INSURER else None)
+    _half_draft(t, side, user, received if side == PremiumTransfer.Side.INSURER else paid_on)
+    t.save()
+    audit_record(action="transfer_recorded", actor=user, obj=t, book=getattr(t, f"{side}_entry").book,
+                 detail={"side": side, "amount": f"{amount_dec:.2f}", "paid_on": paid_on.isoformat()})
+    return t
 
 
 @transaction.atomic
-def transfer_confirm(*, transfer: PremiumTransfer, side: str, received_on: date | None = None,
-                     user=None) -> PremiumTransfer:
-    """The other side agrees. The insurer confirming receipt moves 1122 应收保费 into 1002 银行存款."""
-    t = PremiumTransfer.objects.select_for_update().get(pk=transfer.pk)
+def transfer_confirm(*, transfer: PremiumTransfer, user, received_on: date | None = None) -> PremiumTransfer:
+    """The other side agrees: its accountant drafts its own voucher for the same payment (the insurer
+    with the date the money arrived). Confirming again changes nothing."""
+    t = PremiumTransfer.objects.select_for_update(of=("self",)).select_related("fund", "insurer", "obligation").get(pk=transfer.pk)
     label = f"transfer {t.reference}"
-    if side == PremiumTransfer.Side.FUND:
-        if not t.fund_confirmed:
-            t.fund_confirmed = True
-            t.save(update_fields=["fund_confirmed"])
-            audit_record(action="transfer_confirmed", actor=user, obj=t, book=_book_of(t.fund, "fund"),
-                         detail={"side": "fund"})
+    side = _side_of(user, t.fund, t.insurer, label)
+    if getattr(t, f"{side}_entry_id") is not None:
         return t
-    if side != PremiumTransfer.Side.INSURER:
-        raise Refused([problem(label, "side", "fund or insurer", side)])
-    if t.insurer_confirmed:
-        return t
-    when = received_on or t.paid_on
-    if when < t.paid_on:
-        raise Refused([problem(label, "received_on", f"on or after the payment date {t.paid_on}", when)])
-    insurer_book = _book_of(t.insurer, "insurer")
-    _ensure_open_year(insurer_book, when.year)
-    t.receipt_entry = entry_post(
-        book=insurer_book, date=when, memo=f"保费到账确认（{t.reference}）", source="premium-transfer",
-        idempotency_key=f"transfer-receipt:{t.reference}", made_by=user,
-        lines=[Line("1002", debit=t.amount), Line("1122", credit=t.amount, counterparty=t.fund.name)],
-    )
-    t.insurer_confirmed, t.received_on = True, when
-    t.save(update_fields=["receipt_entry", "insurer_confirmed", "received_on"])
-    audit_record(action="transfer_confirmed", actor=user, obj=t, book=insurer_book, detail={"side": "insurer"})
+    if side == PremiumTransfer.Side.INSURER:
+        when = received_on or t.paid_on
+        if when < t.paid_on:
+            raise Refused([problem(label, "received_on", f"on or after the payment date {t.paid_on}", when)])
+        t.received_on = when
+    else:
+        when = t.paid_on
+    _half_draft(t, side, user, when)
+    t.save(update_fields=[f"{side}_entry", "received_on"])
+    audit_record(action="transfer_confirmed", actor=user, obj=t, book=getattr(t, f"{side}_entry").book,
+                 detail={"side": side, "on": when.isoformat()})
+    return t
+
+
+@transaction.atomic
+def transfer_approve(*, transfer: PremiumTransfer, user) -> list:
+    """A reviewer posts the transfer's drafts that lie in the books of their scope (never their own).
+    Returns the vouchers posted; refused when nothing of this transfer awaits them."""
+    t = PremiumTransfer.objects.select_for_update().get(pk=transfer.pk)
+    posted = []
+    for side in (PremiumTransfer.Side.FUND, PremiumTransfer.Side.INSURER):
+        entry = getattr(t, f"{side}_entry")
+        if entry is not None and not entry.is_posted and in_scope(user, entry.book):
+            posted.append(entry_draft_post(entry=entry, reviewed_by=user))
+    if not posted:
+        raise Refused([problem(f"transfer {t.reference}", "status", "a voucher of this transfer awaiting your review",
+                               "none in your books")])
+    return posted
+
+
+@transaction.atomic
+def transfer_withdraw(*, transfer: PremiumTransfer, user) -> bool:
+    """Withdraw the drafts of a transfer that this user prepared (or, for an administrator, every draft);
+    a posted voucher stays and is corrected by reversal. Returns True when the transfer is gone."""
+    t = PremiumTransfer.objects.select_for_update().get(pk=transfer.pk)
+    withdrawn = []
+    for side in (PremiumTransfer.Side.FUND, PremiumTransfer.Side.INSURER):
+        entry = getattr(t, f"{side}_entry")
+        if entry is None or entry.is_posted:
+            continue
+        if entry.made_by_id == getattr(user, "pk", None) or is_administrator(user):
+            withdrawn.append((side, entry))
+    if not withdrawn:
+        raise Refused([problem(f"transfer {t.reference}", "status", "a draft of this transfer you prepared",
+                               "none (posted vouchers are corrected by reversal)")])
+    for side, _entry in withdrawn:
+        setattr(t, f"{side}_entry", None)
+    gone = t.fund_entry_id is None and t.insurer_entry_id is None
+    detail = {"reference": t.reference, "amount": f"{t.amount.amount:.2f}", "sides": [s for s, _ in withdrawn]}
+    audit_record(action="deleted", actor=user, obj=t, book=withdrawn[0][1].book, detail=detail)
+    if gone:
+        t.delete()
+    else:
+        t.save(update_fields=["fund_entry", "insurer_entry"])
+    for _, entry in withdrawn:
+        entry.postings.all().delete()
+        entry.delete()
+    return gone
+
+
+@transaction.atomic
+def deposit_release_post(*, obligation: PremiumObligation, reference: str, amount, on: date, made_by,
+                         reviewed_by) -> PremiumTransfer:
+    """The fund pays the service deposit the settlement releases: its voucher is prepared and approved
+    with the settlement (the same two people), and the insurer confirms the receipt in its own book."""
+    label = f"transfer {reference}"
+    _lock_total(obligation=obligation)
+    existing = PremiumTransfer.objects.filter(reference=reference).first()
+    if existing is not None:
+        return existing
+    amount_dec = to_decimal(amount)
+    outstanding = _outstanding_fen(obligation=obligation)
+    if to_fen(amount_dec) > outstanding:
+        raise Refused([problem(label, "amount", f"at most what is still owed, {Decimal(outstanding) / 100:,.2f}",
+                               f"{amount_dec:,.2f}")])
+    t = PremiumTransfer(reference=reference, fund=obligation.fund, insurer=obligation.insurer, obligation=obligation,
+                        year=obligation.year, amount=amount_dec, paid_on=on, entered_by_side=PremiumTransfer.Side.FUND,
+                        created_by=made_by)
+    _half_draft(t, PremiumTransfer.Side.FUND, made_by, on)
+    t.fund_entry = entry_draft_post(entry=t.fund_entry, reviewed_by=reviewed_by)
+    t.save()
     return t
 
 

@@ -6,6 +6,10 @@ Each amount should be the per-capita top-up × the insured count; each city with
 the sum of its districts; each subtotal the sum of the numbered rows under it; the grand
 total the sum of the subtotals. Rows are numbered as a spreadsheet shows them: the header
 is row 1, the first figures row 2.
+
+Rows are matched to their regions by name — a city or county among the province's regions,
+a district among its city's — never by position or 序号, which differ from table to table.
+The regions are reference data (data/regions/22_jilin.csv, loaded by accounts.services.regions_load).
 """
 
 import hashlib
@@ -13,27 +17,32 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 
 from accounts.models import Insurer, Region
-from accounts.services import fund_ensure, insurer_ensure, region_ensure
+from accounts.services import fund_ensure, insurer_ensure
 from audit.services import audit_record
 from core.errors import Refused
 from core.tables import Unreadable, iter_table
+from core.values import BadValue, amount, whole_number
 
 from .models import PremiumObligation
 
 COLUMNS = ("序号", "市县名称", "补缴金额", "参保人数", "上缴保险公司")
+CODE_COLUMNS = ("代码", "区划代码", "地区代码", "code")  # an optional sixth column
 PROVINCE = ("22", "吉林省")
+REGIONS_FILE = Path(settings.BASE_DIR) / "data" / "regions" / "22_jilin.csv"
+# More persons than China has is no count of insured; it also keeps within the column's integer range.
+PERSONS_MAX = 1_500_000_000
 # Insurers the shipped table names, by the code this product gives them.
 KNOWN_INSURERS = {"人保财险": "INS-PICC", "人寿保险": "INS-CLIC"}
 SUBTOTAL = re.compile(r"^[一二三四五六七八九十]+$")
 NUMBERED = re.compile(r"^[0-9]+$")  # ASCII digits only: str.isdigit() also accepts ⑴
 DISTRICT = re.compile(r"^[\u2474-\u2487]$|^[（(][0-9]+[)）]$")  # ⑴…⒇ or (1)
-ZONE_WORDS = ("开发区", "经开区", "高新区", "管委会", "垦区", "新区")
 
 
 @dataclass
@@ -41,14 +50,15 @@ class TopupRow:
     row: int  # spreadsheet row number (header = 1)
     seq: str
     name: str
-    amount: Decimal
-    count: int
+    amount: Decimal | None  # None: the cell was refused (a problem says why)
+    count: int | None
     insurer_cell: str
     kind: str = ""  # total | subtotal | city | district
     parent: "TopupRow | None" = None
     children: list = field(default_factory=list)
     insurer: str = ""
-    code: str = ""
+    code_cell: str = ""  # the table's own region code, when it has a code column
+    region: Region | None = None
 
 
 @dataclass
@@ -78,22 +88,15 @@ def _p(row, region, field_name, expected, found, note: str = "") -> dict:
 
 
 def _number(text: str, row: int, region: str, name: str, problems: list, whole: bool):
-    cleaned = text.replace(",", "").replace("，", "")
+    # Chinese documents sometimes group thousands with a full-width comma.
+    text = text.replace("，", ",")
     try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        problems.append(_p(row, region, name, "a number", text or "(empty)"))
+        if whole:
+            return whole_number(text, limit=PERSONS_MAX, what="a whole number of persons ≥ 0")
+        return amount(text, limit=settings.TOPUP_AMOUNT_LIMIT, limit_name="TOPUP_AMOUNT_LIMIT")
+    except BadValue as exc:
+        problems.append(_p(row, region, name, exc.expected, exc.found))
         return None
-    if not value.is_finite() or value < 0:
-        problems.append(_p(row, region, name, "a number ≥ 0", text))
-        return None
-    if whole and value != value.to_integral_value():
-        problems.append(_p(row, region, name, "a whole number of persons", text))
-        return None
-    if not whole and value != value.quantize(Decimal("0.01")):
-        problems.append(_p(row, region, name, "an amount with at most 2 decimals", text))
-        return None
-    return int(value) if whole else value.quantize(Decimal("0.01"))
 
 
 def topup_read(path: Path) -> tuple[list[TopupRow], list[dict]]:
@@ -102,26 +105,28 @@ def topup_read(path: Path) -> tuple[list[TopupRow], list[dict]]:
         table = list(iter_table(path))  # the shared reader: CSV in UTF-8/BOM/GB18030, or XLSX
     except Unreadable as exc:
         p = exc.problems[0]
-        return [], [_p(0, "", p["field"], p["expected"], p["found"])]
+        return [], [_p(p.get("row", 0), "", p["field"], p["expected"], p["found"])]
     problems = []
     header = table[0][1] if table else []
-    if len(header) != 5 or not all(h.startswith(c) or c in h for h, c in zip(header, COLUMNS, strict=False)):
-        problems.append(_p(1, "", "header", "序号, 市县名称, 补缴金额…, …参保人数, 上缴保险公司", ", ".join(header)))
+    width = 6 if len(header) == 6 and header[5].strip().lower() in CODE_COLUMNS else 5
+    if len(header) != width or not all(h.startswith(c) or c in h for h, c in zip(header, COLUMNS, strict=False)):
+        problems.append(_p(1, "", "header", "序号, 市县名称, 补缴金额…, …参保人数, 上缴保险公司 (and optionally 代码)",
+                           ", ".join(header)))
     rows: list[TopupRow] = []
     for n, r in table[1:]:
-        if len(r) > 5 or len(r) < 4:
-            problems.append(_p(n, r[1] if len(r) > 1 else "", "columns", 5, len(r)))
+        if len(r) > width or len(r) < 4:
+            problems.append(_p(n, r[1] if len(r) > 1 else "", "columns", width, len(r)))
             continue
         seq, name = r[0], re.sub(r"\s+", "", r[1])
-        amount = _number(r[2], n, name, "amount", problems, whole=False)
+        yuan = _number(r[2], n, name, "amount", problems, whole=False)
         count = _number(r[3], n, name, "count", problems, whole=True)
         insurer = re.sub(r"\s+", "", r[4]) if len(r) > 4 else ""
-        if amount is None or count is None:
-            continue
-        rows.append(TopupRow(n, seq, name, amount, count, insurer))
+        # A row with a bad figure stays in the structure, so its districts are not reported as orphans.
+        rows.append(TopupRow(n, seq, name, yuan, count, insurer, code_cell=r[5] if len(r) > 5 else ""))
     if not rows and not problems:
         problems.append(_p(2, "", "rows", "at least one row of figures", "none"))
     _structure(rows, problems)
+    _match(rows, problems, code_header=header[5] if width == 6 else "")
     return rows, problems
 
 
@@ -149,18 +154,16 @@ def _structure(rows: list[TopupRow], problems: list) -> None:
                 problems.append(_p(r.row, r.name, "序号", "a subtotal (一, 二 …) before numbered rows", r.seq))
             else:
                 subtotal.children.append(r)
-            r.code = f"{PROVINCE[0]}-{int(r.seq):02d}"
         elif DISTRICT.match(r.seq):
             r.kind, r.parent = "district", city
             if city is None:
                 problems.append(_p(r.row, r.name, "序号", "a numbered city or county before its districts", r.seq))
                 continue
             city.children.append(r)
-            r.code = f"{city.code}-{len(city.children):02d}"
         else:
             problems.append(_p(r.row, r.name, "序号", "合计, 一/二…, 1, 2… or ⑴, ⑵…", r.seq or "(empty)"))
             continue
-        parent_key = r.parent.code if r.parent is not None and r.kind == "district" else "province"
+        parent_key = r.parent.row if r.parent is not None and r.kind == "district" else "province"
         if r.name in seen[parent_key]:
             problems.append(_p(r.row, r.name, "市县名称", "each region once", "listed again"))
         seen[parent_key].add(r.name)
@@ -176,6 +179,33 @@ def _structure(rows: list[TopupRow], problems: list) -> None:
         r.insurer = r.insurer_cell or insurer_above
     if rows and total is None:
         problems.append(_p(rows[0].row, "", "合计", "a grand total row", "none"))
+
+
+def _match(rows: list[TopupRow], problems: list, code_header: str) -> None:
+    """Find each city or county among the province's regions and each district among its city's, by name."""
+    province = Region.objects.filter(code=PROVINCE[0]).first()
+    if province is None:
+        problems.append(_p(1, PROVINCE[1], "市县名称", f"the regions of {PROVINCE[1]} loaded "
+                           f"(accounts.services.regions_load, data/regions/{REGIONS_FILE.name})",
+                           f"no region {PROVINCE[0]}"))
+        return
+    by_parent = defaultdict(list)
+    for region in Region.objects.filter(parent__in=[province, *province.children.all()]):
+        by_parent[region.parent_id].append(region)
+    for r in rows:
+        if r.kind not in ("city", "district") or (r.kind == "district" and (r.parent is None or r.parent.region is None)):
+            continue  # a district under a city that was not found is not looked for
+        parent = province if r.kind == "city" else r.parent.region
+        found = [x for x in by_parent[parent.pk] if x.name == r.name]
+        if len(found) != 1:
+            where = f"a city or county of {parent.name}" if r.kind == "city" else f"a district of {parent.name}"
+            problems.append(_p(r.row, r.name, "市县名称", f"{where}, named as in data/regions/{REGIONS_FILE.name}",
+                               r.name if not found else f"{r.name} ({len(found)} regions: "
+                               f"{', '.join(x.code for x in found)})"))
+            continue
+        r.region = found[0]
+        if r.code_cell and r.code_cell != r.region.code:
+            problems.append(_p(r.row, r.name, code_header, f"{r.region.code} ({r.region.path()})", r.code_cell))
 
 
 def _hint(diff: Decimal, candidates: list[TopupRow]) -> str:
@@ -220,33 +250,29 @@ def _paying(rows: list[TopupRow]) -> list[TopupRow]:
     return [r for r in rows if r.kind == "district" or (r.kind == "city" and not r.children)]
 
 
-def _level(r: TopupRow) -> str:
-    if any(w in r.name for w in ZONE_WORDS):
-        return Region.Level.ZONE
-    if r.kind == "city" and (r.children or r.name.endswith("州")):
-        return Region.Level.CITY
-    return Region.Level.COUNTY
-
-
 @transaction.atomic
 def topup_import(*, path: Path, year: int = 2019, per_capita="15", due: date = date(2019, 11, 30), by=None,
                  dry_run: bool = False, accept_discrepancies: bool = False) -> TopupResult:
-    """Check the whole table, then create regions, funds, insurers and one obligation per paying region.
+    """Check the whole table, then create funds, insurers and one obligation per paying region.
 
-    Refused (nothing written) on any problem of form, and on any discrepancy unless
+    Every row must name a region already loaded (regions_load): an unknown or ambiguous name is
+    a problem of form. Refused (nothing written) on any problem of form, and on any discrepancy unless
     `accept_discrepancies`; a dry run writes nothing either. Importing the same table
     again creates nothing new.
     """
     result = TopupResult()
-    per_capita = Decimal(str(per_capita))
+    try:
+        per_capita = amount(str(per_capita))
+    except BadValue as exc:
+        raise Refused([{**_p(0, "", "per_capita", exc.expected, exc.found), "entry": "top-up import"}]) from None
     rows, problems = topup_read(path)
     result.rows = len(rows)
     total = next((r for r in rows if r.kind == "total"), None)
     if total is not None:
-        result.total_amount, result.total_insured = total.amount, total.count
+        result.total_amount, result.total_insured = total.amount or Decimal(0), total.count or 0
     paying = _paying(rows)
     for r in paying:
-        result.by_insurer[r.insurer] = result.by_insurer.get(r.insurer, Decimal(0)) + r.amount
+        result.by_insurer[r.insurer] = result.by_insurer.get(r.insurer, Decimal(0)) + (r.amount or Decimal(0))
     discrepancies = topup_check(rows, per_capita) if not problems else []
     if problems:
         result.problems = problems
@@ -261,20 +287,13 @@ def topup_import(*, path: Path, year: int = 2019, per_capita="15", due: date = d
         return result
 
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-    province = region_ensure(code=PROVINCE[0], name=PROVINCE[1], level=Region.Level.PROVINCE)
-    regions = {}
-    for r in rows:
-        if r.kind == "city":
-            regions[r.row] = region_ensure(code=r.code, name=r.name, level=_level(r), parent=province)
-        elif r.kind == "district":
-            regions[r.row] = region_ensure(code=r.code, name=r.name, level=_level(r), parent=regions[r.parent.row])
     insurers = {name: Insurer.objects.filter(name=name).first() or insurer_ensure(code=KNOWN_INSURERS[name], name=name)
                 for name in {r.insurer for r in paying}}
     conflicts = []
     for r in paying:
         if r.amount == 0:
             continue
-        region = regions[r.row]
+        region = r.region
         fund = fund_ensure(code=f"F-{region.code}", name=f"{region.name}城乡居民大病保险资金", region=region)
         key = f"topup/{year}/{region.code}"
         ob, created = PremiumObligation.objects.get_or_create(key=key, defaults=dict(

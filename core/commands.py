@@ -32,10 +32,14 @@ class JsonCommand(BaseCommand):
     def run(self, **options):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def refused(self, exc: Refused) -> None:
+        """Called once the command's input was refused (its writes already rolled back)."""
+
     def handle(self, *args, **options):
         try:
             ok, payload, text = self.run(**options)
         except Refused as exc:
+            self.refused(exc)
             ok, payload, text = False, {"ok": False, "problems": exc.problems}, "\n".join(
                 ["拒绝 / refused:"] + [f"  - {Refused.describe(p)}" for p in exc.problems])
         except CommandError:

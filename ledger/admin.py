@@ -16,23 +16,34 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from access.admin_scope import scoped_get_or_404
+from access.roles import is_administrator
 from access.scope import scope_filter
 from accounts.models import Account, Book
-from audit.services import audit_record
 from core.admin import ReadOnlyAdmin
 from core.errors import Refused
 from core.money import fmt
 
 from .admin_views import check, refusal_messages
+from .closing import year_end_close, year_end_prepare
 from .models import AccountBalance, JournalEntry, Period, Posting
-from .services import Line, entry_draft_post, entry_draft_save, entry_reverse, period_close, period_reopen, year_close
+from .services import (
+    OWN_SOURCES,
+    Line,
+    entry_draft_delete,
+    entry_draft_post,
+    entry_draft_save,
+    entry_reverse,
+    period_close,
+    period_reopen,
+)
 
 
 def draft_editable(entry, user) -> bool:
-    """Only the maker (制单) changes a draft: a reviewer who edited what they review would post their own work."""
+    """Only the maker (制单) changes a draft: a reviewer who edited what they review would post their own work.
+    A draft that is part of a document (a transfer's voucher …) changes only through that document."""
     if entry is None:
         return True
-    return not entry.is_posted and entry.made_by_id in (None, user.pk)
+    return not entry.is_posted and entry.made_by_id == user.pk and entry.source in OWN_SOURCES
 
 
 @admin.register(Period)
@@ -40,7 +51,7 @@ class PeriodAdmin(admin.ModelAdmin):
     list_display = ("book_code", "year", "month", "start_date", "end_date", "status", "closed_at", "closed_by")
     list_filter = ("status", "year", "book")
     list_select_related = ("book", "closed_by")
-    actions = ["close_periods", "reopen_periods", "close_years"]
+    actions = ["close_periods", "reopen_periods", "prepare_year_ends", "close_years"]
     readonly_fields = [f.name for f in Period._meta.fields]
 
     @admin.display(description=_("book"), ordering="book__code")
@@ -77,17 +88,34 @@ class PeriodAdmin(admin.ModelAdmin):
                 messages.success(request, _("%(book)s %(period)s reopened") % {"book": period.book.code,
                                                                                "period": period})
 
-    @admin.action(description=_("Close the whole year of the selected periods (final)"), permissions=["change"])
-    def close_years(self, request, queryset):
+    def _years(self, request, queryset, write, done, failed):
         for book_id, year in sorted(set(queryset.values_list("book", "year"))):
             book = Book.objects.get(pk=book_id)
             try:
-                year_close(book=book, year=year, by=request.user)
+                write(book, year)
             except Refused as exc:
-                refusal_messages(request, exc, _("%(book)s %(year)s was not closed:") % {
-                    "book": book.code, "year": year})
+                refusal_messages(request, exc, failed % {"book": book.code, "year": year})
             else:
-                messages.success(request, _("%(book)s %(year)s closed for good") % {"book": book.code, "year": year})
+                messages.success(request, done % {"book": book.code, "year": year})
+
+    @admin.action(description=_("Prepare the year-end closing entry of the selected periods' years (制单)"),
+                  permissions=["prepare"])
+    def prepare_year_ends(self, request, queryset):
+        self._years(request, queryset, lambda book, year: year_end_prepare(book=book, year=year, by=request.user),
+                    _("%(book)s %(year)s: the closing entry is drafted for review"),
+                    _("%(book)s %(year)s: no closing entry was prepared:"))
+
+    @admin.action(description=_("Approve the year-end close: post the closing entry and close the year for good (审核)"),
+                  permissions=["post"])
+    def close_years(self, request, queryset):
+        self._years(request, queryset, lambda book, year: year_end_close(book=book, year=year, by=request.user),
+                    _("%(book)s %(year)s closed for good"), _("%(book)s %(year)s was not closed:"))
+
+    def has_prepare_permission(self, request):
+        return request.user.has_perm("ledger.add_journalentry")
+
+    def has_post_permission(self, request):
+        return request.user.has_perm("ledger.post_journalentry") and request.user.has_perm("ledger.change_period")
 
 
 class YuanField(forms.DecimalField):
@@ -129,7 +157,7 @@ class PostingFormSet(forms.BaseInlineFormSet):
         lines = self.lines()
         if entry.book_id and entry.date and lines:
             check(entry_draft_save, book=entry.book, date=entry.date, lines=lines, memo=entry.memo,
-                    entry=entry if entry.pk else None)
+                  entry=entry if entry.pk else None, made_by=getattr(self, "user", None))
 
     def lines(self) -> list[Line]:
         rows = []
@@ -151,6 +179,11 @@ class PostingInline(admin.TabularInline):
     extra = 4
     min_num = 0
 
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.user = request.user  # the draft's maker (制单) is whoever is signed in, never a form field
+        return formset
+
     def get_extra(self, request, obj=None, **kwargs):
         return 0 if obj is not None and obj.is_posted else (2 if obj is not None else 4)
 
@@ -169,14 +202,20 @@ class PostingInline(admin.TabularInline):
             field.widget.can_delete_related = field.widget.can_view_related = False
         return field
 
+    # A voucher's lines are edited with the voucher: the user's right on the voucher (Django's check, on
+    # the parent model) narrowed to drafts its maker is editing.
+    def _may_edit_lines(self, request, obj) -> bool:
+        perm = "ledger.add_journalentry" if obj is None else "ledger.change_journalentry"
+        return request.user.has_perm(perm) and draft_editable(obj, request.user)
+
     def has_add_permission(self, request, obj=None):
-        return draft_editable(obj, request.user)
+        return self._may_edit_lines(request, obj)
 
     def has_change_permission(self, request, obj=None):
-        return draft_editable(obj, request.user)
+        return self._may_edit_lines(request, obj)
 
     def has_delete_permission(self, request, obj=None):
-        return draft_editable(obj, request.user)
+        return self._may_edit_lines(request, obj)
 
 
 class EntryForm(forms.ModelForm):
@@ -288,12 +327,19 @@ class JournalEntryAdmin(admin.ModelAdmin):
         return super().has_change_permission(request, obj) and draft_editable(obj, request.user)
 
     def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and draft_editable(obj, request.user)
+        # A draft is withdrawn by its maker or an administrator; a posted voucher never disappears.
+        if not super().has_delete_permission(request, obj):
+            return False
+        return obj is None or draft_editable(obj, request.user) or (
+            not obj.is_posted and obj.source in OWN_SOURCES and is_administrator(request.user))
 
     def get_actions(self, request):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)  # posted vouchers never disappear; drafts are deleted one by one
         return actions
+
+    def delete_model(self, request, obj):
+        entry_draft_delete(entry=obj, by=request.user)  # checked and recorded by the service
 
     # -- saving goes through the service ----------------------------------------------
 
@@ -304,8 +350,8 @@ class JournalEntryAdmin(admin.ModelAdmin):
         formset = next(fs for fs in formsets if isinstance(fs, PostingFormSet))
         entry = form.instance
         saved = entry_draft_save(
-            book=entry.book, date=entry.date, memo=entry.memo, lines=formset.lines(),
-            made_by=request.user if not change else entry.made_by, entry=entry if change else None,
+            book=entry.book, date=entry.date, memo=entry.memo, lines=formset.lines(), made_by=request.user,
+            entry=entry if change else None,
         )
         form.instance.pk = saved.pk
         form.instance._state.adding = False
@@ -332,10 +378,8 @@ class JournalEntryAdmin(admin.ModelAdmin):
         try:
             posted = entry_draft_post(entry=entry, reviewed_by=request.user)
         except Refused as exc:
-            audit_record(action="entry_posted", actor=request.user, obj=entry, request=request, outcome="refused",
-                         detail={"problems": [Refused.describe(p) for p in exc.problems]})
             refusal_messages(request, exc, _("%(entry)s was not posted; it is unchanged:") % {
-                "entry": self.voucher_shown(entry)})
+                "entry": self.voucher_shown(entry)}, action="entry_posted", obj=entry)
             return False
         messages.success(request, _("Posted as %(voucher)s.") % {"voucher": posted.voucher})
         return True
@@ -352,16 +396,20 @@ class JournalEntryAdmin(admin.ModelAdmin):
                 self._post(request, entry)
 
     def reverse_view(self, request, pk):
+        """An accountant prepares the reversal (a draft); a reviewer other than them posts it."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        entry = scoped_get_or_404(request, JournalEntry, pk, perm="ledger.post_journalentry")
+        entry = scoped_get_or_404(request, JournalEntry, pk, perm="ledger.add_journalentry")
         try:
             reversal = entry_reverse(entry=entry, made_by=request.user)
         except Refused as exc:
             refusal_messages(request, exc, _("%(entry)s was not reversed; nothing changed:") % {
                 "entry": self.voucher_shown(entry)})
             return HttpResponseRedirect(reverse("admin:ledger_journalentry_change", args=[pk]))
-        messages.success(request, _("Reversed by %(voucher)s.") % {"voucher": reversal.voucher})
+        if reversal.is_posted:
+            messages.info(request, _("Already reversed by %(voucher)s.") % {"voucher": reversal.voucher})
+        else:
+            messages.success(request, _("The reversal is drafted for review; it counts once a reviewer posts it."))
         return HttpResponseRedirect(reverse("admin:ledger_journalentry_change", args=[reversal.pk]))
 
 

@@ -29,6 +29,10 @@ _ENTRY = [
     (r"account (?P<code>\S+)", _("account %(code)s")),
     (r"consortium (?P<name>.+)", _("consortium %(name)s")),
     (r"chart template", _("chart template")),
+    (r"settlement (?P<cy>.+)", _("%(cy)s settlement")),
+    (r"transfer (?P<ref>.+)", _("transfer %(ref)s")),
+    (r"claims batch (?P<batch>.+)", _("claims batch %(batch)s")),
+    (r"book (?P<code>\S+) year (?P<year>\d+)", _("book %(code)s, year %(year)s")),
 ]
 
 _FIELD = [
@@ -53,6 +57,13 @@ _FIELD = [
     (r"parent", _("parent account")),
     (r"member shares", _("member shares")),
     (r"name", _("name")),
+    (r"made_by", _("preparer")),
+    (r"posted_by", _("poster")),
+    (r"user", _("user")),
+    (r"by", _("user")),
+    (r"source", _("source")),
+    (r"closing entry", _("closing entry")),
+    (r"amount", _("amount")),
 ]
 
 _EXPECTED = [
@@ -91,6 +102,32 @@ _EXPECTED = [
     (r"a sub-account of (?P<code>.+)", _("a sub-account of %(code)s")),
     (r"an account without postings \(postings go to leaf accounts\)",
      _("an account without postings (postings go to leaf accounts)")),
+    (r"a preparer \(制单\): a named person", _("a named person as preparer")),
+    (r"a reviewer \(审核\): a named person", _("a named person as reviewer")),
+    (r"a preparer \(制单\): a user with a name on record", _("a preparer whose name is on record")),
+    (r"a reviewer \(审核\): a user with a name on record", _("a reviewer whose name is on record")),
+    (r"a preparer \(制单\): an active user", _("an active user as preparer")),
+    (r"a reviewer \(审核\): an active user", _("an active user as reviewer")),
+    (r"someone who keeps book (?P<code>\S+) \(in their scope\)", _("someone who keeps book %(code)s")),
+    (r"the draft's own maker \(制单\)", _("the draft's own maker")),
+    (r"the draft's maker \(制单\) or an administrator", _("the draft's maker or an administrator")),
+    (r"a voucher typed in the books", _("a voucher of the books' own (not part of a document)")),
+    (r"a draft that still exists", _("a draft that still exists")),
+    (r"someone other than the preparer", _("someone other than the preparer")),
+    (r"a named person", _("a named person")),
+    (r"reviewed before posting", _("reviewed before posting")),
+    (r"a closing entry prepared for review \(year_end_prepare\)", _("a closing entry prepared for review")),
+    (r"the balances it was prepared from", _("the balances it was prepared from")),
+    (r"at most what is still owed, (?P<owed>\S+)", _("at most what is still owed, %(owed)s")),
+    (r"a voucher of this transfer awaiting your review", _("a voucher of this transfer awaiting your review")),
+    (r"a draft of this transfer you prepared", _("a draft of this transfer you prepared")),
+    (r"(?:the|its) preparer or an administrator", _("the preparer or an administrator")),
+    (r"a batch awaiting review", _("a batch awaiting review")),
+    (r"posted in the fund's book first", _("posted in the fund's book first")),
+    (r"an accountant of (?P<fund>.+) or of (?P<insurer>.+) \(the side follows from the role\)",
+     _("an accountant of %(fund)s or of %(insurer)s (the side follows from the role)")),
+    (r"an accountant of (?P<party>.+)", _("an accountant of %(party)s")),
+    (r"insurer's entries awaiting review", _("the insurer's entries awaiting review")),
 ]
 
 _FOUND = [
@@ -113,6 +150,18 @@ _FOUND = [
     (r"draft #(?P<id>\d+) dated (?P<date>\S+) «(?P<memo>.*)»", _("draft #%(id)s dated %(date)s «%(memo)s»")),
     (r"(?P<code>\S+) already has postings", _("%(code)s already has postings")),
     (r"one under (?P<name>.+)", _("one under %(name)s")),
+    (r"(?P<user>\S+) \(no name\)", _("%(user)s (no name on record)")),
+    (r"posted meanwhile: reverse it instead", _("posted meanwhile: reverse it instead")),
+    (r"deleted meanwhile", _("deleted meanwhile")),
+    (r"part of a document \((?P<source>.+)\): change it there", _("part of a document (%(source)s): change it there")),
+    (r"part of a document \((?P<source>.+)\): withdraw the document",
+     _("part of a document (%(source)s): withdraw the document")),
+    (r"the books moved since: prepare it again", _("the books moved since: prepare it again")),
+    (r"none in your books", _("none in your books")),
+    (r"none \(posted vouchers are corrected by reversal\)", _("none (posted vouchers are corrected by reversal)")),
+    (r"the preparer", _("the preparer")),
+    (r"none", _("none")),
+    (r"draft", _("draft")),
 ]
 
 # Period statuses inside a found value ("… (closed)"), shown as the period list shows them.
@@ -143,8 +192,14 @@ def describe(problem: dict) -> str:
     }
 
 
-def refusal_messages(request, exc: Refused, heading) -> None:
-    """A heading saying what did not happen, then every problem, each as its own message."""
+def refusal_messages(request, exc: Refused, heading, *, action: str = "refused", obj=None) -> None:
+    """A heading saying what did not happen, then every problem, each as its own message; and the refused
+    attempt in the audit trail (the service's own transaction rolled back, this is written after it)."""
+    from audit.services import audit_record
+
+    audit_record(action=action, actor=request.user, request=request, obj=obj, outcome="refused",
+                 detail={"what": str(heading), "path": request.path,
+                         "problems": [Refused.describe(p) for p in exc.problems]})
     messages.error(request, heading)
     for p in exc.problems:
         messages.error(request, describe(p))

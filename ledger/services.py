@@ -18,11 +18,14 @@ from django.db.models import Max
 from django.utils import timezone
 from djmoney.money import Money
 
+from access.roles import is_administrator
+from access.scope import in_scope
 from accounts.models import Account, Book
 from audit.services import audit_record
 from core.bulk import rows_insert
 from core.errors import Refused, problem
 from core.money import AmountError, to_fen
+from core.people import person_of, signer_problems
 
 from . import chain
 from .models import AccountBalance, JournalEntry, Period, Posting
@@ -129,7 +132,7 @@ def period_reopen(*, period: Period, by=None) -> Period:
 @transaction.atomic
 def year_close(*, book: Book, year: int, by=None) -> list[Period]:
     """Close every period of the year for good; closing it again changes nothing."""
-    Book.objects.select_for_update().get(pk=book.pk)
+    Book.objects.select_for_update(no_key=True).get(pk=book.pk)
     periods = list(Period.objects.filter(book=book, year=year).order_by("month"))
     if len(periods) != 12:
         raise Refused([problem(f"book {book.code}", f"year {year}", "12 opened periods", len(periods))])
@@ -258,7 +261,9 @@ def _existing_by_key(book: Book, keys) -> dict:
 
 
 def _lock_book(book: Book) -> Book:
-    return Book.objects.select_for_update().get(pk=book.pk)
+    """The book's row lock orders its postings. FOR NO KEY UPDATE: rows that merely refer to the book
+    (a draft's postings being written) take a key-share lock on it, which this does not block."""
+    return Book.objects.select_for_update(no_key=True).get(pk=book.pk)
 
 
 def _seal(book: Book, items: list[_Checked], source: str, now) -> None:
@@ -406,8 +411,10 @@ def entries_post_many(
     seen_keys = {}
     made_by_id = getattr(made_by, "pk", made_by)
     reviewed_by_id = getattr(reviewed_by, "pk", reviewed_by)
-    if made_by_id is not None and made_by_id == reviewed_by_id:
-        problems.append(problem(f"book {book.code}", "reviewed_by", "a reviewer other than the maker", "the same person"))
+    # Whatever puts money into a book was prepared by one named person and approved by another,
+    # both of whom keep that book (a fund's people never write into an insurer's book, nor the reverse).
+    problems += signer_problems(f"book {book.code}", made_by=made_by, reviewed_by=reviewed_by)
+    problems += _outside_scope(book, f"book {book.code}", made_by=made_by, reviewed_by=reviewed_by)
     for i, spec in enumerate(entries):
         label = _label(spec, i if len(entries) > 1 else None)
         key = spec.idempotency_key
@@ -438,9 +445,10 @@ def entries_post_many(
     if posted:
         new = list(posted.values())
         # One event a batch, not one an entry: an import of 100,000 vouchers is one act.
-        audit_record(action="entry_posted" if len(new) == 1 else "entries_posted", actor=made_by or source,
+        audit_record(action="entry_posted" if len(new) == 1 else "entries_posted", actor=reviewed_by,
                      obj=new[0] if len(new) == 1 else None, book=book,
-                     detail={"entries": len(new), "source": source, "first": new[0].voucher, "last": new[-1].voucher})
+                     detail={"entries": len(new), "source": source, "first": new[0].voucher, "last": new[-1].voucher,
+                             "made_by": _username(made_by)})
     return [posted.get(id(r), r) if isinstance(r, _Checked) else r for r in result]
 
 
@@ -455,6 +463,26 @@ def entry_post(
 
 # -- drafts and review (制单 → 审核) -------------------------------------------------
 
+# Drafts a document owns change only through that document (a transfer's half, a claims batch …);
+# these sources are the voucher's own: typed in the admin, a reversal, a year-end closing entry.
+OWN_SOURCES = ("manual", "reversal", "year-end close")
+
+
+def _outside_scope(book: Book, label: str, **people) -> list[dict]:
+    """A preparer or reviewer whose scope does not hold the book (access.scope) may not sign in it."""
+    problems = []
+    for field_name, value in people.items():
+        who = person_of(value)
+        if who is not None and not in_scope(who, book):
+            problems.append(problem(label, field_name, f"someone who keeps book {book.code} (in their scope)",
+                                    who.get_username()))
+    return problems
+
+
+def _username(value) -> str:
+    who = person_of(value)
+    return who.get_username() if who is not None else ""
+
 
 def _spec_of_draft(entry: JournalEntry) -> EntrySpec:
     lines = [
@@ -464,86 +492,141 @@ def _spec_of_draft(entry: JournalEntry) -> EntrySpec:
     return EntrySpec(date=entry.date, lines=lines, memo=entry.memo, idempotency_key=entry.idempotency_key)
 
 
+def _draft_locked(entry: JournalEntry, label: str) -> JournalEntry:
+    """The draft under a row lock, so a maker's edit and a reviewer's posting never cross."""
+    locked = JournalEntry.objects.select_for_update().filter(pk=entry.pk).first()
+    if locked is None:
+        raise Refused([problem(label, "entry", "a draft that still exists", "deleted meanwhile")])
+    if locked.status != JournalEntry.Status.DRAFT:
+        raise Refused([problem(locked.label(), "status", "a draft", "posted meanwhile: reverse it instead")])
+    return locked
+
+
 @transaction.atomic
 def entry_draft_save(
-    *, book: Book, date: date, lines: Sequence[Line], memo: str, made_by=None, entry: JournalEntry | None = None
+    *, book: Book, date: date, lines: Sequence[Line], memo: str, made_by=None, entry: JournalEntry | None = None,
+    source: str = "manual", idempotency_key: str | None = None, reverses: JournalEntry | None = None,
 ) -> JournalEntry:
-    """Save a draft for review. It may be unbalanced while it is being prepared; posting checks all."""
+    """Save a draft for review. It may be unbalanced while it is being prepared; posting checks all.
+
+    A new draft needs its maker (制单), a named person; an existing one is changed only while it
+    is a draft, only by its maker, and only if it is the voucher's own (not a document's half).
+    """
     problems = []
+    label = f"draft «{memo}»"
+    if entry is not None:
+        _lock_book(book)  # book, then entry: the order posting takes them in, so the two never deadlock
+        entry = _draft_locked(entry, label)
+        who = person_of(made_by) if made_by is not None else None
+        if who is not None and who.pk != entry.made_by_id:
+            problems.append(problem(entry.label(), "made_by", "the draft's own maker (制单)", who.get_username()))
+        if entry.source not in OWN_SOURCES and entry.source != source:
+            problems.append(problem(entry.label(), "source", "a voucher typed in the books",
+                                    f"part of a document ({entry.source}): change it there"))
+    else:
+        problems += signer_problems(label, made_by=made_by, need_reviewer=False)
+        problems += _outside_scope(book, label, made_by=made_by)
     context = _BookContext(book, [date])
     period = context.periods.get((date.year, date.month)) if isinstance(date, date_type) else None
     if period is None or period.status != Period.Status.OPEN:
-        problems.append(problem(f"draft «{memo}»", "date", "a date in an open period", date))
+        problems.append(problem(label, "date", "a date in an open period", date))
     rows = []
     for n, ln in enumerate(lines, start=1):
         acc_id = context.accounts.get(ln.account)
         if acc_id is None or acc_id in context.non_leaf:
-            problems.append(problem(f"draft «{memo}»", f"line {n} account", f"a leaf account of book {book.code}", ln.account))
-        dr = context._amount(ln.debit, f"draft «{memo}»", f"line {n} debit", problems)
-        cr = context._amount(ln.credit, f"draft «{memo}»", f"line {n} credit", problems)
+            problems.append(problem(label, f"line {n} account", f"a leaf account of book {book.code}", ln.account))
+        dr = context._amount(ln.debit, label, f"line {n} debit", problems)
+        cr = context._amount(ln.credit, label, f"line {n} credit", problems)
         if dr and cr:
-            problems.append(problem(f"draft «{memo}»", f"line {n}", "a debit or a credit, not both", "both"))
+            problems.append(problem(label, f"line {n}", "a debit or a credit, not both", "both"))
         if dr is not None and cr is not None and not dr and not cr:
-            problems.append(problem(f"draft «{memo}»", f"line {n}", "a debit or a credit above zero", "neither"))
+            problems.append(problem(label, f"line {n}", "a debit or a credit above zero", "neither"))
         rows.append((acc_id, dr, cr, ln))
     if problems:
         raise Refused(problems)
     if entry is None:
-        entry = JournalEntry(book=book, made_by=made_by)
-    elif entry.status != JournalEntry.Status.DRAFT:
-        raise Refused([problem(entry.label(), "status", "a draft", "posted: reverse it instead")])
+        entry = JournalEntry(book=book, made_by=person_of(made_by), source=source, idempotency_key=idempotency_key,
+                             reverses=reverses)
     entry.period, entry.date, entry.fiscal_year, entry.memo = period, date, date.year, memo
     entry.content_digest = chain.content_digest(
         entry_date=date, memo=memo,
         lines=[chain.LineContent(ln.account, dr, cr, ln.memo, ln.counterparty) for _, dr, cr, ln in rows],
     )
-    entry.save()
+    try:
+        with transaction.atomic():
+            entry.save()
+    except IntegrityError as exc:  # a key or a reversal another request took a moment ago
+        raise Refused([problem(label, "entry", "a document drafted once", f"already drafted ({exc})")]) from None
     entry.postings.all().delete()
     _postings_insert([
         (entry.pk, book.pk, n, acc_id, dr, cr, ln.memo or "", ln.counterparty or "")
         for n, (acc_id, dr, cr, ln) in enumerate(rows, start=1)
     ])
-    audit_record(action="draft_saved", actor=made_by or entry.made_by, obj=entry,
-                 detail={"lines": len(rows), "date": date.isoformat()})
+    audit_record(action="draft_saved", actor=entry.made_by, obj=entry,
+                 detail={"lines": len(rows), "date": date.isoformat(), "source": source})
     return entry
 
 
 @transaction.atomic
 def entry_draft_post(*, entry: JournalEntry, reviewed_by) -> JournalEntry:
-    """The reviewer (审核) posts a draft; never the person who made it."""
+    """The reviewer (审核) posts a draft; never the person who made it, and both are named people."""
     book = _lock_book(entry.book)
-    entry = JournalEntry.objects.select_for_update().get(pk=entry.pk)
+    entry = JournalEntry.objects.select_for_update().filter(pk=entry.pk).first() or entry
     if entry.status == JournalEntry.Status.POSTED:
         raise Refused([problem(entry.label(), "status", "a draft awaiting review", "already posted")])
-    reviewer_id = getattr(reviewed_by, "pk", reviewed_by)
-    problems = []
-    if reviewer_id is None:
-        problems.append(problem(entry.label(), "reviewed_by", "a reviewer (审核)", "nobody"))
-    elif reviewer_id == entry.made_by_id:
-        problems.append(problem(entry.label(), "reviewed_by", "a reviewer other than the maker (制单)", "the maker"))
+    if not JournalEntry.objects.filter(pk=entry.pk).exists():
+        raise Refused([problem(entry.label(), "entry", "a draft that still exists", "deleted meanwhile")])
+    problems = signer_problems(entry.label(), made_by=entry.made_by_id, reviewed_by=reviewed_by)
+    problems += _outside_scope(book, entry.label(), reviewed_by=reviewed_by)
     spec = _spec_of_draft(entry)
     c = _BookContext(book, [spec.date]).check(spec, entry.label(), problems)
     if problems:
         raise Refused(problems)
-    c.draft, c.made_by_id, c.reviewed_by_id = entry, entry.made_by_id, reviewer_id
+    c.draft, c.made_by_id, c.reviewed_by_id = entry, entry.made_by_id, getattr(reviewed_by, "pk", reviewed_by)
+    c.reverses = entry.reverses
     posted = _post_checked(book, [c], entry.source)[0]
     audit_record(action="entry_posted", actor=reviewed_by, obj=posted,
-                 detail={"voucher": posted.voucher, "made_by": entry.made_by.get_username() if entry.made_by else ""})
+                 detail={"voucher": posted.voucher, "made_by": _username(entry.made_by_id)})
     return posted
+
+
+@transaction.atomic
+def entry_draft_delete(*, entry: JournalEntry, by) -> None:
+    """Withdraw a voucher draft: its maker's or an administrator's act, recorded in the audit trail.
+
+    A draft that is half of a document (a transfer, a claims batch …) goes with its document.
+    """
+    who = person_of(by)
+    entry = _draft_locked(entry, f"draft #{entry.pk}")
+    problems = []
+    if who is None or not (who.pk == entry.made_by_id or is_administrator(who)):
+        problems.append(problem(entry.label(), "by", "the draft's maker (制单) or an administrator",
+                                who.get_username() if who is not None else "nobody"))
+    if entry.source not in OWN_SOURCES:
+        problems.append(problem(entry.label(), "source", "a voucher typed in the books",
+                                f"part of a document ({entry.source}): withdraw the document"))
+    if problems:
+        raise Refused(problems)
+    detail = {"memo": entry.memo, "date": entry.date.isoformat(), "source": entry.source,
+              "lines": [[p.account.code, str(p.debit.amount), str(p.credit.amount)]
+                        for p in entry.postings.select_related("account").order_by("line")]}
+    audit_record(action="deleted", actor=who, obj=entry, book=entry.book, detail=detail)
+    entry.postings.all().delete()
+    entry.delete()
 
 
 # -- corrections -------------------------------------------------------------------
 
 
 @transaction.atomic
-def entry_reverse(
-    *, entry: JournalEntry, date: date | None = None, memo: str | None = None, made_by=None, reviewed_by=None
-) -> JournalEntry:
-    """Reverse a posted entry (冲销): the same lines on the opposite sides, linked to the original.
+def entry_reverse(*, entry: JournalEntry, date: date | None = None, memo: str | None = None,
+                  made_by=None) -> JournalEntry:
+    """Prepare the reversal (红字冲销) of a posted entry: the same lines on the opposite sides, linked
+    to the original, as a draft that a reviewer other than its maker posts (entry_draft_post).
 
-    Reversing twice returns the first reversal.
+    Preparing it again returns the same reversal, drafted or posted; a reversal is never reversed.
     """
-    original = JournalEntry.objects.select_related("book").get(pk=entry.pk)
+    original = JournalEntry.objects.select_for_update(of=("self",)).select_related("book").get(pk=entry.pk)
     label = original.label()
     if original.status != JournalEntry.Status.POSTED:
         raise Refused([problem(label, "status", "a posted entry", "a draft: edit or delete it instead")])
@@ -553,23 +636,14 @@ def entry_reverse(
     existing = JournalEntry.objects.filter(reverses=original).first()
     if existing is not None:
         return existing
-    book = _lock_book(original.book)
     when = date or original.date
     lines = [
         Line(account=p.account.code, debit=p.credit, credit=p.debit, memo=p.memo, counterparty=p.counterparty)
         for p in original.postings.select_related("account").order_by("line")
     ]
-    spec = EntrySpec(date=when, lines=lines, memo=memo or f"冲销 {original.voucher} {original.memo}"[:500],
-                     idempotency_key=f"reversal:{original.pk}")
-    problems = []
-    made_by_id, reviewed_by_id = getattr(made_by, "pk", made_by), getattr(reviewed_by, "pk", reviewed_by)
-    if made_by_id is not None and made_by_id == reviewed_by_id:
-        problems.append(problem(label, "reviewed_by", "a reviewer other than the maker", "the same person"))
-    c = _BookContext(book, [when]).check(spec, f"reversal of {label}", problems)
-    if problems:
-        raise Refused(problems)
-    c.reverses, c.made_by_id, c.reviewed_by_id = original, made_by_id, reviewed_by_id
-    reversal = _post_checked(book, [c], "reversal")[0]
-    audit_record(action="entry_reversed", actor=made_by or "reversal", obj=original,
-                 detail={"voucher": original.voucher, "reversal": reversal.voucher})
+    reversal = entry_draft_save(book=original.book, date=when, lines=lines, made_by=made_by,
+                                memo=memo or f"冲销 {original.voucher} {original.memo}"[:500], source="reversal",
+                                idempotency_key=f"reversal:{original.pk}", reverses=original)
+    audit_record(action="entry_reversed", actor=made_by, obj=original,
+                 detail={"voucher": original.voucher, "reversal_draft": reversal.pk})
     return reversal

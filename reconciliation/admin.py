@@ -13,14 +13,16 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from access.admin_scope import scoped_get_or_404
+from access.roles import is_administrator
 from core.errors import Refused
 from core.money import fmt
+from ledger.admin_views import refusal_messages
 from ledger.models import JournalEntry, Posting
 
 from .bank import bank_match_auto, bank_match_manual, bank_reconciliation, bank_unmatch
 from .management.commands.settlement_calc import LABELS
 from .models import BankLine, BankStatement, Deadline, Settlement
-from .services import settlement_draft, settlement_post, settlement_review
+from .services import settlement_delete, settlement_draft, settlement_post, settlement_review
 
 
 class LossSplitForm(forms.Form):
@@ -36,17 +38,29 @@ class SettlementAdmin(admin.ModelAdmin):
     change_form_template = "admin/reconciliation/settlement/change_form.html"
     readonly_fields = ("contract_year", "status", "as_of", "premium", "claims", "cost", "deposit", "score",
                        "policy_loss", "loss_reason", "terms_shown", "outcome_shown", "entries_shown",
-                       "prepared_by", "reviewed_by", "posted_at")
+                       "prepared_by", "reviewed_by", "posted_by", "posted_at")
     fields = readonly_fields
 
     def has_add_permission(self, request):
         return False  # drafted by `settle` or the scheduled task after the cut-off
 
     def has_delete_permission(self, request, obj=None):
-        return obj is not None and obj.status == Settlement.Status.DRAFT
+        # A draft is withdrawn by its preparer (or an administrator), never by anyone else.
+        if not super().has_delete_permission(request, obj):
+            return False
+        return obj is None or (obj.status == Settlement.Status.DRAFT
+                               and (obj.prepared_by_id == request.user.pk or is_administrator(request.user)))
 
     def has_change_permission(self, request, obj=None):
         return False  # figures come from the books; the page's own buttons review, split and post
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # one by one, through the service that records it
+        return actions
+
+    def delete_model(self, request, obj):
+        settlement_delete(settlement=obj, user=request.user)
 
     @admin.display(description=_("premium P"))
     def premium_shown(self, obj):
@@ -96,11 +110,16 @@ class SettlementAdmin(admin.ModelAdmin):
             path("<int:pk>/split/", view(self.action_view("split")), name="reconciliation_settlement_split"),
         ] + super().get_urls()
 
+    # Reviewing and posting are the reviewer's; the loss split is the accountants' determination
+    # (whoever enters it becomes the draft's preparer, so someone else reviews it).
+    PERMS = {"review": "reconciliation.approve_settlement", "post": "reconciliation.approve_settlement",
+             "split": "reconciliation.change_settlement"}
+
     def action_view(self, action):
         def view(request, pk):
             if request.method != "POST":
                 return HttpResponseNotAllowed(["POST"])
-            s = scoped_get_or_404(request, Settlement, pk, perm="reconciliation.approve_settlement")
+            s = scoped_get_or_404(request, Settlement, pk, perm=self.PERMS[action])
             try:
                 if action == "review":
                     settlement_review(settlement=s, user=request.user)
@@ -120,8 +139,7 @@ class SettlementAdmin(admin.ModelAdmin):
                                          loss_reason=form.cleaned_data["reason"])
                         messages.success(request, _("Loss split recorded; the draft is recomputed."))
             except Refused as exc:
-                for p in exc.problems:
-                    messages.error(request, Refused.describe(p))
+                refusal_messages(request, exc, _("Nothing changed:"))
             return HttpResponseRedirect(reverse("admin:reconciliation_settlement_change", args=[pk]))
         return view
 
@@ -215,8 +233,7 @@ class BankLineAdmin(admin.ModelAdmin):
             else:
                 bank_unmatch(line=form.instance, by=who)
         except Refused as exc:
-            for p in exc.problems:
-                messages.error(request, Refused.describe(p))
+            refusal_messages(request, exc, _("%(line)s: nothing changed:") % {"line": form.instance})
 
     @admin.action(description=_("Unmatch"), permissions=["change"])
     def unmatch(self, request, queryset):

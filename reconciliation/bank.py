@@ -10,10 +10,11 @@ postings, several lines to one posting).
 import hashlib
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from itertools import combinations
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -22,19 +23,65 @@ from audit.services import audit_record
 from core.errors import Refused, problem
 from core.money import from_fen
 from core.tables import iter_table
+from core.values import BadValue, amount, date_value, within
 from ledger.models import Posting
 
 from .models import BankFormat, BankLine, BankStatement
 
 WINDOW_DAYS = 3
+LIMIT = "BANK_AMOUNT_LIMIT"  # the setting bounding every line and balance, in yuan
 
 
-def _fen(text: str) -> int | None:
+def _yuan(text: str, *, signed: bool) -> Decimal:
+    """A figure as banks print it (a leading ¥ allowed), strictly read and within the per-line limit."""
+    text = text.strip()
+    for symbol in ("¥", "￥"):
+        text = text.removeprefix(symbol).strip()
+    return amount(text, signed=signed, limit=getattr(settings, LIMIT), limit_name=LIMIT)
+
+
+def _line_fen(get, cols: dict) -> tuple[int | None, list[tuple[str, str, str]]]:
+    """A line's signed amount in fen (money in +, out −) and what is wrong with its amount cells."""
+    if "amount" in cols:
+        try:
+            fen = int(_yuan(get("amount"), signed=True) * 100)
+        except BadValue as exc:
+            return None, [("amount", exc.expected, exc.found)]
+        return (fen, []) if fen else (None, [("amount", "a non-zero amount", get("amount"))])
+    fen, bad = {}, []
+    for key in ("debit", "credit"):
+        text = get(key)
+        try:
+            fen[key] = int(_yuan(text, signed=False) * 100) if text else 0
+        except BadValue as exc:
+            bad.append((key, _column_reason(text, cols[key], exc), exc.found))
+    if bad:
+        return None, bad
+    shown = f"{get('debit') or '(empty)'} / {get('credit') or '(empty)'}"
+    if fen["debit"] and fen["credit"]:
+        return None, [("amount", f"an amount in {cols['debit']} or in {cols['credit']}, not in both", shown)]
+    if not fen["debit"] and not fen["credit"]:
+        return None, [("amount", f"a non-zero amount in {cols['debit']} or {cols['credit']}", shown)]
+    return fen["credit"] - fen["debit"], []
+
+
+def _column_reason(text: str, column: str, exc: BadValue) -> str:
+    """A signed figure in 支出 or 收入: the column is the direction, so a sign there leaves it in doubt."""
+    if text.startswith("-"):
+        try:
+            _yuan(text[1:], signed=False)
+        except BadValue:
+            return exc.expected
+        return f"an amount ≥ 0 in {column} (the column says in or out; no sign)"
+    return exc.expected
+
+
+def _balance(value, where: str, field_name: str, problems: list) -> int | None:
     try:
-        v = Decimal(text.replace(",", "").replace("¥", "").strip() or "0")
-    except InvalidOperation:
+        return int(_yuan(str(value), signed=True) * 100)
+    except BadValue as exc:
+        problems.append(problem(where, field_name, exc.expected, exc.found))
         return None
-    return int(v * 100) if v == v.quantize(Decimal("0.01")) else None
 
 
 @transaction.atomic
@@ -59,37 +106,37 @@ def bank_statement_import(*, path: Path, account: Account, bank: str, year: int,
     if missing:
         raise Refused([problem(where, "header", f"the columns of {bank}: {', '.join(cols.values())}",
                                ", ".join(header))])
-    problems, lines, seen = [], [], set()
+    problems, lines, seen, unread = [], [], set(), 0
+    if not (1 <= month <= 12 and 1900 <= year <= 9998):
+        raise Refused([problem(where, "month", "a month 1–12 of a year 1900–9998", f"{year}-{month}")])
     first, last = date(year, month, 1), (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1))
     for n, cells in rows:
         cells = cells + [""] * (len(header) - len(cells))
         def get(key, cells=cells):
             return cells[index[cols[key]]] if key in cols else ""
         try:
-            day = date.fromisoformat(get("date").replace("/", "-")[:10])
-        except ValueError:
-            problems.append(problem(f"row {n}", "date", "a date YYYY-MM-DD", get("date")))
-            continue
-        if not first <= day <= last:
+            day = date_value(get("date"))
+        except BadValue as exc:
+            day = None
+            problems.append(problem(f"row {n}", "date", exc.expected, exc.found))
+        if day is not None and not first <= day <= last:
             problems.append(problem(f"row {n}", "date", f"a date in {year}-{month:02d}", day))
-        if "amount" in cols:
-            amount = _fen(get("amount"))
-        else:
-            dr, cr = _fen(get("debit")), _fen(get("credit"))
-            amount = None if dr is None or cr is None else cr - dr
-        if amount is None or amount == 0:
-            problems.append(problem(f"row {n}", "amount", "a non-zero amount with at most 2 decimals",
-                                    get("amount") or f"{get('debit')} / {get('credit')}"))
+        fen, bad = _line_fen(get, cols)
+        problems += [problem(f"row {n}", *b) for b in bad]
+        if day is None or fen is None:
+            unread += 1
             continue
-        key = (day, amount, get("reference"), get("description"))
+        key = (day, fen, get("reference"), get("description"))
         if key in seen:
             problems.append(problem(f"row {n}", "line", "each line once", "a duplicate of an earlier line"))
         seen.add(key)
-        lines.append(BankLine(line=n, date=day, amount=Decimal(amount) / 100, description=get("description"),
+        lines.append(BankLine(line=n, date=day, amount=Decimal(fen) / 100, description=get("description"),
                               reference=get("reference"), counterparty=get("counterparty")))
     total = sum(int(ln.amount.amount * 100) for ln in lines)
-    o, c = _fen(str(opening)), _fen(str(closing))
-    if o is not None and c is not None and o + total != c:
+    o = _balance(opening, where, "opening balance", problems)
+    c = _balance(closing, where, "closing balance", problems)
+    # With a line unread the sum would be wrong, and the difference it shows a false lead.
+    if o is not None and c is not None and not unread and o + total != c:
         problems.append(problem(where, "closing balance", f"opening + lines = {Decimal(o + total) / 100:,.2f}",
                                 f"{Decimal(c) / 100:,.2f}"))
     if problems:
@@ -123,16 +170,21 @@ def bank_statement_import_mt940(*, path: Path, account: Account, by=None) -> Ban
         if existing.file_sha256 == sha:
             return existing
         raise Refused([problem(where, "statement", f"one statement for {day:%Y-%m}", "another file already")])
-    lines, problems = [], []
+    lines, problems, unread = [], [], 0
+    balances_read = all([_mt940_figure(opening, where, "opening balance", problems),
+                         _mt940_figure(closing.amount.amount, where, "closing balance", problems)])
     for n, t in enumerate(parsed, start=1):
         d = t.data
         if (d["date"].year, d["date"].month) != (day.year, day.month):
             problems.append(problem(f"line {n}", "date", f"a date in {day:%Y-%m}", d["date"]))
+        if not _mt940_figure(d["amount"].amount, f"line {n}", "amount", problems):
+            unread += 1
+            continue
         lines.append(BankLine(line=n, date=d["date"], amount=d["amount"].amount,
                               description=(d.get("transaction_details") or "")[:300],
                               reference=d.get("customer_reference") or d.get("bank_reference") or ""))
     total = sum((ln.amount.amount for ln in lines), Decimal(0))
-    if opening + total != closing.amount.amount:
+    if balances_read and not unread and opening + total != closing.amount.amount:
         problems.append(problem(where, "closing balance", f"opening + lines = {opening + total:,.2f}",
                                 f"{closing.amount.amount:,.2f}"))
     if problems:
@@ -145,6 +197,19 @@ def bank_statement_import_mt940(*, path: Path, account: Account, by=None) -> Ban
     audit_record(action="imported", actor=by, obj=statement, book=account.book, digest=sha,
                  detail={"kind": "bank statement (MT940)", "file": Path(path).name, "lines": len(lines)})
     return statement
+
+
+def _mt940_figure(value: Decimal, where: str, field_name: str, problems: list) -> bool:
+    """The parser reads MT940 figures itself; they must still be fen and plausible."""
+    try:
+        within(value, limit=getattr(settings, LIMIT), limit_name=LIMIT)
+    except BadValue as exc:
+        problems.append(problem(where, field_name, exc.expected, exc.found))
+        return False
+    if value != value.quantize(Decimal("0.01")):
+        problems.append(problem(where, field_name, "an amount with at most 2 decimals", value))
+        return False
+    return True
 
 
 def _book_side(posting: Posting) -> int:

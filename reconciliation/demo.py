@@ -2,30 +2,27 @@
 
 from datetime import date
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from access.demo import demo_pair
 from accounts.models import Book
 from contracts.demo import demo_claims_post, demo_topups_post, demo_year_post
-from contracts.models import Assessment, ContractYear
+from contracts.models import Assessment, ContractYear, PremiumTransfer
+from contracts.services import transfer_approve, transfer_confirm
 
 from .models import Settlement
-from .services import settlement_draft, settlement_post, settlement_review, year_end_close
+from .services import (
+    settlement_draft,
+    settlement_insurer_approve,
+    settlement_insurer_prepare,
+    settlement_post,
+    settlement_review,
+    year_end_close,
+    year_end_prepare,
+)
 
 # (contract, year, settled on): after the March 31 cut-off, before the June 30 deadline.
 SETTLE = [("SD-2015", 2015, date(2016, 6, 20)), ("JC-2019", 2019, date(2020, 6, 20))]
-
-
-def _people():
-    User = get_user_model()
-    preparer, _ = User.objects.get_or_create(username="demo-kuaiji", defaults={"first_name": "演示会计"})
-    reviewer, _ = User.objects.get_or_create(username="demo-fuhe", defaults={"first_name": "演示复核"})
-    for u in (preparer, reviewer):
-        if u.has_usable_password():
-            continue
-        u.set_unusable_password()
-        u.save()
-    return preparer, reviewer
 
 
 @transaction.atomic
@@ -36,24 +33,44 @@ def demo_all(out_dir) -> dict:
     jc = ContractYear.objects.get(contract__code="JC-2019", year=2019)
     Assessment.objects.get_or_create(contract_year=jc, defaults={"score": 85, "assessed_on": date(2020, 4, 20),
                                                                  "assessor": "晋城市医疗保障局（演示）"})
-    preparer, reviewer = _people()
     bank = demo_bank_statement(out_dir)
     settlements = []
     for code, year, on in SETTLE:
+        # The fund's accountant prepares the settlement; the fund's reviewer reviews and posts it.
         cy = ContractYear.objects.get(contract__code=code, year=year)
+        preparer, reviewer = demo_pair("fund", cy.contract.fund.region.code)
         s = Settlement.objects.filter(contract_year=cy).first() or settlement_draft(
             contract_year=cy, as_of=on, user=preparer)
         if s.status == Settlement.Status.DRAFT:
             s = settlement_review(settlement=s, user=reviewer)
-        settlements.append(settlement_post(settlement=s, on=on))
+        s = settlement_post(settlement=s, on=on, user=reviewer)
+        settlements.append(s)
+        # The insurer books its side of the settlement and the released deposit in its own book.
+        accountant, checker = demo_pair("insurer", cy.contract.insurer.code)
+        if any(not e.is_posted for e in settlement_insurer_prepare(settlement=s, user=accountant)):
+            settlement_insurer_approve(settlement=s, user=checker)
+        _deposit_received(cy)
     closed = []
     for code, year, _ in SETTLE:
         cy = ContractYear.objects.get(contract__code=code, year=year)
-        for book in (Book.objects.get(fund=cy.contract.fund), Book.objects.get(insurer=cy.contract.insurer)):
-            year_end_close(book=book, year=year)
+        for side, book in (("fund", Book.objects.get(fund=cy.contract.fund)),
+                           ("insurer", Book.objects.get(insurer=cy.contract.insurer))):
+            owner = cy.contract.fund.region.code if side == "fund" else cy.contract.insurer.code
+            preparer, reviewer = demo_pair(side, owner)
+            year_end_prepare(book=book, year=year, by=preparer)
+            year_end_close(book=book, year=year, by=reviewer)
             closed.append((book, year))
     return {"years": years, "topups": topups, "claims": claims, "settlements": settlements, "closed": closed,
             "bank": bank}
+
+
+def _deposit_received(cy) -> None:
+    """The insurer confirms, in its own book, the service deposit the settlement released."""
+    for t in PremiumTransfer.objects.filter(obligation__contract_year=cy, obligation__kind="deposit",
+                                            insurer_entry__isnull=True):
+        accountant, reviewer = demo_pair("insurer", cy.contract.insurer.code)
+        t = transfer_confirm(transfer=t, user=accountant, received_on=t.paid_on)
+        transfer_approve(transfer=t, user=reviewer)
 
 
 def demo_bank_statement(out_dir):
@@ -68,8 +85,10 @@ def demo_bank_statement(out_dir):
     from .models import BankFormat
 
     book = Book.objects.get(code="FUND-1405")
+    accountant, reviewer = demo_pair("fund", "1405")
     entry_post(book=book, date=date(2019, 1, 1), memo="支出户存款期初余额", idempotency_key="demo-opening-1004",
-               lines=[Line("1004", debit="300000000.00"), Line("3001", credit="300000000.00")], source="quickstart")
+               lines=[Line("1004", debit="300000000.00"), Line("3001", credit="300000000.00")], source="quickstart",
+               made_by=accountant, reviewed_by=reviewer)
     BankFormat.objects.get_or_create(name="工商银行", defaults={"columns": {
         "date": "交易日期", "description": "摘要", "reference": "流水号", "counterparty": "对方户名",
         "debit": "支出", "credit": "收入"}})
@@ -81,6 +100,6 @@ def demo_bank_statement(out_dir):
         w.writerow(["2019-04-26", "划拨大病保险费", "JC-2019-T1", "中国人寿保险股份有限公司晋城分公司", "44200093.50", ""])
         w.writerow(["2019-04-30", "账户管理费", "FEE201904", "中国工商银行晋城分行", "15.00", ""])
     statement = bank_statement_import(path=path, account=book.accounts.get(code="1004"), bank="工商银行", year=2019,
-                                      month=4, opening="300000000.00", closing="255799891.50")
-    bank_match_auto(statement=statement)
+                                      month=4, opening="300000000.00", closing="255799891.50", by=accountant)
+    bank_match_auto(statement=statement, by=accountant.get_username())
     return statement

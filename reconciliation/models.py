@@ -36,8 +36,11 @@ class Settlement(models.Model):
                                     related_name="+", verbose_name=_("prepared by"))
     reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True,
                                     related_name="+", verbose_name=_("reviewed by"))
+    posted_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True,
+                                  related_name="+", verbose_name=_("posted by"))
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     posted_at = models.DateTimeField(_("posted at"), null=True, blank=True)
+    posted_on = models.DateField(_("vouchers dated"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("annual settlement")
@@ -49,6 +52,16 @@ class Settlement(models.Model):
                 condition=Q(prepared_by__isnull=True) | Q(reviewed_by__isnull=True) | ~Q(prepared_by=F("reviewed_by")),
                 name="settlement_reviewer_not_preparer",
                 violation_error_message=_("The reviewer of a settlement cannot be its preparer."),
+            ),
+            # Past the draft, a settlement names its preparer and a different reviewer; posted, also
+            # who posted it, never its preparer.
+            models.CheckConstraint(
+                condition=Q(status="draft") | Q(prepared_by__isnull=False, reviewed_by__isnull=False),
+                name="settlement_reviewed_names_two_people",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="posted") | (Q(posted_by__isnull=False) & ~Q(posted_by=F("prepared_by"))),
+                name="settlement_poster_not_preparer",
             ),
         ]
 

@@ -13,15 +13,19 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from accounts.models import Account, Book
+from access.roles import is_administrator
+from access.scope import in_scope, scope_filter
+from access.sides import party_side
+from accounts.models import Book
 from audit.services import audit_record
-from claims.models import Claim
+from claims.selectors import counted_claims
 from contracts.models import ContractYear, PremiumObligation
-from contracts.services import transfer_record
+from contracts.services import deposit_release_post
 from core.errors import Refused, problem
-from core.money import to_fen
-from ledger.models import AccountBalance, JournalEntry, Period
-from ledger.services import Line, entry_post, fiscal_year_open, year_close
+from core.people import person_name, person_of, signer_problems
+from ledger.closing import year_end_close, year_end_prepare  # noqa: F401 - scheduled and demo work call them here
+from ledger.models import JournalEntry
+from ledger.services import Line, entry_draft_post, entry_draft_save, entry_post, fiscal_year_open
 
 from .models import Deadline, Settlement
 from .settlement import settlement_compute, terms_from_dict
@@ -41,7 +45,8 @@ def settlement_figures(*, contract_year: ContractYear) -> dict:
     assessment = getattr(cy, "assessment", None)
     return {
         "premium": _sum(obligations, "amount") + _sum(topups, "amount"),
-        "claims": _sum(Claim.objects.filter(charged_to=cy, settled_on__lte=_claims_until(cy)), "paid"),
+        # Claims of batches still awaiting review count nowhere until a reviewer posts them.
+        "claims": _sum(counted_claims().filter(charged_to=cy, settled_on__lte=_claims_until(cy)), "paid"),
         "cost": cy.operating_cost.amount,
         "deposit": _sum(obligations.filter(kind=PremiumObligation.Kind.DEPOSIT), "amount"),
         "score": assessment.score if assessment is not None else None,
@@ -54,16 +59,25 @@ def _claims_until(cy: ContractYear) -> date:
 
 
 @transaction.atomic
-def settlement_draft(*, contract_year: ContractYear, as_of: date | None = None, policy_loss=None,
-                     loss_reason: str = "", user=None, only_new: bool = False) -> Settlement | None:
+def settlement_draft(*, contract_year: ContractYear, user, as_of: date | None = None, policy_loss=None,
+                     loss_reason: str = "", only_new: bool = False) -> Settlement | None:
     """Draft (or re-draft) the settlement of a contract year whose cut-off has passed.
 
-    The contract year's row lock orders concurrent callers; with `only_new` a caller that
+    Prepared by a named person (a scheduled task acts for one); whoever re-drafts it with new
+    figures (the loss split) becomes its preparer, so the reviewer is never the one who decided
+    them. The contract year's row lock orders concurrent callers; with `only_new` a caller that
     finds a settlement already there gets None (the scheduled task counts what it made).
     """
     cy = ContractYear.objects.select_for_update().get(pk=contract_year.pk)
     label = f"settlement {cy}"
     as_of = as_of or timezone.localdate()
+    problems = signer_problems(label, made_by=user, need_reviewer=False)
+    fund_book = _book("fund", cy.contract.fund)
+    if not problems and not in_scope(user, fund_book):
+        problems.append(problem(label, "user", f"someone who keeps book {fund_book.code} (in their scope)",
+                                user.get_username()))
+    if problems:
+        raise Refused(problems)
     if as_of <= cy.cutoff:
         raise Refused([problem(label, "as_of", f"a date after the cut-off {cy.cutoff}", as_of)])
     existing = Settlement.objects.filter(contract_year=cy).first()
@@ -84,6 +98,7 @@ def settlement_draft(*, contract_year: ContractYear, as_of: date | None = None, 
     if existing is not None:
         for k, v in values.items():
             setattr(existing, k, v)
+        existing.prepared_by = user
         existing.save()
         audit_record(action="settlement_drafted", actor=user, obj=existing, book=_book("fund", cy.contract.fund),
                      detail={"recomputed": True, "outcome": values["outcome"]})
@@ -98,7 +113,7 @@ def settlement_draft(*, contract_year: ContractYear, as_of: date | None = None, 
         return Settlement.objects.get(contract_year=cy)
 
 
-def settlement_draft_pending(*, contract_year: ContractYear, as_of: date, user=None) -> Settlement | None:
+def settlement_draft_pending(*, contract_year: ContractYear, as_of: date, user) -> Settlement | None:
     """The scheduled draft: like settlement_draft, but one that needs the accountants' loss split, or the
     assessment score that releases the deposit, waits for them (None)."""
     try:
@@ -111,88 +126,183 @@ def settlement_draft_pending(*, contract_year: ContractYear, as_of: date, user=N
 
 @transaction.atomic
 def settlement_review(*, settlement: Settlement, user) -> Settlement:
+    """A reviewer other than its preparer checks the draft; reviewing again changes nothing."""
     s = Settlement.objects.select_for_update().get(pk=settlement.pk)
     if s.status != Settlement.Status.DRAFT:
         return s
-    if user is None or (s.prepared_by_id is not None and s.prepared_by_id == user.pk):
-        raise Refused([problem(f"settlement {s.contract_year}", "reviewed_by", "a reviewer other than the preparer",
-                               "the preparer" if user else "nobody")])
+    label = f"settlement {s.contract_year}"
+    problems = signer_problems(label, made_by=s.prepared_by_id, reviewed_by=user)
+    problems += _keeps_fund_book(s, user, "reviewed_by")
+    if problems:
+        raise Refused(problems)
     s.status, s.reviewed_by = Settlement.Status.REVIEWED, user
     s.save(update_fields=["status", "reviewed_by"])
     audit_record(action="settlement_reviewed", actor=user, obj=s, book=_book("fund", s.contract_year.contract.fund))
     return s
 
 
+def _keeps_fund_book(s: Settlement, user, field_name: str) -> list[dict]:
+    book = _book("fund", s.contract_year.contract.fund)
+    if user is None or in_scope(user, book):
+        return []
+    return [problem(f"settlement {s.contract_year}", field_name, f"someone who keeps book {book.code} (in their scope)",
+                    user.get_username())]
+
+
 def _book(owner_field: str, owner) -> Book:
     return Book.objects.get(**{owner_field: owner})
 
 
-@transaction.atomic
-def settlement_post(*, settlement: Settlement, on: date | None = None, user=None) -> Settlement:
-    """Post a reviewed settlement in both books; posting again changes nothing."""
-    s = Settlement.objects.select_for_update().select_related("contract_year__contract").get(pk=settlement.pk)
-    if s.status == Settlement.Status.POSTED:
-        return s
-    if s.status != Settlement.Status.REVIEWED:
-        raise Refused([problem(f"settlement {s.contract_year}", "status", "reviewed before posting", s.status)])
-    cy = s.contract_year
-    contract = cy.contract
+def _settlement_entries(s: Settlement) -> dict[str, list[tuple[str, str, list[Line]]]]:
+    """What the settlement books on each side: (key, memo, lines) for the fund's book and the insurer's."""
+    cy, contract = s.contract_year, s.contract_year.contract
     o = {k: Decimal(v) for k, v in s.outcome.items()}
-    day = on or s.as_of
-    fund_book, insurer_book = _book("fund", contract.fund), _book("insurer", contract.insurer)
-    for book in (fund_book, insurer_book):
-        fiscal_year_open(book=book, year=day.year)
-    keys = []
-    base = f"settlement:{cy.pk}"
-
-    def post(book, key, memo, lines):
-        entry_post(book=book, date=day, memo=memo, lines=lines, idempotency_key=f"{base}:{key}",
-                   source="settlement", made_by=s.prepared_by, reviewed_by=s.reviewed_by)
-        keys.append(f"{book.code}:{base}:{key}")
-
-    year = cy.year
+    year, fund, insurer = cy.year, contract.fund.name, contract.insurer.name
+    sides = {"fund": [], "insurer": []}
     if o["surplus_returned"] > 0:
         amt = o["surplus_returned"]
-        post(insurer_book, "surplus-owed", f"{year}年度结算：超额结余应返还医保基金",
-             [Line("6031", debit=amt), Line("224101", credit=amt, counterparty=contract.fund.name)])
-        post(insurer_book, "surplus-paid", f"{year}年度结算：返还医保基金结余",
-             [Line("224101", debit=amt, counterparty=contract.fund.name), Line("1002", credit=amt)])
-        post(fund_book, "surplus-received", f"{year}年度结算：收到承办机构返还结余（冲减大病保险支出）",
-             [Line("1003", debit=amt), Line("5101", credit=amt, counterparty=contract.insurer.name)])
+        sides["insurer"] += [
+            ("surplus-owed", f"{year}年度结算：超额结余应返还医保基金",
+             [Line("6031", debit=amt), Line("224101", credit=amt, counterparty=fund)]),
+            ("surplus-paid", f"{year}年度结算：返还医保基金结余",
+             [Line("224101", debit=amt, counterparty=fund), Line("1002", credit=amt)])]
+        sides["fund"].append(("surplus-received", f"{year}年度结算：收到承办机构返还结余（冲减大病保险支出）",
+                              [Line("1003", debit=amt), Line("5101", credit=amt, counterparty=insurer)]))
     if o["surplus_carried"] > 0:
         amt = o["surplus_carried"]
-        post(insurer_book, "surplus-carried", f"{year}年度结算：超额结余结转下年度大病保险资金",
-             [Line("6031", debit=amt), Line("2203", credit=amt, counterparty=contract.fund.name)])
+        sides["insurer"].append(("surplus-carried", f"{year}年度结算：超额结余结转下年度大病保险资金",
+                                 [Line("6031", debit=amt), Line("2203", credit=amt, counterparty=fund)]))
     if o["loss_fund"] > 0:
         amt = o["loss_fund"]
-        post(fund_book, "loss-share-paid", f"{year}年度结算：分担政策性亏损",
-             [Line("5101", debit=amt, counterparty=contract.insurer.name), Line("1004", credit=amt)])
-        post(insurer_book, "loss-share-received", f"{year}年度结算：收到基金分担的政策性亏损",
-             [Line("1002", debit=amt), Line("6031", credit=amt, counterparty=contract.fund.name)])
+        sides["fund"].append(("loss-share-paid", f"{year}年度结算：分担政策性亏损",
+                              [Line("5101", debit=amt, counterparty=insurer), Line("1004", credit=amt)]))
+        sides["insurer"].append(("loss-share-received", f"{year}年度结算：收到基金分担的政策性亏损",
+                                 [Line("1002", debit=amt), Line("6031", credit=amt, counterparty=fund)]))
+    return sides
+
+
+def _key(s: Settlement, key: str) -> str:
+    return f"settlement:{s.contract_year_id}:{key}"
+
+
+@transaction.atomic
+def settlement_post(*, settlement: Settlement, user, on: date | None = None) -> Settlement:
+    """Post a reviewed settlement in the fund's book (and pay the released deposit); posting again changes nothing.
+
+    Its vouchers name the preparer (制单) and the reviewer (审核); whoever posts it is never its
+    preparer. The insurer books its side in its own book (settlement_insurer_prepare), by its own people.
+    """
+    s = Settlement.objects.select_for_update(of=("self",)).select_related("contract_year__contract").get(pk=settlement.pk)
+    if s.status == Settlement.Status.POSTED:
+        return s
+    label = f"settlement {s.contract_year}"
+    if s.status != Settlement.Status.REVIEWED:
+        raise Refused([problem(label, "status", "reviewed before posting", s.status)])
+    problems = signer_problems(label, made_by=s.prepared_by_id, reviewed_by=s.reviewed_by_id)
+    poster = person_of(user)
+    if poster is None or not person_name(poster):
+        problems.append(problem(label, "posted_by", "a named person", getattr(poster, "username", "nobody")))
+    elif poster.pk == s.prepared_by_id:
+        problems.append(problem(label, "posted_by", "someone other than the preparer", "the preparer"))
+    else:
+        problems += _keeps_fund_book(s, poster, "posted_by")
+    if problems:
+        raise Refused(problems)
+    cy = s.contract_year
+    day = on or s.as_of
+    fund_book = _book("fund", cy.contract.fund)
+    fiscal_year_open(book=fund_book, year=day.year)
+    keys = []
+    for key, memo, lines in _settlement_entries(s)["fund"]:
+        entry_post(book=fund_book, date=day, memo=memo, lines=lines, idempotency_key=_key(s, key),
+                   source="settlement", made_by=s.prepared_by, reviewed_by=s.reviewed_by)
+        keys.append(f"{fund_book.code}:{_key(s, key)}")
     deposit = PremiumObligation.objects.filter(contract_year=cy, kind=PremiumObligation.Kind.DEPOSIT).first()
+    o = {k: Decimal(v) for k, v in s.outcome.items()}
     if deposit is not None:
         if o["deposit_forfeited"] > 0 and deposit.forfeited.amount != o["deposit_forfeited"]:
             deposit.forfeited = o["deposit_forfeited"]
             deposit.save(update_fields=["forfeited"])
         if o["deposit_released"] > 0:
-            transfer_record(reference=f"{base}:deposit", obligation=deposit, insurer=contract.insurer,
-                            amount=o["deposit_released"], paid_on=day, side="fund", user=user)
-            keys.append(f"transfer {base}:deposit")
-    s.status, s.posted_at, s.entry_keys = Settlement.Status.POSTED, timezone.now(), keys
-    s.save(update_fields=["status", "posted_at", "entry_keys"])
+            deposit_release_post(obligation=deposit, reference=_key(s, "deposit"), amount=o["deposit_released"],
+                                 on=day, made_by=s.prepared_by, reviewed_by=s.reviewed_by)
+            keys.append(f"transfer {_key(s, 'deposit')}")
+    s.status, s.posted_at, s.posted_on, s.entry_keys, s.posted_by = (
+        Settlement.Status.POSTED, timezone.now(), day, keys, poster)
+    s.save(update_fields=["status", "posted_at", "posted_on", "entry_keys", "posted_by"])
     audit_record(action="settlement_posted", actor=user, obj=s, book=fund_book, detail={"entries": keys})
     return s
+
+
+@transaction.atomic
+def settlement_insurer_prepare(*, settlement: Settlement, user) -> list[JournalEntry]:
+    """The insurer's accountant drafts the posted settlement's entries in the insurer's own book, dated as
+    the fund posted it, for the insurer's reviewer (settlement_insurer_approve). Again: nothing new."""
+    s = Settlement.objects.select_for_update(of=("self",)).select_related("contract_year__contract").get(pk=settlement.pk)
+    label = f"settlement {s.contract_year}"
+    contract = s.contract_year.contract
+    if s.status != Settlement.Status.POSTED:
+        raise Refused([problem(label, "status", "posted in the fund's book first", s.status)])
+    if party_side(user, fund=contract.fund, insurer=contract.insurer) != "insurer":
+        raise Refused([problem(label, "user", f"an accountant of {contract.insurer}", getattr(user, "username", ""))])
+    book = _book("insurer", contract.insurer)
+    day = s.posted_on or s.as_of
+    fiscal_year_open(book=book, year=day.year)
+    drafts = []
+    for key, memo, lines in _settlement_entries(s)["insurer"]:
+        existing = JournalEntry.objects.filter(book=book, idempotency_key=_key(s, key)).first()
+        drafts.append(existing or entry_draft_save(book=book, date=day, memo=memo, lines=lines, made_by=user,
+                                                   source="settlement", idempotency_key=_key(s, key)))
+    return drafts
+
+
+@transaction.atomic
+def settlement_insurer_approve(*, settlement: Settlement, user) -> list[JournalEntry]:
+    """The insurer's reviewer posts the settlement's drafts in the insurer's book (never their own)."""
+    s = Settlement.objects.select_related("contract_year__contract").get(pk=settlement.pk)
+    book = _book("insurer", s.contract_year.contract.insurer)
+    drafts = JournalEntry.objects.filter(book=book, idempotency_key__startswith=f"settlement:{s.contract_year_id}:",
+                                         status=JournalEntry.Status.DRAFT).order_by("pk")
+    if not drafts:
+        raise Refused([problem(f"settlement {s.contract_year}", "status", "insurer's entries awaiting review", "none")])
+    return [entry_draft_post(entry=e, reviewed_by=user) for e in drafts]
+
+
+@transaction.atomic
+def settlement_delete(*, settlement: Settlement, user) -> None:
+    """Withdraw a draft settlement: its preparer's or an administrator's act, recorded with its figures."""
+    s = Settlement.objects.select_for_update().get(pk=settlement.pk)
+    label = f"settlement {s.contract_year}"
+    who = person_of(user)
+    problems = []
+    if s.status != Settlement.Status.DRAFT:
+        problems.append(problem(label, "status", "a draft", s.status))
+    if who is None or not (who.pk == s.prepared_by_id or is_administrator(who)):
+        problems.append(problem(label, "user", "the preparer or an administrator", getattr(who, "username", "nobody")))
+    if problems:
+        raise Refused(problems)
+    audit_record(action="deleted", actor=who, obj=s, book=_book("fund", s.contract_year.contract.fund),
+                 detail={"status": s.status, "outcome": s.outcome, "prepared_by": _username(s.prepared_by)})
+    s.delete()
+
+
+def _username(user) -> str:
+    return user.get_username() if user is not None else ""
 
 
 # -- scheduled work ------------------------------------------------------------------
 
 
-def settlements_due_draft(*, today: date) -> int:
-    """Draft every settlement whose cut-off passed; returns how many were newly drafted."""
+def settlements_due_draft(*, today: date, acts_for) -> int:
+    """Draft every settlement whose cut-off passed, prepared for the named person the schedule acts for;
+    returns how many were newly drafted (each waits for a reviewer)."""
     made = 0
-    for cy in ContractYear.objects.filter(cutoff__lt=today, settlement__isnull=True):
+    # A schedule acts for one person: the contract years of the funds whose books they keep (each region's
+    # schedule names its own responsible accountant).
+    due = scope_filter(ContractYear.objects.filter(cutoff__lt=today, settlement__isnull=True), acts_for)
+    for cy in due:
         with transaction.atomic():
-            made += settlement_draft_pending(contract_year=cy, as_of=today) is not None
+            made += settlement_draft_pending(contract_year=cy, as_of=today, user=acts_for) is not None
     return made
 
 
@@ -206,48 +316,3 @@ def deadlines_check(*, today: date) -> int:
                 made += int(Deadline.objects.get_or_create(contract_year=cy, kind=kind,
                                                            defaults={"due": due, "noticed_on": today})[1])
     return made
-
-
-# -- year-end close ------------------------------------------------------------------
-
-
-@transaction.atomic
-def year_end_close(*, book: Book, year: int, by=None) -> JournalEntry | None:
-    """Move the year's income and expenditure into net assets, close the year for good, open the next.
-
-    Fund books close into 3001 一般基金结余, insurer books into 4103 本年利润. The next year's
-    opening balances are the closing ones (balances carry by construction). Running it
-    again changes nothing.
-    """
-    book = Book.objects.select_for_update().get(pk=book.pk)
-    periods = Period.objects.filter(book=book, year=year)
-    if periods.exists() and not periods.exclude(status=Period.Status.FINAL).exists():
-        return JournalEntry.objects.filter(book=book, idempotency_key=f"year-end:{year}").first()
-    target = "3001" if book.kind == Book.Kind.FUND else "4103"
-    leaves = Account.objects.filter(book=book, children__isnull=True, type__in=["income", "expense"])
-    sums = {a: (0, 0) for a in leaves}
-    for row in AccountBalance.objects.filter(book=book, period__year=year, account__in=leaves).values(
-            "account").annotate(dr=Sum("debit"), cr=Sum("credit")):
-        acc = next(a for a in leaves if a.pk == row["account"])
-        sums[acc] = (to_fen(row["dr"]), to_fen(row["cr"]))
-    lines, net = [], 0  # net > 0: a credit to net assets
-    for acc, (dr, cr) in sorted(sums.items(), key=lambda kv: kv[0].code):
-        balance = cr - dr  # income normally credit, expense normally debit
-        if balance == 0:
-            continue
-        if balance > 0:
-            lines.append(Line(acc.code, debit=Decimal(balance) / 100, memo="年末结转"))
-        else:
-            lines.append(Line(acc.code, credit=Decimal(-balance) / 100, memo="年末结转"))
-        net += balance
-    entry = None
-    if lines:
-        if net > 0:
-            lines.append(Line(target, credit=Decimal(net) / 100, memo="年末结转"))
-        elif net < 0:
-            lines.append(Line(target, debit=Decimal(-net) / 100, memo="年末结转"))
-        entry = entry_post(book=book, date=date(year, 12, 31), memo=f"{year}年末结转收支至净资产", lines=lines,
-                           idempotency_key=f"year-end:{year}", source="year-end close", made_by=by)
-    year_close(book=book, year=year, by=by)
-    fiscal_year_open(book=book, year=year + 1)
-    return entry

@@ -10,11 +10,12 @@ from decimal import Decimal
 from django.db.models import Sum
 
 from accounts.models import Book
-from claims.models import Claim
+from claims.selectors import counted_claims
 from contracts.models import ContractYear
 from contracts.selectors import premium_status
 from core.errors import Refused, problem
 from core.money import cn_upper
+from core.people import person_name
 from ledger.models import JournalEntry
 from ledger.selectors import account_statement, trial_balance
 from reconciliation.management.commands.settlement_calc import LABELS
@@ -76,8 +77,7 @@ def vouchers_data(book: Book, year: int, month: int | None) -> dict:
         total += amount
         vouchers.append({"voucher": e.voucher, "date": e.date.isoformat(), "memo": e.memo, "lines": lines,
                          "amount": _s(amount), "upper": cn_upper(amount), "hash": e.hash[:16],
-                         "made_by": e.made_by.username if e.made_by else e.source,
-                         "reviewed_by": e.reviewed_by.username if e.reviewed_by else "（系统导入）"})
+                         "made_by": person_name(e.made_by), "reviewed_by": person_name(e.reviewed_by)})
     return {"title": "记账凭证", "vouchers": vouchers, "totals": {"count": str(len(vouchers)), "amount": _s(total)},
             "upper": cn_upper(total)}
 
@@ -117,15 +117,15 @@ def settlement_data(book: Book, year: int, month: int | None) -> dict:
                        "upper": [{"label": LABELS[k], "words": cn_upper(s.outcome[k])}
                                  for k in ("surplus_returned", "surplus_carried", "loss_fund", "deposit_released")
                                  if Decimal(s.outcome[k])],
-                       "reason": s.loss_reason, "prepared_by": str(s.prepared_by or ""),
-                       "reviewed_by": str(s.reviewed_by or "")})
+                       "reason": s.loss_reason, "prepared_by": person_name(s.prepared_by),
+                       "reviewed_by": person_name(s.reviewed_by), "posted_by": person_name(s.posted_by)})
     return {"title": "年度结算报告", "blocks": blocks, "totals": {"count": str(len(blocks))}}
 
 
 def operations_data(book: Book, year: int, month: int | None) -> dict:
     rows = []
     for cy in _contract_years(book).filter(year=year):
-        claims = Claim.objects.filter(charged_to=cy)
+        claims = counted_claims().filter(charged_to=cy)
         total = claims.aggregate(s=Sum("paid"))["s"]
         paid = int(total.amount * 100) if total is not None else 0
         persons = claims.values("person").distinct().count()

@@ -4,6 +4,7 @@ from datetime import date
 
 import pytest
 
+from access.demo import DemoPerson, demo_person
 from accounts.services import book_create, fund_ensure, insurer_ensure, region_ensure
 from ledger.services import Line, entry_post, fiscal_year_open
 
@@ -35,14 +36,43 @@ def insurer_book(db):
     return book
 
 
-@pytest.fixture
-def maker(django_user_model):
-    return django_user_model.objects.create_user("zhangsan", password="制单-test-pass-1")
+def person(username: str, name: str, role: str, *, regions=(), insurers=()):
+    """A named user in a role and scope, as an administrator would set them up (no password needed)."""
+    return demo_person(DemoPerson(username, name[0], name[1:], role, tuple(regions), tuple(insurers)))
 
 
 @pytest.fixture
-def reviewer(django_user_model):
-    return django_user_model.objects.create_user("lisi", password="审核-test-pass-1")
+def maker(shandong):
+    """张三, the Shandong fund's accountant: prepares (制单)."""
+    return person("zhangsan", "张三", "fund_accountant", regions=["37"])
+
+
+@pytest.fixture
+def reviewer(shandong):
+    """李四, the Shandong fund's reviewer: approves (审核) what someone else prepared."""
+    return person("lisi", "李四", "reviewer", regions=["37"])
+
+
+@pytest.fixture
+def insurer_maker(insurer_book):
+    return person("wangwu", "王五", "insurer_accountant", insurers=["PICC-37"])
+
+
+@pytest.fixture
+def insurer_reviewer(insurer_book):
+    return person("zhaoliu", "赵六", "reviewer", insurers=["PICC-37"])
+
+
+@pytest.fixture
+def signed(maker, reviewer):
+    """Who signs a voucher posted at once into the Shandong fund's book: 张三 prepares, 李四 approves."""
+    return {"made_by": maker, "reviewed_by": reviewer}
+
+
+@pytest.fixture
+def insurer_signed(insurer_maker, insurer_reviewer):
+    """Who signs in the Shandong insurer's book: 王五 prepares, 赵六 approves."""
+    return {"made_by": insurer_maker, "reviewed_by": insurer_reviewer}
 
 
 def premium_lines(amount: str):
@@ -51,7 +81,19 @@ def premium_lines(amount: str):
 
 
 @pytest.fixture
-def posted_premium(fund_book):
+def posted_premium(fund_book, maker, reviewer):
     # Shandong 2015: 32 yuan × 10,000,000 insured, 80% by April 30 → 256,000,000.00
     return entry_post(book=fund_book, date=date(2015, 4, 28), memo="拨付2015年大病保险费首期80%",
-                      lines=premium_lines("256000000.00"), idempotency_key="premium-2015-1")
+                      lines=premium_lines("256000000.00"), idempotency_key="premium-2015-1",
+                      made_by=maker, reviewed_by=reviewer)
+
+
+@pytest.fixture
+def jincheng_people(db):
+    """Jincheng's fund (李敏 prepares, 张伟 reviews) and China Life Jincheng (刘洋 prepares, 周婷 reviews);
+    the reference contracts must be loaded first (their regions and insurers are the people's scope)."""
+    from access.demo import demo_pair
+    from contracts.reference import reference_contracts_load
+
+    reference_contracts_load()
+    return {"fund": demo_pair("fund", "1405"), "insurer": demo_pair("insurer", "CLIC-1405")}

@@ -19,20 +19,23 @@ from tests.reconciliation.test_reconcile import BANK_ROWS, _statement, year  # n
 
 
 def test_posting_reversal_review_and_close_are_in_the_trail(fund_book, maker, reviewer, posted_premium):
+    # Posted at once by a service: the event names the approver, and the preparer in its detail.
     first = AuditEvent.objects.get(action="entry_posted")
-    assert (first.actor, first.book_code, first.object_repr.startswith("记-2015-"), first.detail["entries"]) == (
-        "manual", "FUND-37", True, 1)
+    assert (first.actor, first.book_code, first.object_repr.startswith("记-2015-"), first.detail["entries"],
+            first.detail["made_by"]) == ("lisi", "FUND-37", True, 1, "zhangsan")
     draft = entry_draft_save(book=fund_book, date=date(2015, 5, 3), memo="拨付二期", lines=premium_lines("64.00"),
                              made_by=maker)
     entry_draft_post(entry=draft, reviewed_by=reviewer)
     reversal = entry_reverse(entry=posted_premium, made_by=maker)
+    entry_draft_post(entry=reversal, reviewed_by=reviewer)
     period_close(period=Period.objects.get(book=fund_book, year=2015, month=1), by=reviewer)
     trail = list(AuditEvent.objects.order_by("id").values_list("action", "actor", "book_code"))
-    assert trail == [("entry_posted", "manual", "FUND-37"), ("draft_saved", "zhangsan", "FUND-37"),
-                     ("entry_posted", "lisi", "FUND-37"), ("entry_reversed", "zhangsan", "FUND-37"),
+    assert trail == [("entry_posted", "lisi", "FUND-37"), ("draft_saved", "zhangsan", "FUND-37"),
+                     ("entry_posted", "lisi", "FUND-37"), ("draft_saved", "zhangsan", "FUND-37"),
+                     ("entry_reversed", "zhangsan", "FUND-37"), ("entry_posted", "lisi", "FUND-37"),
                      ("period_closed", "lisi", "FUND-37")]
     assert AuditEvent.objects.get(action="entry_reversed").detail == {
-        "voucher": posted_premium.voucher, "reversal": reversal.voucher}
+        "voucher": posted_premium.voucher, "reversal_draft": reversal.pk}
 
 
 def test_a_bank_import_is_recorded_with_the_files_digest(year, tmp_path):  # noqa: F811
@@ -60,7 +63,7 @@ def test_sign_ins_and_failed_sign_ins_are_recorded(django_user_model):
     assert "wrong-password" not in str(list(AuditEvent.objects.values()))
 
 
-def test_the_trail_exports_as_csv_for_excel(fund_book, posted_premium, admin_client):
+def test_the_trail_exports_as_csv_for_excel(fund_book, posted_premium, admin_client, signed):
     events = AuditEvent.objects.filter(action="entry_posted")
     response = admin_client.post("/admin/audit/auditevent/", {
         "action": "export_csv", "_selected_action": [e.pk for e in events]})
@@ -69,17 +72,18 @@ def test_the_trail_exports_as_csv_for_excel(fund_book, posted_premium, admin_cli
     assert body.startswith("\ufeff")
     rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))
     assert rows[0][:4] == ["时间", "操作人", "操作", "结果"]
-    assert rows[1][1:4] == ["manual", "凭证记账", "已完成"] and rows[1][7] == "FUND-37"
+    assert rows[1][1:4] == ["lisi", "凭证记账", "已完成"] and rows[1][7] == "FUND-37"
     # The export itself is in the trail.
     assert AuditEvent.objects.filter(action="report_downloaded", actor="admin").exists()
     # "Select all" on a filtered list exports every event the filter shows, and only those.
-    entry_post(book=fund_book, date=date(2015, 5, 8), memo="拨付三期", lines=premium_lines("8.00"), source="import")
+    entry_post(book=fund_book, date=date(2015, 5, 8), memo="拨付三期", lines=premium_lines("8.00"), source="import",
+               **signed)
     response = admin_client.post("/admin/audit/auditevent/?action__exact=entry_posted", {
         "action": "export_csv", "select_across": "1", "_selected_action": [events[0].pk]})
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
-    assert [(r[1], r[2], r[7]) for r in rows[1:]] == [("manual", "凭证记账", "FUND-37"), ("import", "凭证记账", "FUND-37")]
+    assert [(r[1], r[2], r[7]) for r in rows[1:]] == [("lisi", "凭证记账", "FUND-37"), ("lisi", "凭证记账", "FUND-37")]
     assert json.loads(rows[2][10]) == {"entries": 1, "source": "import", "first": "记-2015-000002",
-                                       "last": "记-2015-000002"}
+                                       "last": "记-2015-000002", "made_by": "zhangsan"}
     # A name typed at the sign-in page reaches Excel as text, never as a formula.
     Client().post("/admin/login/", {"username": "=HYPERLINK(\"http://x\")", "password": "x"})
     response = admin_client.post("/admin/audit/auditevent/?action__exact=login_failed", {
@@ -101,22 +105,22 @@ def test_nobody_changes_or_deletes_an_event_not_even_with_sql(fund_book, posted_
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cur:
             cur.execute(sql)
     event.refresh_from_db()
-    assert event.actor == "manual"
+    assert event.actor == "lisi"
     # The admin offers no add, change or delete either.
     assert admin_client.get("/admin/audit/auditevent/add/").status_code == 403
     assert admin_client.post(f"/admin/audit/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
     assert AuditEvent.objects.filter(pk=event.pk).exists()
 
 
-def test_a_batch_import_is_one_event_not_one_per_voucher(fund_book):
+def test_a_batch_import_is_one_event_not_one_per_voucher(fund_book, signed):
     from ledger.services import EntrySpec, entries_post_many
 
     entries_post_many(book=fund_book, entries=[
         EntrySpec(date(2015, 3, d), [Line("5101", debit="1.00"), Line("1004", credit="1.00")], f"第{d}笔")
-        for d in range(1, 21)], source="import")
+        for d in range(1, 21)], source="import", **signed)
     event = AuditEvent.objects.get()
-    assert (event.action, event.actor, event.detail["entries"], event.detail["first"], event.detail["last"]) == (
-        "entries_posted", "import", 20, "记-2015-000001", "记-2015-000020")
+    assert (event.action, event.actor, event.detail["entries"], event.detail["first"], event.detail["last"],
+            event.detail["made_by"]) == ("entries_posted", "lisi", 20, "记-2015-000001", "记-2015-000020", "zhangsan")
 
 
 def test_a_year_close_and_a_sign_out_are_recorded(fund_book, reviewer):
@@ -152,20 +156,19 @@ def test_bank_matching_is_one_event_per_run_and_unmatching_names_who(year, tmp_p
         "bank_unmatched", "审核员", account.book.code, str(BankLine.objects.get(reference="JC-T1")))
 
 
-def test_a_claims_import_is_recorded_with_its_digest_but_a_dry_run_is_not(tmp_path, django_user_model):
+def test_a_claims_import_is_recorded_with_its_digest_but_a_dry_run_is_not(tmp_path, jincheng_people):
     from claims.services import claims_import
     from contracts.models import ContractYear
-    from contracts.reference import reference_contracts_load
     from tests.claims.test_claims import _row, _write
 
-    reference_contracts_load()
     contract = ContractYear.objects.get(contract__code="JC-2019", year=2019).contract
+    liuyang = jincheng_people["insurer"][0]
     path = _write(tmp_path / "c.csv", [_row("JC-1", "2019-03-10", "8000.00", "0.00"),
                                        _row("JC-2", "2019-06-20", "20000.00", "13500.00")])
-    claims_import(path=path, contract=contract, dry_run=True, by="wang")
+    claims_import(path=path, contract=contract, dry_run=True, by=liuyang)
     assert not AuditEvent.objects.filter(action="imported").exists()
-    result = claims_import(path=path, contract=contract, by=django_user_model.objects.create_user("wang"))
+    result = claims_import(path=path, contract=contract, by=liuyang)
     event = AuditEvent.objects.get(action="imported")
     assert (event.actor, event.book_code, event.object_id, event.digest) == (
-        "wang", result.batch.book.code, str(result.batch.pk), hashlib.sha256(path.read_bytes()).hexdigest())
+        "clic1405-liuyang", result.batch.book.code, str(result.batch.pk), hashlib.sha256(path.read_bytes()).hexdigest())
     assert event.detail == {"kind": "claims", "file": "c.csv", "rows": 2, "paid": "13500.00"}

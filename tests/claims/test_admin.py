@@ -9,7 +9,6 @@ from claims.models import BenefitPolicy
 from claims.policies import policies_load, policy_get
 from claims.services import claims_import, claims_recompute
 from contracts.models import ContractYear
-from contracts.reference import reference_contracts_load
 
 
 @pytest.fixture
@@ -33,15 +32,36 @@ def test_editing_a_policy_is_checked(staff, db):
     assert policy_get(code="shandong-2015").rule("general").cap == 350000  # the stored policy wins
 
 
-def test_the_discrepancy_report_page(staff, db, tmp_path):
-    reference_contracts_load()
+def test_a_batch_is_reviewed_on_its_discrepancy_report_and_posted_by_the_reviewer(jincheng_people, tmp_path):
+    # 刘洋 imports the file; 周婷 reads the batch's discrepancies (the planted wrong payments) and posts it.
+    from django.test import Client
+
+    from claims.models import ClaimBatch
+    from ledger.models import JournalEntry
+
     cy = ContractYear.objects.get(contract__code="JC-2019")
+    (liuyang, zhouting) = jincheng_people["insurer"]
     made = write_claims(tmp_path / "y.csv", n_claims=500, year=2019, policy=policy_get(code="shanxi-2019"),
                         wrong=3, hospitals=8, seed=11, late_share=0)
-    claims_import(path=tmp_path / "y.csv", contract=cy.contract)
+    batch = claims_import(path=tmp_path / "y.csv", contract=cy.contract, by=liuyang).batch
     claims_recompute(contract_year=cy)
-    page = staff.get(f"/admin/claims/claim/report/{cy.pk}/").content.decode()
+    reviewer = Client()
+    reviewer.force_login(zhouting)
+    listing = reviewer.get("/admin/claims/claimbatch/").content.decode()
+    assert "待审核" in listing and f"?batch={batch.pk}" in listing
+    page = reviewer.get(f"/admin/claims/claim/report/{cy.pk}/?batch={batch.pk}").content.decode()
     assert "不一致 <b>3</b> 笔" in page
     for claim_no in made["wrong"]:
         assert claim_no in page
-    assert "按定点医疗机构合计" in page and "定点医院0001" in page
+    assert "按定点医疗机构合计" in page and "定点医院0001" in page  # the batch's own totals
+    # The preparer has no 审核 right: the forged action is refused; the reviewer's posts the batch.
+    preparer = Client()
+    preparer.force_login(liuyang)
+    assert preparer.post("/admin/claims/claimbatch/", {"action": "approve",
+                                                      "_selected_action": [batch.pk]}).status_code == 403
+    assert not JournalEntry.objects.exists()
+    reviewer.post("/admin/claims/claimbatch/", {"action": "approve", "_selected_action": [batch.pk]})
+    batch = ClaimBatch.objects.get(pk=batch.pk)
+    assert (batch.status, batch.reviewed_by) == ("posted", zhouting)
+    page = reviewer.get(f"/admin/claims/claim/report/{cy.pk}/").content.decode()
+    assert "不一致 <b>3</b> 笔" in page and "按定点医疗机构合计" in page and "定点医院0001" in page

@@ -6,16 +6,20 @@ the recomputation must flag exactly those claims, by exactly those amounts.
 """
 
 import csv
+import hashlib
+import hmac
 import json
 from datetime import date
 from decimal import Decimal
 from io import StringIO
-from pathlib import Path
 
 import pytest
-from django.core.management import call_command
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
 from django.db import connection
 
+from audit.models import AuditEvent
 from bench.claims_data import HEADER, make_id, write_claims
 from claims.identity import Pseudonymizer, id_problem
 from claims.models import Claim, ClaimBatch
@@ -23,16 +27,21 @@ from claims.policies import policy_get
 from claims.selectors import claims_discrepancies, claims_totals
 from claims.services import claims_import, claims_post, claims_recompute
 from contracts.models import ContractYear
-from contracts.reference import reference_contracts_load
 from contracts.services import contract_year_create
 from core.errors import Refused
 from ledger.integrity import ledger_verify
+from ledger.models import JournalEntry
 from ledger.selectors import trial_balance
 
 
 @pytest.fixture
-def jincheng(db):
-    reference_contracts_load()
+def insurer_people(jincheng_people):
+    """China Life Jincheng's 刘洋 imports (prepares) claims files; 周婷 reviews and posts them."""
+    return jincheng_people["insurer"]
+
+
+@pytest.fixture
+def jincheng(jincheng_people):
     cy = ContractYear.objects.get(contract__code="JC-2019", year=2019)
     contract_year_create(contract=cy.contract, year=2020, per_capita="85", insured_count=1733337,
                          tranches=[{"due": "2020-04-30", "cumulative_pct": "90"}], deposit_pct="10",
@@ -61,29 +70,35 @@ def test_two_stays_in_one_year_pay_on_the_cumulative_figure(jincheng, tmp_path):
     # 8,000 then 20,000: nothing for the first; (28,000 − 10,000) × 75% = 13,500 for the second.
     path = _write(tmp_path / "c.csv", [_row("JC-1", "2019-03-10", "8000.00", "0.00"),
                                        _row("JC-2", "2019-06-20", "20000.00", "13500.00")])
-    result = claims_import(path=path, contract=jincheng.contract)
+    result = claims_import(path=path, contract=jincheng.contract, by=_preparer())
     assert (result.created, result.paid_total) == (2, Decimal("13500.00"))
     assert claims_recompute(contract_year=jincheng) == 2
     assert [(c.claim_no, c.expected.amount) for c in Claim.objects.order_by("claim_no")] == [
         ("JC-1", Decimal("0")), ("JC-2", Decimal("13500"))]
-    assert claims_discrepancies(contract_year=jincheng)["count"] == 0
+    assert claims_discrepancies(contract_year=jincheng, batch=result.batch)["count"] == 0
 
 
 def test_a_synthetic_year_flags_exactly_the_altered_payments(jincheng, tmp_path):
     made = write_claims(tmp_path / "year.csv", n_claims=4000, year=2019, policy=policy_get(code="shanxi-2019"),
                         wrong=9, hospitals=30, seed=7)
-    result = claims_import(path=tmp_path / "year.csv", contract=jincheng.contract)
+    result = claims_import(path=tmp_path / "year.csv", contract=jincheng.contract, by=_preparer())
     assert result.created == 4000
     for cy in ContractYear.objects.filter(contract=jincheng.contract):
         claims_recompute(contract_year=cy)
-    found = claims_discrepancies(contract_year=jincheng, limit=None)
+    found = claims_discrepancies(contract_year=jincheng, limit=None, batch=result.batch)
     assert {c["claim_no"]: c["difference"].amount for c in found["claims"]} == made["wrong"]
     over = sum(d for d in made["wrong"].values() if d > 0)
     assert found["overpaid"].amount == over and found["underpaid"].amount == -sum(
         d for d in made["wrong"].values() if d < 0)
 
-    entries = claims_post(batch=result.batch)
-    assert entries > 0 and claims_post(batch=result.batch) == 0  # posting again changes nothing
+    preparer, reviewer = _preparer(), _reviewer()
+    with pytest.raises(Refused):  # the batch's preparer does not post it
+        claims_post(batch=result.batch, reviewed_by=preparer)
+    assert claims_discrepancies(contract_year=jincheng)["count"] == 0  # awaiting review, it counts nowhere yet
+    entries = claims_post(batch=result.batch, reviewed_by=reviewer)
+    assert entries > 0 and claims_post(batch=result.batch, reviewed_by=reviewer) == 0  # again: nothing new
+    result.batch.refresh_from_db()
+    assert (result.batch.status, result.batch.prepared_by, result.batch.reviewed_by) == ("posted", preparer, reviewer)
     # Every paid claim points at its entry; months where a hospital was owed nothing post nothing.
     assert not Claim.objects.filter(posted_entry__isnull=True, paid__gt=0).exists()
     book = jincheng.contract.insurer.books.get()
@@ -99,16 +114,107 @@ def test_a_synthetic_year_flags_exactly_the_altered_payments(jincheng, tmp_path)
     assert set(late.values_list("charged_to__year", flat=True)) == {2020}  # charged to the next year
 
 
+def _preparer():
+    return get_user_model().objects.get(username="clic1405-liuyang")
+
+
+def _reviewer():
+    return get_user_model().objects.get(username="clic1405-zhouting")
+
+
+# Shanxi 2019 (晋医保发〔2019〕52号), worked by hand from the text: general 10,000 deductible, 75%, capped at
+# 400,000 a year; 低保 and other hardship groups 5,000 and 78% (cap 400,000); registered poor 5,000 and 80%
+# with no cap; rural extreme poverty 5,000 and 80%, capped at 500,000. Each stay pays the increase of the
+# person's yearly figure on their cumulative out-of-pocket.
+WORKED = [
+    # (claim, person, group, settled, out-of-pocket this stay, paid by hand)
+    ("W-1", 0, "general", "2019-02-10", "12000.00", "1500.00"),       # (12,000 − 10,000) × 75%
+    ("W-2", 0, "general", "2019-05-10", "100000.00", "75000.00"),     # (112,000 − 10,000) × 75% = 76,500 − 1,500
+    ("W-3", 0, "general", "2019-09-10", "500000.00", "323500.00"),    # 451,500 capped to 400,000 − 76,500
+    ("W-4", 1, "dibao", "2019-03-15", "15000.00", "7800.00"),         # (15,000 − 5,000) × 78%
+    ("W-5", 2, "registered_poor", "2019-04-20", "1000000.00", "796000.00"),  # 995,000 × 80%, no cap
+    ("W-6", 3, "extreme_poverty_rural", "2019-06-30", "700000.00", "500000.00"),  # 556,000 capped to 500,000
+    ("W-7", 4, "general", "2019-07-01", "9999.99", "0.00"),           # below the deductible
+]
+
+
+def test_a_sample_of_claims_pinned_to_figures_worked_by_hand(jincheng, tmp_path):
+    ids = [make_id(__import__("random").Random(100 + i)) for i in range(5)]
+    rows = [_row(no, settled, oop, paid, idno=ids[who], group=group) for no, who, group, settled, oop, paid in WORKED]
+    result = claims_import(path=_write(tmp_path / "w.csv", rows), contract=jincheng.contract, by=_preparer())
+    claims_recompute(contract_year=jincheng)
+    assert {c.claim_no: str(c.expected.amount) for c in Claim.objects.all()} == {
+        no: paid for no, _, _, _, _, paid in WORKED}
+    assert claims_discrepancies(contract_year=jincheng, batch=result.batch)["count"] == 0
+    claims_post(batch=result.batch, reviewed_by=_reviewer())
+    book = jincheng.contract.insurer.books.get()
+    row = next(r for r in trial_balance(book=book, year=2019).rows if r.account.code == "6511")
+    assert row.period_debit.amount == Decimal("1703800.00")  # 1,500 + 75,000 + 323,500 + 7,800 + 796,000 + 500,000
+
+
+def test_a_file_with_a_claim_in_a_closed_month_is_refused_whole(jincheng, tmp_path):
+    from ledger.models import Period
+    from ledger.services import fiscal_year_open, period_close
+
+    book = jincheng.contract.insurer.books.get()
+    fiscal_year_open(book=book, year=2019)
+    period_close(period=Period.objects.get(book=book, year=2019, month=3), by=_reviewer())
+    rows = [_row("JC-1", "2019-02-10", "18000.00", "6000.00"), _row("JC-2", "2019-03-10", "18000.00", "6000.00")]
+    problems = _refused(jincheng, _write(tmp_path / "c.csv", rows))
+    assert [(p["row"], p["field"], p["found"]) for p in problems] == [(3, "settled_on", "2019-03-10 (period closed)")]
+    assert not AuditEvent.objects.filter(action="imported").exists()
+
+
+def test_a_refused_import_command_leaves_nothing_but_the_attempt_in_the_trail(jincheng, tmp_path):
+    from ledger.models import Period
+    from ledger.services import fiscal_year_open, period_close
+
+    book = jincheng.contract.insurer.books.get()
+    fiscal_year_open(book=book, year=2019)
+    for month in range(1, 13):  # 2019 closed month by month: no 2019 claim can be posted any more
+        period_close(period=Period.objects.get(book=book, year=2019, month=month), by=_reviewer())
+    path = _write(tmp_path / "c.csv", [_row("JC-1", "2019-12-10", "18000.00", "6000.00")])
+    out = StringIO()
+    with pytest.raises(SystemExit) as stopped:
+        call_command("import_claims", str(path), "--contract", "JC-2019", "--as", "clic1405-liuyang", "--json",
+                     stdout=out)
+    assert stopped.value.code == 1
+    assert json.loads(out.getvalue())["problems"][0]["found"] == "2019-12-10 (period closed)"
+    assert (Claim.objects.count(), ClaimBatch.objects.count(), AuditEvent.objects.filter(action="imported").count()) \
+        == (0, 0, 0)
+    event = AuditEvent.objects.get(action="refused")
+    assert (event.actor, event.detail["command"]) == ("clic1405-liuyang", "import_claims")
+    assert "settled_on" in event.detail["problems"][0]
+
+
+def test_a_batch_awaiting_review_counts_nowhere_and_its_preparer_may_withdraw_it(jincheng, tmp_path):
+    from claims.services import claims_batch_withdraw
+    from reconciliation.services import settlement_figures
+
+    path = _write(tmp_path / "c.csv", [_row("JC-1", "2019-03-10", "18000.00", "6000.00")])
+    result = claims_import(path=path, contract=jincheng.contract, by=_preparer())
+    claims_recompute(contract_year=jincheng)
+    assert result.batch.status == "prepared"
+    assert settlement_figures(contract_year=jincheng)["claims"] == Decimal("0.00")
+    assert claims_totals(contract_year=jincheng)["total"]["claims"] == 0
+    with pytest.raises(Refused):
+        claims_batch_withdraw(batch=result.batch, by=_reviewer())  # not the preparer's: refused
+    claims_batch_withdraw(batch=result.batch, by=_preparer())
+    assert not Claim.objects.exists() and not ClaimBatch.objects.exists()
+    withdrawn = AuditEvent.objects.get(action="deleted")
+    assert (withdrawn.actor, withdrawn.detail["rows"], withdrawn.detail["paid"]) == ("clic1405-liuyang", 1, "6000.00")
+
+
 def test_importing_the_same_file_twice_creates_nothing(jincheng, tmp_path):
     path = _write(tmp_path / "c.csv", [_row("JC-1", "2019-03-10", "18000.00", "6000.00")])
-    claims_import(path=path, contract=jincheng.contract)
-    again = claims_import(path=path, contract=jincheng.contract)
+    claims_import(path=path, contract=jincheng.contract, by=_preparer())
+    again = claims_import(path=path, contract=jincheng.contract, by=_preparer())
     assert again.created == 0 and Claim.objects.count() == 1 and ClaimBatch.objects.count() == 1
 
 
 def _refused(jincheng, path):
     with pytest.raises(Refused) as info:
-        claims_import(path=path, contract=jincheng.contract)
+        claims_import(path=path, contract=jincheng.contract, by=_preparer())
     assert Claim.objects.count() == 0 and ClaimBatch.objects.count() == 0
     return info.value.problems
 
@@ -139,10 +245,10 @@ def test_a_duplicated_claim_number_is_refused_in_the_file_and_against_the_books(
     rows = [_row("JC-1", "2019-03-10", "1.00", "0.00"), _row("JC-1", "2019-04-10", "1.00", "0.00")]
     assert [(p["row"], p["field"]) for p in _refused(jincheng, _write(tmp_path / "a.csv", rows))] == [
         (3, "claim_no")]
-    claims_import(path=_write(tmp_path / "b.csv", rows[:1]), contract=jincheng.contract)
+    claims_import(path=_write(tmp_path / "b.csv", rows[:1]), contract=jincheng.contract, by=_preparer())
     with pytest.raises(Refused) as info:
         claims_import(path=_write(tmp_path / "c.csv", [_row("JC-1", "2019-05-10", "2.00", "0.00")]),
-                      contract=jincheng.contract)
+                      contract=jincheng.contract, by=_preparer())
     assert info.value.problems[0]["expected"] == "a claim number not already in the books"
 
 
@@ -150,11 +256,11 @@ def test_no_resident_id_number_is_stored_in_clear(jincheng, tmp_path):
     ids = [make_id(__import__("random").Random(i)) for i in range(20)]
     assert all(id_problem(i) is None for i in ids)
     rows = [_row(f"JC-{i}", "2019-05-10", "12000.00", "1500.00", idno=idno) for i, idno in enumerate(ids)]
-    claims_import(path=_write(tmp_path / "c.csv", rows), contract=jincheng.contract)
+    claims_import(path=_write(tmp_path / "c.csv", rows), contract=jincheng.contract, by=_preparer())
     # A refused file must not leak them either, nor its messages more than a masked number.
     bad = _write(tmp_path / "bad.csv", [_row("JC-X", "2019-05-10", "1.00", "0.00", idno=ids[0][:17] + "Z")])
     with pytest.raises(Refused) as info:
-        claims_import(path=bad, contract=jincheng.contract)
+        claims_import(path=bad, contract=jincheng.contract, by=_preparer())
     assert ids[0][:17] not in json.dumps(info.value.problems, ensure_ascii=False)
     dump = _database_text()
     assert not [i for i in ids if i in dump or i[:17] in dump]
@@ -170,20 +276,37 @@ def _database_text() -> str:
     return "\n".join(chunks)
 
 
-def test_the_import_command(jincheng, tmp_path):
+def test_the_import_and_approve_commands(jincheng, tmp_path):
     write_claims(tmp_path / "y.csv", n_claims=300, year=2019, policy=policy_get(code="shanxi-2019"), wrong=2,
                  hospitals=5, seed=3)
-    out = StringIO()
-    call_command("import_claims", str(tmp_path / "y.csv"), "--contract", "JC-2019", "--json", stdout=out)
-    data = json.loads(out.getvalue())
-    assert data["claims_created"] == 300 and data["discrepancies"]["2019"]["count"] == 2
-    assert data["entries_posted"] > 0
-    out = StringIO()
-    call_command("import_claims", str(tmp_path / "y.csv"), "--contract", "JC-2019", "--json", stdout=out)
-    assert json.loads(out.getvalue())["claims_created"] == 0
+
+    def run(*args):
+        out = StringIO()
+        try:
+            call_command(*args, "--json", stdout=out)
+            return 0, json.loads(out.getvalue())
+        except SystemExit as exc:
+            return exc.code, json.loads(out.getvalue())
+
+    with pytest.raises(CommandError, match="named person"):  # prepared by someone, never by "the operator"
+        call_command("import_claims", str(tmp_path / "y.csv"), "--contract", "JC-2019")
+    code, data = run("import_claims", str(tmp_path / "y.csv"), "--contract", "JC-2019", "--as", "clic1405-liuyang")
+    assert code == 0 and data["claims_created"] == 300 and data["discrepancies"]["2019"]["count"] == 2
+    assert data["status"] == "prepared" and not JournalEntry.objects.exists()
+    code, again = run("import_claims", str(tmp_path / "y.csv"), "--contract", "JC-2019", "--as", "clic1405-liuyang")
+    assert (code, again["claims_created"], again["batch"]) == (0, 0, data["batch"])
+    code, refused = run("approve_claims", str(data["batch"]), "--as", "clic1405-liuyang")  # no 审核 right
+    assert code == 1 and refused["problems"][0]["found"] == "clic1405-liuyang"
+    assert AuditEvent.objects.filter(action="access_refused", actor="clic1405-liuyang").count() == 1
+    code, posted = run("approve_claims", str(data["batch"]), "--as", "clic1405-zhouting")
+    assert code == 0 and posted["status"] == "posted" and posted["entries_posted"] > 0
+    assert set(JournalEntry.objects.values_list("made_by__username", "reviewed_by__username")) == {
+        ("clic1405-liuyang", "clic1405-zhouting")}
 
 
 def test_the_pseudonym_depends_on_the_key():
     assert Pseudonymizer("a")(ID_A) != Pseudonymizer("b")(ID_A)
     assert Pseudonymizer("a")(ID_A.lower()) == Pseudonymizer("a")(ID_A.upper())
-    assert len(Pseudonymizer("a")(ID_A)) == 64 and Path  # hex digest
+    # HMAC-SHA256 of the upper-cased number under the key, as hex: what the README promises.
+    assert Pseudonymizer("a")(ID_A) == hmac.new(b"a", ID_A.upper().encode(), hashlib.sha256).hexdigest()
+    assert Pseudonymizer()(ID_A) == Pseudonymizer(settings.PSEUDONYM_KEY)(ID_A) != Pseudonymizer("a")(ID_A)

@@ -12,7 +12,10 @@ from decimal import Decimal
 import pytest
 from djmoney.money import Money
 
+from access.demo import demo_pair
 from accounts.services import book_create, fund_ensure, insurer_ensure, region_ensure
+from audit.models import AuditEvent
+from contracts.demo import transfer_demo
 from contracts.models import ContractYear, PremiumObligation, PremiumTransfer
 from contracts.selectors import premium_status
 from contracts.services import (
@@ -20,13 +23,17 @@ from contracts.services import (
     contract_year_create,
     obligations_generate,
     premium_overdue_mark,
+    transfer_approve,
     transfer_confirm,
     transfer_record,
+    transfer_withdraw,
 )
 from core.errors import Refused
 from ledger.integrity import ledger_verify
+from ledger.models import JournalEntry
 from ledger.selectors import trial_balance
 from ledger.services import fiscal_year_open
+from tests.conftest import person
 
 SHANXI_TRANCHES = [{"due": "2019-04-30", "cumulative_pct": "30"}, {"due": "2019-06-30", "cumulative_pct": "60"},
                    {"due": "2019-09-30", "cumulative_pct": "90"}]
@@ -109,47 +116,91 @@ def _sum(book, code):
     return row.period_debit, row.period_credit
 
 
-def test_a_transfer_shows_equal_in_both_books_and_is_in_transit_until_confirmed(jincheng):
+@pytest.fixture
+def sides(jincheng):
+    """Jincheng fund: 李敏 prepares, 张伟 reviews; China Life Jincheng: 刘洋 prepares, 周婷 reviews."""
+    return {"fund": demo_pair("fund", "1405"), "insurer": demo_pair("insurer", "CLIC-1405")}
+
+
+def _record(sides, side, **kwargs):
+    return transfer_record(user=sides[side][0], **kwargs)
+
+
+def test_each_side_books_a_transfer_in_its_own_book_and_it_is_in_transit_until_both_have(jincheng, sides):
     obligations_generate(contract_year=jincheng)
     fund_book = jincheng.contract.fund.books.get()
     insurer_book = jincheng.contract.insurer.books.get()
-    t = transfer_record(reference="JC-2019-001", contract_year=jincheng, insurer=jincheng.contract.insurer,
-                        amount="44200093.50", paid_on=date(2019, 4, 25), side="fund")
+    (limin, zhangwei), (liuyang, zhouting) = sides["fund"], sides["insurer"]
+    t = _record(sides, "fund", reference="JC-2019-001", contract_year=jincheng, insurer=jincheng.contract.insurer,
+                amount="44200093.50", paid_on=date(2019, 4, 25))
+    # Drafted by 李敏 in the fund's book only; nothing counts until a reviewer posts it.
+    assert (t.entered_by_side, t.fund_entry.status, t.fund_entry.made_by, t.insurer_entry) == (
+        "fund", "draft", limin, None)
+    assert premium_status(contract_year=jincheng, as_of=date(2019, 4, 30))[0].received == cny(0)
+    with pytest.raises(Refused):
+        transfer_approve(transfer=t, user=zhouting)  # the insurer's reviewer keeps no fund book
+    transfer_approve(transfer=t, user=zhangwei)
+    t.refresh_from_db()
     assert t.in_transit and t.fund_confirmed and not t.insurer_confirmed
+    assert (t.fund_entry.made_by, t.fund_entry.reviewed_by) == (limin, zhangwei)
     assert _sum(fund_book, "5101") == (cny("44200093.50"), cny(0))
     assert _sum(fund_book, "1004") == (cny(0), cny("44200093.50"))
-    assert _sum(insurer_book, "6031") == (cny(0), cny("44200093.50"))
-    assert _sum(insurer_book, "1122") == (cny("44200093.50"), cny(0))  # receivable until the money is seen
+    assert _sum(insurer_book, "6031") == (cny(0), cny(0))  # the fund never writes into the insurer's book
     row = premium_status(contract_year=jincheng, as_of=date(2019, 4, 30))[0]
     assert (row.received, row.in_transit) == (cny("44200093.50"), cny("44200093.50"))
 
-    t = transfer_confirm(transfer=t, side="insurer", received_on=date(2019, 4, 28))
-    assert not t.in_transit and t.receipt_entry is not None
-    assert _sum(insurer_book, "1122") == (cny("44200093.50"), cny("44200093.50"))
+    # 刘洋 confirms the money arrived on April 28 in the insurer's book; 周婷 posts it.
+    t = transfer_confirm(transfer=t, user=liuyang, received_on=date(2019, 4, 28))
+    assert (t.insurer_entry.status, t.insurer_entry.made_by, t.received_on) == ("draft", liuyang, date(2019, 4, 28))
+    assert transfer_confirm(transfer=t, user=liuyang).insurer_entry_id == t.insurer_entry_id  # again: the same
+    transfer_approve(transfer=t, user=zhouting)
+    t.refresh_from_db()
+    assert not t.in_transit
     assert _sum(insurer_book, "1002") == (cny("44200093.50"), cny(0))
-    assert transfer_confirm(transfer=t, side="insurer").receipt_entry_id == t.receipt_entry_id
+    assert _sum(insurer_book, "6031") == (cny(0), cny("44200093.50"))
     row = premium_status(contract_year=jincheng, as_of=date(2019, 4, 30))[0]
     assert (row.state, row.in_transit) == ("paid_on_time", cny(0))
     assert ledger_verify().ok
 
 
-def test_a_payment_entered_by_the_insurer_goes_straight_to_its_bank(jincheng):
+def test_the_side_follows_from_who_records_never_from_a_field(jincheng, sides):
     obligations_generate(contract_year=jincheng)
-    t = transfer_record(reference="JC-2019-002", contract_year=jincheng, insurer=jincheng.contract.insurer,
-                        amount="1000.00", paid_on=date(2019, 4, 25), side="insurer")
+    kwargs = dict(contract_year=jincheng, insurer=jincheng.contract.insurer, amount="1000.00",
+                  paid_on=date(2019, 4, 25))
+    t = _record(sides, "insurer", reference="JC-2019-002", received_on=date(2019, 4, 26), **kwargs)
+    assert (t.entered_by_side, t.fund_entry, t.insurer_entry.book.code) == ("insurer", None, "CLIC-1405-DB")
+    with pytest.raises(TypeError):  # there is no side to choose
+        transfer_record(reference="JC-2019-003", side="insurer", user=sides["fund"][0], **kwargs)
+    for who in (sides["fund"][1], sides["insurer"][1]):  # reviewers record nothing
+        with pytest.raises(Refused) as info:
+            transfer_record(reference="JC-2019-004", user=who, **kwargs)
+        assert info.value.problems[0]["field"] == "user"
+    outsider = person("sd-kuaiji", "孙会计", "fund_accountant", regions=[])
+    with pytest.raises(Refused):
+        transfer_record(reference="JC-2019-005", user=outsider, **kwargs)
+    assert PremiumTransfer.objects.count() == 1
+
+
+def test_a_payment_entered_by_the_insurer_goes_straight_to_its_bank(jincheng, sides):
+    obligations_generate(contract_year=jincheng)
+    t = transfer_demo(people=sides, side="insurer", confirm_on=None, reference="JC-2019-002", contract_year=jincheng,
+                      insurer=jincheng.contract.insurer, amount="1000.00", paid_on=date(2019, 4, 25))
     assert t.in_transit and t.insurer_confirmed and not t.fund_confirmed
     assert _sum(jincheng.contract.insurer.books.get(), "1002") == (cny("1000.00"), cny(0))
-    assert not transfer_confirm(transfer=t, side="fund").in_transit
+    t = transfer_confirm(transfer=t, user=sides["fund"][0])
+    transfer_approve(transfer=t, user=sides["fund"][1])
+    t.refresh_from_db()
+    assert not t.in_transit
 
 
-def test_a_late_and_short_shanxi_year(jincheng):
+def test_a_late_and_short_shanxi_year(jincheng, sides):
     """First tranche on time; the 60% mark reached 12 days late; the 90% mark never reached."""
     obligations_generate(contract_year=jincheng)
     insurer = jincheng.contract.insurer
     for ref, amount, paid in [("A", "44200093.50", date(2019, 4, 29)), ("B", "30000000.00", date(2019, 6, 28)),
                               ("C", "14200093.50", date(2019, 7, 12)), ("D", "20000000.00", date(2019, 9, 20))]:
-        transfer_record(reference=ref, contract_year=jincheng, insurer=insurer, amount=amount, paid_on=paid,
-                        side="insurer")
+        transfer_demo(people=sides, side="insurer", confirm_on=None, reference=ref, contract_year=jincheng,
+                      insurer=insurer, amount=amount, paid_on=paid)
     rows = premium_status(contract_year=jincheng, as_of=date(2019, 10, 31))
     assert [(r.state, r.days_late, r.received, r.shortfall) for r in rows] == [
         ("paid_on_time", None, cny("44200093.50"), cny(0)),
@@ -160,45 +211,73 @@ def test_a_late_and_short_shanxi_year(jincheng):
     assert rows[2].state_label == "逾期未足额"
 
 
-def test_overpaying_paying_the_wrong_insurer_or_a_closed_year_is_refused(jincheng):
+def test_overpaying_paying_the_wrong_insurer_or_a_closed_year_is_refused(jincheng, sides):
     obligations_generate(contract_year=jincheng)
     other = insurer_ensure(code="PICC-1405", name="人保财险晋城分公司")
     book_create(code="PICC-1405-DB", name="人保晋城专账", insurer=other)
     before = PremiumTransfer.objects.count()
     with pytest.raises(Refused) as info:
-        transfer_record(reference="X1", contract_year=jincheng, insurer=jincheng.contract.insurer,
-                        amount="147333645.01", paid_on=date(2019, 4, 25), side="fund")
+        _record(sides, "fund", reference="X1", contract_year=jincheng, insurer=jincheng.contract.insurer,
+                amount="147333645.01", paid_on=date(2019, 4, 25))
     assert info.value.problems == [{"entry": "transfer X1", "field": "amount",
                                     "expected": "at most what is still owed, 147,333,645.00",
                                     "found": "147,333,645.01"}]
     with pytest.raises(Refused) as info:
-        transfer_record(reference="X2", contract_year=jincheng, insurer=other, amount="10.00",
-                        paid_on=date(2019, 4, 25), side="fund")
+        _record(sides, "fund", reference="X2", contract_year=jincheng, insurer=other, amount="10.00",
+                paid_on=date(2019, 4, 25))
     assert info.value.problems[0]["field"] == "insurer"
     jincheng.status = ContractYear.Status.CLOSED
     jincheng.save()
     with pytest.raises(Refused) as info:
-        transfer_record(reference="X3", contract_year=jincheng, insurer=jincheng.contract.insurer, amount="10.00",
-                        paid_on=date(2019, 4, 25), side="fund")
+        _record(sides, "fund", reference="X3", contract_year=jincheng, insurer=jincheng.contract.insurer,
+                amount="10.00", paid_on=date(2019, 4, 25))
     assert info.value.problems[0]["found"] == "JC-2019 2019 is closed"
     assert PremiumTransfer.objects.count() == before
-    assert ledger_verify().entries == 0  # nothing reached either book
+    assert ledger_verify().entries == 0 and not JournalEntry.objects.exists()  # nothing reached either book
 
 
-def test_the_same_reference_twice_records_one_payment(jincheng):
+def test_a_transfer_awaiting_review_already_counts_against_what_is_owed(jincheng, sides):
+    # 147,333,645.00 owed: a first payment of all of it, drafted and not yet reviewed, leaves nothing to pay.
+    obligations_generate(contract_year=jincheng)
+    kwargs = dict(contract_year=jincheng, insurer=jincheng.contract.insurer, paid_on=date(2019, 4, 25))
+    first = _record(sides, "fund", reference="ALL", amount="147333645.00", **kwargs)
+    with pytest.raises(Refused) as info:
+        _record(sides, "insurer", reference="AGAIN", amount="0.01", **kwargs)
+    assert info.value.problems[0]["expected"] == "at most what is still owed, 0.00"
+    # Withdrawn by its preparer (not by anyone else), the draft frees the amount again; the trail says who.
+    with pytest.raises(Refused):
+        transfer_withdraw(transfer=first, user=sides["fund"][1])
+    assert transfer_withdraw(transfer=first, user=sides["fund"][0]) is True
+    assert not PremiumTransfer.objects.exists() and not JournalEntry.objects.exists()
+    event = AuditEvent.objects.get(action="deleted")
+    assert (event.actor, event.detail["reference"], event.detail["sides"]) == ("jc-limin", "ALL", ["fund"])
+    assert _record(sides, "insurer", reference="AGAIN", amount="0.01", **kwargs).amount == cny("0.01")
+
+
+def test_a_payment_against_the_deposit_counts_against_the_year_too(jincheng, sides):
+    obligations = obligations_generate(contract_year=jincheng)
+    deposit = obligations[-1]
+    kwargs = dict(insurer=jincheng.contract.insurer, paid_on=date(2019, 4, 25))
+    _record(sides, "fund", reference="YEAR", contract_year=jincheng, amount="147333645.00", **kwargs)
+    with pytest.raises(Refused) as info:  # the year is paid in full: its deposit cannot be paid again
+        _record(sides, "fund", reference="DEP", obligation=deposit, amount="14733364.50", **kwargs)
+    assert info.value.problems[0]["expected"] == "at most what is still owed, 0.00"
+
+
+def test_the_same_reference_twice_records_one_payment(jincheng, sides):
     obligations_generate(contract_year=jincheng)
     kwargs = dict(reference="JC-2019-009", contract_year=jincheng, insurer=jincheng.contract.insurer,
-                  amount="500.00", paid_on=date(2019, 5, 5), side="fund")
-    assert transfer_record(**kwargs).pk == transfer_record(**kwargs).pk
+                  amount="500.00", paid_on=date(2019, 5, 5))
+    assert _record(sides, "fund", **kwargs).pk == _record(sides, "fund", **kwargs).pk
     with pytest.raises(Refused):
-        transfer_record(**{**kwargs, "amount": "500.01"})
+        _record(sides, "fund", **{**kwargs, "amount": "500.01"})
     assert PremiumTransfer.objects.count() == 1
 
 
-def test_marking_overdue_twice_changes_nothing_the_second_time(jincheng):
+def test_marking_overdue_twice_changes_nothing_the_second_time(jincheng, sides):
     obligations_generate(contract_year=jincheng)
-    transfer_record(reference="A", contract_year=jincheng, insurer=jincheng.contract.insurer,
-                    amount="44200093.50", paid_on=date(2019, 4, 29), side="insurer")
+    transfer_demo(people=sides, side="insurer", confirm_on=None, reference="A", contract_year=jincheng,
+                  insurer=jincheng.contract.insurer, amount="44200093.50", paid_on=date(2019, 4, 29))
     assert premium_overdue_mark(as_of=date(2019, 5, 15)) == 0
     assert premium_overdue_mark(as_of=date(2019, 7, 1)) == 1
     assert premium_overdue_mark(as_of=date(2019, 7, 1)) == 0
@@ -208,12 +287,12 @@ def test_marking_overdue_twice_changes_nothing_the_second_time(jincheng):
     assert PremiumObligation.objects.filter(overdue_since__isnull=False).count() == 2
 
 
-def test_premium_paid_before_the_policy_year_is_received_in_advance(jincheng):
+def test_premium_paid_before_the_policy_year_is_received_in_advance(jincheng, sides):
     obligations_generate(contract_year=jincheng)
     for book in (jincheng.contract.fund.books.get(), jincheng.contract.insurer.books.get()):
         fiscal_year_open(book=book, year=2018)
-    transfer_record(reference="ADV", contract_year=jincheng, insurer=jincheng.contract.insurer, amount="100.00",
-                    paid_on=date(2018, 12, 20), side="insurer")
+    transfer_demo(people=sides, side="insurer", confirm_on=None, reference="ADV", contract_year=jincheng,
+                  insurer=jincheng.contract.insurer, amount="100.00", paid_on=date(2018, 12, 20))
     tb = trial_balance(book=jincheng.contract.insurer.books.get(), year=2018)
     advance = next(r for r in tb.rows if r.account.code == "2203")
     assert advance.closing_credit == cny("100.00")

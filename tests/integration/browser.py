@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from .requires import need
+
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(settings.BASE_DIR) / "out" / "screenshots"
 
@@ -18,10 +20,8 @@ def chromium_missing() -> bool:
 
 @pytest.fixture(scope="session")
 def browser():
-    if chromium_missing():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI needs Debian's chromium at {CHROMIUM} (scripts/test installs it)")
-        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium chromium-driver")
+    need(not chromium_missing(),
+         f"Debian's Chromium at {CHROMIUM} (apt-get install chromium chromium-driver; scripts/test installs it)")
     # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are safe.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     from playwright.sync_api import sync_playwright

@@ -32,12 +32,14 @@ def jincheng(db):
     for b in Book.objects.all():
         fiscal_year_open(book=b, year=2019)
     fund = Book.objects.get(fund__code="F-1405")
-    entry_post(book=fund, date=date(2019, 1, 1), memo="支出户期初余额",
+    wang = user_create(username="wang", password=PASSWORD, role="fund_accountant", regions=["14"], full_name="王会计")
+    li = user_create(username="li", password=PASSWORD, role="reviewer", regions=["14"], full_name="李审核")
+    user_create(username="zhou", password=PASSWORD, role="insurer_accountant", insurers=["CLIC-1405"],
+                full_name="周会计")
+    user_create(username="sun", password=PASSWORD, role="auditor", regions=["14"], insurers=["CLIC-1405"],
+                full_name="孙审计")
+    entry_post(book=fund, date=date(2019, 1, 1), memo="支出户期初余额", made_by=wang, reviewed_by=li,
                lines=[Line("1004", debit="200000000.00"), Line("3001", credit="200000000.00")])
-    user_create(username="wang", password=PASSWORD, role="fund_accountant", regions=["14"], full_name="王会计")
-    user_create(username="li", password=PASSWORD, role="reviewer", regions=["14"], full_name="李审核")
-    user_create(username="zhou", password=PASSWORD, role="insurer_accountant", insurers=["CLIC-1405"])
-    user_create(username="sun", password=PASSWORD, role="auditor", regions=["14"], insurers=["CLIC-1405"])
     return fund
 
 
@@ -90,6 +92,10 @@ def test_a_voucher_from_entry_to_posting_in_the_browser(jincheng, new_page):
     assert page.locator("text=审核记账").count() == 0 or "审核记账" not in page.inner_text(".object-tools")
     reviewer = new_page()
     sign_in(reviewer, "li", PASSWORD)
+    # The reviewer's front page says what awaits them: the two drafts 王会计 prepared.
+    panel = reviewer.inner_text("#awaiting-review")
+    assert "待审核记账的凭证" in panel and "2" in panel
+    shot(reviewer, "05a-reviewer-awaiting")
     reviewer.goto(f"{reviewer.base}/admin/ledger/journalentry/{draft.pk}/change/")
     shot(reviewer, "05-reviewer-draft")
     reviewer.click("button:has-text('审核记账')")

@@ -21,6 +21,8 @@ from django.db import connection
 from contracts.models import PremiumObligation
 from contracts.tasks import premium_overdue_check
 
+from .requires import need, redis_reachable
+
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(connection.vendor != "postgresql", reason="the worker process needs a shared database"),
@@ -32,6 +34,7 @@ ROOT = Path(settings.BASE_DIR)
 @pytest.fixture
 def workers(settings, tmp_path):
     """Two worker processes on a private queue of the local Redis, stopped after the test."""
+    need(redis_reachable(settings.CELERY_BROKER_URL), f"Redis at {settings.CELERY_BROKER_URL} (redis-server)")
     queue = f"test-{uuid.uuid4().hex[:8]}"
     db = connection.settings_dict
     env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
@@ -44,7 +47,32 @@ def workers(settings, tmp_path):
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         for i in (1, 2)
     ]
+    try:
+        _wait_until_answering(procs, [f"w{i}-{queue}@localhost" for i in (1, 2)])
+    except BaseException:
+        _stop(procs)
+        raise
     yield queue
+    _stop(procs)
+
+
+def _wait_until_answering(procs, names, seconds=60):
+    """Both workers up and answering a ping; one that died or stays silent is said, with its log."""
+    from config.celery import app
+
+    deadline = time.monotonic() + seconds
+    answered = set()
+    while time.monotonic() < deadline and answered != set(names):
+        dead = [p for p in procs if p.poll() is not None]
+        if dead:
+            log = dead[0].stderr.read().decode(errors="replace")[-2000:]
+            need(False, f"a Celery worker exited at start (status {dead[0].returncode}): {log}")
+        for reply in app.control.ping(destination=names, timeout=1) or []:
+            answered.update(reply)
+    need(answered == set(names), f"Celery workers {sorted(set(names) - answered)} did not answer within {seconds} s")
+
+
+def _stop(procs):
     for p in procs:
         p.terminate()
     for p in procs:
@@ -63,13 +91,20 @@ def test_workers_mark_overdue_tranches_once(workers):
 
 
 def test_workers_racing_on_the_cut_off_draft_one_settlement_each(workers):
+    from access.services import user_create
     from contracts.models import ContractYear
     from reconciliation.models import Settlement
     from reconciliation.tasks import settlement_drafts
 
     call_command("quickstart", stdout=StringIO())
     Settlement.objects.all().delete()
-    results = [settlement_drafts.apply_async(kwargs={"as_of": "2020-04-01"}, queue=workers) for _ in range(4)]
+    # The schedule prepares for a named, responsible person; without one it drafts nothing.
+    with pytest.raises(Exception, match="named person"):
+        settlement_drafts.apply_async(kwargs={"as_of": "2020-04-01"}, queue=workers).get(timeout=60)
+    assert not Settlement.objects.exists()
+    chief = user_create(username="chief", password="Chief-结算-2026!x", role="administrator", full_name="钱主任")
+    kwargs = {"as_of": "2020-04-01", "acts_for": "chief"}
+    results = [settlement_drafts.apply_async(kwargs=kwargs, queue=workers) for _ in range(4)]
     deadline = time.monotonic() + 90
     counts = [r.get(timeout=max(1, deadline - time.monotonic())) for r in results]
     # Every year past its cut-off is drafted once, but a deposit waits for its assessment score.
@@ -77,9 +112,10 @@ def test_workers_racing_on_the_cut_off_draft_one_settlement_each(workers):
         cutoff__lt="2020-04-01", deposit_pct=0)
     assert sum(counts) == Settlement.objects.count() == due.distinct().count() > 0
     assert all(Settlement.objects.filter(contract_year=cy).count() == 1 for cy in due.distinct())
+    assert set(Settlement.objects.values_list("prepared_by", "status")) == {(chief.pk, "draft")}
 
 
-def test_workers_share_the_parts_of_a_long_voucher_book(workers, fund_book):
+def test_workers_share_the_parts_of_a_long_voucher_book(workers, fund_book, signed):
     from ledger.services import EntrySpec, entries_post_many
     from reports.models import ReportJob
     from reports.services import report_verify
@@ -88,7 +124,7 @@ def test_workers_share_the_parts_of_a_long_voucher_book(workers, fund_book):
 
     entries_post_many(book=fund_book, entries=[
         EntrySpec(date(2015, 1, 1) + timedelta(days=i), premium_lines(f"{1000 + i}.00"), f"第{i + 1}笔保费划拨")
-        for i in range(300)])
+        for i in range(300)], **signed)
     job = ReportJob.objects.create(kind="vouchers", book=fund_book, year=2015, requested_by="测试")
     assert render_report.apply_async(args=[job.pk], queue=workers).get(timeout=60) == "split into 12 parts"
     deadline = time.monotonic() + 120

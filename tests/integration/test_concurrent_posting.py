@@ -10,6 +10,7 @@ import multiprocessing
 from datetime import date
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection, connections
 
 from accounts.models import Book
@@ -37,18 +38,20 @@ def _worker(worker: int, book_codes: list[str], results):
     try:
         connections.close_all()  # never share the parent's socket
         books = [Book.objects.get(code=c) for c in book_codes]
+        User = get_user_model()
+        signed = {"made_by": User.objects.get(username="zhangsan"), "reviewed_by": User.objects.get(username="lisi")}
         posted = 0
         for i in range(SINGLE):
             book = books[i % len(books)]
             entry_post(book=book, date=date(2015, 1 + i % 12, 10), memo=f"进程{worker}单笔{i}",
-                       lines=_lines(10000 + worker * 100 + i), idempotency_key=f"w{worker}-s{i}")
+                       lines=_lines(10000 + worker * 100 + i), idempotency_key=f"w{worker}-s{i}", **signed)
             # Both racers post the same keyed entries: one must win, the other get it back.
             entry_post(book=books[0], date=date(2015, 3, 3), memo=f"共同{i}", lines=_lines(500 + i),
-                       idempotency_key=f"shared-{i}")
+                       idempotency_key=f"shared-{i}", **signed)
             posted += 1
         specs = [EntrySpec(date(2015, 1 + j % 12, 20), _lines(70000 + j), f"进程{worker}批量{j}", f"w{worker}-b{j}")
                  for j in range(BATCH)]
-        entries_post_many(book=books[-1], entries=specs, source="concurrency-test")
+        entries_post_many(book=books[-1], entries=specs, source="concurrency-test", **signed)
         results.put((worker, "ok", posted))
     except Exception as exc:  # reported to the parent, which fails the test
         results.put((worker, "error", repr(exc)))
@@ -56,7 +59,7 @@ def _worker(worker: int, book_codes: list[str], results):
         connections.close_all()
 
 
-def test_concurrent_posters_lose_nothing_and_number_without_gaps(fund_book):
+def test_concurrent_posters_lose_nothing_and_number_without_gaps(fund_book, signed):
     other = fund_book
     region = region_ensure(code="3705", name="东营市", level="city", parent=fund_book.fund.region)
     second = book_create(code="FUND-3705", name="东营市大病保险资金账",
@@ -97,3 +100,4 @@ def test_concurrent_posters_lose_nothing_and_number_without_gaps(fund_book):
     result = ledger_verify()
     assert result.ok, result.problems
     assert result.entries == sum(expected.values())
+

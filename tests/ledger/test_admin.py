@@ -19,23 +19,29 @@ from ledger.services import Line, entry_draft_save
 ADD = "/admin/ledger/journalentry/add/"
 
 
-def _login(django_user_model, username, password) -> Client:
-    django_user_model.objects.create_superuser(username, password=password)
+def _client(user, password: str) -> Client:
+    user.set_password(password)
+    user.save()
     client = Client()
-    assert client.login(request=HttpRequest(), username=username, password=password)  # django-axes needs the request
+    assert client.login(request=HttpRequest(), username=user.username, password=password)  # django-axes needs it
     return client
 
 
 @pytest.fixture
-def zhangsan(django_user_model):
-    """制单: prepares vouchers."""
-    return _login(django_user_model, "zhangsan", "制单-test-pass-1")
+def zhangsan(maker):
+    """张三, the fund's accountant (制单): prepares vouchers."""
+    return _client(maker, "制单-test-pass-1")
 
 
 @pytest.fixture
-def lisi(django_user_model):
-    """审核: reviews and posts."""
-    return _login(django_user_model, "lisi", "审核-test-pass-1")
+def lisi(reviewer):
+    """李四, the fund's reviewer (审核): reviews and posts, closes periods."""
+    return _client(reviewer, "审核-test-pass-1")
+
+
+@pytest.fixture
+def administrator(django_user_model):
+    return _client(django_user_model.objects.create_superuser("admin"), "管理员-test-pass-1")
 
 
 def _voucher_form(book, lines, memo="拨付2015年大病保险资金首期（80%）", day="2015-04-28", prefix="postings",
@@ -77,8 +83,9 @@ def test_the_admin_speaks_chinese_by_default_and_english_on_request(zhangsan, fu
 
 
 def test_a_new_voucher_starts_by_choosing_its_book(zhangsan, fund_book, insurer_book):
+    # Only the books the accountant keeps are offered: the fund's, never its insurer's.
     page = zhangsan.get(ADD).content.decode()
-    assert f'href="?book={fund_book.pk}"' in page and f'href="?book={insurer_book.pk}"' in page
+    assert f'href="?book={fund_book.pk}"' in page and f'href="?book={insurer_book.pk}"' not in page
 
 
 def test_the_lines_offer_only_the_books_leaf_accounts(zhangsan, fund_book, insurer_book):
@@ -103,11 +110,8 @@ def test_a_voucher_is_prepared_then_posted_by_a_reviewer(zhangsan, lisi, fund_bo
     assert (draft.status, draft.made_by.username, draft.number) == ("draft", "zhangsan", None)
     assert _lines(draft) == [("5101", 256000000, 0), ("1004", 0, 256000000)]
 
-    # The maker cannot review their own voucher; the message says so in Chinese.
-    response = zhangsan.post(f"/admin/ledger/journalentry/{draft.pk}/post/", follow=True)
-    shown = _messages(response)
-    assert any("未能审核记账" in m and "保持不变" in m for m in shown)
-    assert any("审核人" in m and "制单人以外的审核人" in m and "制单人本人" in m for m in shown)
+    # The maker has no right to review (403, recorded); a reviewer's own draft is refused in Chinese.
+    assert zhangsan.post(f"/admin/ledger/journalentry/{draft.pk}/post/").status_code == 403
     draft.refresh_from_db()
     assert (draft.status, draft.reviewed_by) == ("draft", None)
 
@@ -188,7 +192,7 @@ def test_posting_into_a_closed_period_is_refused(zhangsan, lisi, fund_book):
     assert draft.status == "draft"
 
 
-def test_a_posted_voucher_is_read_only_and_can_be_reversed(zhangsan, fund_book, posted_premium):
+def test_a_posted_voucher_is_read_only_and_can_be_reversed(zhangsan, lisi, fund_book, posted_premium):
     url = f"/admin/ledger/journalentry/{posted_premium.pk}/change/"
     page = zhangsan.get(url).content.decode()
     assert 'name="_save"' not in page and "deletelink" not in page and 'name="postings-0-debit"' not in page
@@ -202,14 +206,20 @@ def test_a_posted_voucher_is_read_only_and_can_be_reversed(zhangsan, fund_book, 
     assert (after.memo, after.date, after.hash) == (before.memo, before.date, before.hash)
     assert _lines(after) == [("5101", 256000000, 0), ("1004", 0, 256000000)]
 
+    # 张三 prepares the reversal (红字冲销) as a draft; it counts only once 李四 posts it.
     response = zhangsan.post(f"/admin/ledger/journalentry/{posted_premium.pk}/reverse/", follow=True)
     reversal = JournalEntry.objects.get(reverses=posted_premium)
-    assert (reversal.voucher, reversal.status, reversal.made_by.username) == ("记-2015-000002", "posted", "zhangsan")
+    assert (reversal.status, reversal.made_by.username, reversal.number) == ("draft", "zhangsan", None)
     assert _lines(reversal) == [("5101", 0, 256000000), ("1004", 256000000, 0)]
-    assert any("记-2015-000002" in m for m in _messages(response))
+    assert any("冲销凭证已作为草稿" in m for m in _messages(response))
     assert response.redirect_chain[-1][0].endswith(f"/{reversal.pk}/change/")
+    # 张三 cannot post it (no 审核 right); nor edit it into something else: it is the voucher's reversal.
+    assert zhangsan.post(f"/admin/ledger/journalentry/{reversal.pk}/post/").status_code == 403
+    response = lisi.post(f"/admin/ledger/journalentry/{reversal.pk}/post/", follow=True)
+    reversal.refresh_from_db()
+    assert (reversal.voucher, reversal.status, reversal.reviewed_by.username) == ("记-2015-000002", "posted", "lisi")
 
-    # A reversal is not reversed in turn: refused, in Chinese, and nothing is posted.
+    # A reversal is not reversed in turn: refused, in Chinese, and nothing is drafted.
     response = zhangsan.post(f"/admin/ledger/journalentry/{reversal.pk}/reverse/", follow=True)
     assert any("本身不是冲销凭证的凭证" in m for m in _messages(response))
     assert JournalEntry.objects.count() == 2
@@ -229,41 +239,58 @@ def test_the_trial_balance_page(zhangsan, fund_book, posted_premium):
     assert page.status_code == 200 and any("1 ≤" in m for m in _messages(page))
 
 
-def test_a_sub_account_is_added_through_the_service(zhangsan, fund_book, posted_premium):
+def test_a_sub_account_is_added_through_the_service(administrator, fund_book, posted_premium):
     parent = fund_book.accounts.get(code="1003")
-    response = zhangsan.post("/admin/accounts/account/add/", {"book": fund_book.pk, "parent": parent.pk,
+    response = administrator.post("/admin/accounts/account/add/", {"book": fund_book.pk, "parent": parent.pk,
                                                               "code": "100301", "name": "财政专户—工商银行"})
     assert response.status_code == 302
     sub = fund_book.accounts.get(code="100301")
     assert (sub.type, sub.normal_side, sub.parent) == ("asset", "debit", parent)
     used = fund_book.accounts.get(code="5101")  # it has postings: no sub-accounts
-    response = zhangsan.post("/admin/accounts/account/add/", {"book": fund_book.pk, "parent": used.pk,
+    response = administrator.post("/admin/accounts/account/add/", {"book": fund_book.pk, "parent": used.pk,
                                                               "code": "510101", "name": "人保"})
     assert response.status_code == 200 and "5101 已有分录" in response.content.decode()
 
 
-def test_closing_and_reopening_a_period_from_the_admin(zhangsan, fund_book):
+def test_closing_and_reopening_a_period_from_the_admin(lisi, fund_book):
     march = Period.objects.get(book=fund_book, year=2015, month=3)
-    zhangsan.post("/admin/ledger/period/", {"action": "close_periods", "_selected_action": [march.pk]})
+    lisi.post("/admin/ledger/period/", {"action": "close_periods", "_selected_action": [march.pk]})
     march.refresh_from_db()
-    assert march.status == "closed" and march.closed_by.username == "zhangsan"
+    assert march.status == "closed" and march.closed_by.username == "lisi"
     assert date(2015, 3, 1) == march.start_date
-    zhangsan.post("/admin/ledger/period/", {"action": "reopen_periods", "_selected_action": [march.pk]})
+    lisi.post("/admin/ledger/period/", {"action": "reopen_periods", "_selected_action": [march.pk]})
     march.refresh_from_db()
     assert march.status == "open" and march.closed_by is None
 
 
-def test_a_year_closed_for_good_is_not_reopened(zhangsan, fund_book):
-    zhangsan.post("/admin/ledger/period/", {"action": "close_years",
-                                            "_selected_action": [fund_book.periods.first().pk]})
+def test_a_year_closed_for_good_is_not_reopened(lisi, fund_book):
+    # Nothing moved in 2015, so there is no closing entry to prepare: the reviewer closes the year.
+    lisi.post("/admin/ledger/period/", {"action": "close_years", "_selected_action": [fund_book.periods.first().pk]})
     december = Period.objects.get(book=fund_book, year=2015, month=12)
     assert december.status == "final"
-    response = zhangsan.post("/admin/ledger/period/", {"action": "reopen_periods",
-                                                       "_selected_action": [december.pk]}, follow=True)
+    response = lisi.post("/admin/ledger/period/", {"action": "reopen_periods",
+                                                   "_selected_action": [december.pk]}, follow=True)
     assert any("未能反结账" in m for m in _messages(response))
     assert any("未随年度结账的会计期间" in m for m in _messages(response))
     december.refresh_from_db()
     assert december.status == "final"
+
+
+def test_the_year_end_close_is_prepared_by_one_and_approved_by_another(zhangsan, lisi, fund_book, posted_premium):
+    january = fund_book.periods.get(year=2015, month=1)
+    response = lisi.post("/admin/ledger/period/", {"action": "close_years", "_selected_action": [january.pk]},
+                         follow=True)
+    assert any("未能" in m for m in _messages(response))  # nobody prepared the closing entry yet
+    assert zhangsan.post("/admin/ledger/period/", {"action": "close_years",
+                                                   "_selected_action": [january.pk]}).status_code == 403
+    zhangsan.post("/admin/ledger/period/", {"action": "prepare_year_ends", "_selected_action": [january.pk]})
+    closing = JournalEntry.objects.get(book=fund_book, idempotency_key="year-end:2015")
+    assert (closing.status, closing.made_by.username) == ("draft", "zhangsan")
+    lisi.post("/admin/ledger/period/", {"action": "close_years", "_selected_action": [january.pk]})
+    closing.refresh_from_db()
+    assert (closing.status, closing.reviewed_by.username) == ("posted", "lisi")
+    assert _lines(closing) == [("5101", 0, 256000000), ("3001", 256000000, 0)]
+    assert set(fund_book.periods.filter(year=2015).values_list("status", flat=True)) == {"final"}
 
 
 def test_refusals_are_translated_part_by_part_and_unknown_phrasings_kept(fund_book):
@@ -282,9 +309,11 @@ def test_refusals_are_translated_part_by_part_and_unknown_phrasings_kept(fund_bo
         assert text == "draft #7: date — expected a date in an open period, found 2015-04-28 in period 2015-04 (closed)"
 
 
-def test_drafts_saved_by_services_show_their_lines(zhangsan, fund_book, django_user_model):
-    wangwu = django_user_model.objects.create_user("wangwu")
-    draft = entry_draft_save(book=fund_book, date=date(2015, 4, 1), memo="服务生成的草稿", made_by=wangwu,
+def test_drafts_saved_by_services_show_their_lines(zhangsan, fund_book):
+    from tests.conftest import person
+
+    zhouba = person("zhouba", "周八", "fund_accountant", regions=["37"])
+    draft = entry_draft_save(book=fund_book, date=date(2015, 4, 1), memo="服务生成的草稿", made_by=zhouba,
                              lines=[Line("5101", debit="1.00"), Line("1004", credit="1.00")])
     page = zhangsan.get(f"/admin/ledger/journalentry/{draft.pk}/change/").content.decode()
     assert "服务生成的草稿" in page and "5101 大病保险支出" in page

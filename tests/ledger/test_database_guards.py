@@ -80,9 +80,11 @@ def _post_raw(entry, number=1):
          [number, number, "2015-05-06 10:00:00+00:00", entry.pk])
 
 
-def test_an_unbalanced_or_single_posting_entry_cannot_be_posted_by_sql(fund_book):
+def test_an_unbalanced_or_single_posting_entry_cannot_be_posted_by_sql(fund_book, maker, reviewer):
     may = Period.objects.get(book=fund_book, year=2015, month=5)
     draft = _raw_draft(fund_book, may)
+    _sql("UPDATE ledger_journalentry SET made_by_id = %s, reviewed_by_id = %s WHERE id = %s",
+         [maker.pk, reviewer.pk, draft.pk])
     _raw_posting(draft, _account_id(fund_book, "5101"), 1, 10000, 0)
     with pytest.raises(IntegrityError, match="at least two postings"):
         _post_raw(draft)
@@ -92,9 +94,27 @@ def test_an_unbalanced_or_single_posting_entry_cannot_be_posted_by_sql(fund_book
     draft.refresh_from_db()
     assert draft.status == "draft"
     _sql("UPDATE ledger_posting SET credit_fen = 10000 WHERE entry_id = %s AND line = 2", [draft.pk])
-    _post_raw(draft)  # balanced now: the database lets it post
+    _post_raw(draft)  # balanced and signed by two people now: the database lets it post
     draft.refresh_from_db()
     assert draft.status == "posted"
+
+
+def test_an_entry_posted_by_sql_names_two_different_people(fund_book, maker):
+    # A script that posts a balanced draft without its maker and a different reviewer is refused.
+    may = Period.objects.get(book=fund_book, year=2015, month=5)
+    draft = _raw_draft(fund_book, may)
+    _raw_posting(draft, _account_id(fund_book, "5101"), 1, 10000, 0)
+    _raw_posting(draft, _account_id(fund_book, "1004"), 2, 0, 10000)
+    with pytest.raises(IntegrityError, match="maker and a different reviewer"):
+        _post_raw(draft)
+    with pytest.raises(IntegrityError):  # one person as maker and reviewer: refused by a CHECK constraint
+        _sql("UPDATE ledger_journalentry SET made_by_id = %s, reviewed_by_id = %s WHERE id = %s",
+             [maker.pk, maker.pk, draft.pk])
+    _sql("UPDATE ledger_journalentry SET made_by_id = %s WHERE id = %s", [maker.pk, draft.pk])
+    with pytest.raises(IntegrityError, match="maker and a different reviewer"):
+        _post_raw(draft)
+    draft.refresh_from_db()
+    assert draft.status == "draft"
 
 
 def test_negative_or_two_sided_postings_are_refused_by_check_constraints(fund_book):
@@ -117,9 +137,10 @@ def test_an_entry_cannot_be_inserted_as_posted(fund_book):
     assert "inserted as a draft" in message
 
 
-def test_nothing_enters_or_posts_into_a_closed_period(fund_book, maker):
+def test_nothing_enters_or_posts_into_a_closed_period(fund_book, maker, reviewer):
     draft = entry_draft_save(book=fund_book, date=date(2015, 6, 3), memo="六月", lines=premium_lines("5.00"),
                              made_by=maker)
+    _sql("UPDATE ledger_journalentry SET reviewed_by_id = %s WHERE id = %s", [reviewer.pk, draft.pk])
     june = Period.objects.get(book=fund_book, year=2015, month=6)
     # Closed behind the services' back, with a draft still inside.
     _sql("UPDATE ledger_period SET status = 'closed' WHERE id = %s", [june.pk])
@@ -173,9 +194,10 @@ def test_every_guard_is_installed_after_all_migrations(db):
             cursor.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE 'ledger_%%'")
             expected = {"ledger_posting_guard", "ledger_posting_guard_insert", "ledger_entry_guard",
                         "ledger_entry_guard_posting", "ledger_period_guard", "ledger_account_guard"}
+            # ledger_entry_guard_posting also holds the two people of a posted entry (migration 0005).
         else:
             cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'ledger_%'")
             expected = {f"ledger_{t}_guard_{op}" for t in ("posting", "entry") for op in ("insert", "update", "delete")}
             expected |= {"ledger_period_guard_update", "ledger_period_guard_delete",
-                         "ledger_account_guard_insert", "ledger_account_guard_update"}
+                         "ledger_account_guard_insert", "ledger_account_guard_update", "ledger_entry_guard_people"}
         assert {row[0] for row in cursor.fetchall()} == expected

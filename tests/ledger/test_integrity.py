@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from ledger.integrity import ledger_verify
-from ledger.services import Line, entry_post, entry_reverse
+from ledger.services import Line, entry_draft_post, entry_post, entry_reverse
 from tests.conftest import premium_lines
 
 
@@ -41,16 +41,19 @@ def _run_verify(*args):
 
 
 @pytest.fixture
-def year_of_entries(fund_book, insurer_book):
+def year_of_entries(fund_book, insurer_book, signed, insurer_signed, maker, reviewer):
     entries = [
-        entry_post(book=fund_book, date=date(2015, 4, 28), memo="拨付首期80%", lines=premium_lines("256000000.00")),
-        entry_post(book=fund_book, date=date(2015, 12, 20), memo="拨付尾款20%", lines=premium_lines("64000000.00")),
+        entry_post(book=fund_book, date=date(2015, 4, 28), memo="拨付首期80%", lines=premium_lines("256000000.00"),
+                   **signed),
+        entry_post(book=fund_book, date=date(2015, 12, 20), memo="拨付尾款20%", lines=premium_lines("64000000.00"),
+                   **signed),
         entry_post(book=insurer_book, date=date(2015, 4, 29), memo="收到首期保费",
-                   lines=[Line("1002", debit="256000000.00"), Line("6031", credit="256000000.00")]),
+                   lines=[Line("1002", debit="256000000.00"), Line("6031", credit="256000000.00")], **insurer_signed),
         entry_post(book=insurer_book, date=date(2015, 5, 31), memo="5月赔款",
-                   lines=[Line("6511", debit="18250340.27"), Line("1002", credit="18250340.27")]),
+                   lines=[Line("6511", debit="18250340.27"), Line("1002", credit="18250340.27")], **insurer_signed),
     ]
-    entry_reverse(entry=entries[1], date=date(2015, 12, 21))
+    entry_draft_post(entry=entry_reverse(entry=entries[1], date=date(2015, 12, 21), made_by=maker),
+                     reviewed_by=reviewer)
     return entries
 
 

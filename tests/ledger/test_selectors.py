@@ -19,18 +19,18 @@ def cny(x):
 
 
 @pytest.fixture
-def insurer_year(insurer_book):
+def insurer_year(insurer_book, insurer_signed):
     b = insurer_book
     entry_post(book=b, date=date(2015, 4, 29), memo="收到首期保费80%",
-               lines=[Line("1002", debit="256000000.00"), Line("6031", credit="256000000.00")])
+               lines=[Line("1002", debit="256000000.00"), Line("6031", credit="256000000.00")], **insurer_signed)
     entry_post(book=b, date=date(2015, 5, 31), memo="5月医院赔款",
-               lines=[Line("6511", debit="18250340.27"), Line("224102", credit="18250340.27")])
+               lines=[Line("6511", debit="18250340.27"), Line("224102", credit="18250340.27")], **insurer_signed)
     entry_post(book=b, date=date(2015, 6, 10), memo="支付5月医院赔款",
-               lines=[Line("224102", debit="18250340.27"), Line("1002", credit="18250340.27")])
+               lines=[Line("224102", debit="18250340.27"), Line("1002", credit="18250340.27")], **insurer_signed)
     entry_post(book=b, date=date(2015, 12, 28), memo="收到尾款20%",
-               lines=[Line("1002", debit="64000000.00"), Line("6031", credit="64000000.00")])
+               lines=[Line("1002", debit="64000000.00"), Line("6031", credit="64000000.00")], **insurer_signed)
     entry_post(book=b, date=date(2015, 12, 31), memo="超额结余应返还基金",
-               lines=[Line("6031", debit="1500000.00"), Line("224101", credit="1500000.00")])
+               lines=[Line("6031", debit="1500000.00"), Line("224101", credit="1500000.00")], **insurer_signed)
     return b
 
 

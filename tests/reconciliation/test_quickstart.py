@@ -1,10 +1,24 @@
-"""The commands others script against: quickstart and verify_ledger, with --json."""
+"""The commands others script against: quickstart and verify_ledger, with --json.
+
+The figures below are worked from the demo's own inputs (contracts.demo.TRANSFERS, the Jincheng terms),
+not copied from the output: Jincheng 2019 is 85 yuan × 1,733,337 insured = 147,333,645.00, of which the
+10% service deposit is 14,733,364.50; a score of 85 releases 80% of it.
+"""
 
 import json
+import re
+from datetime import date
+from decimal import Decimal
 from io import StringIO
 
 from django.core.management import call_command
+from django.db.models import F
 
+from access.scope import in_scope
+from contracts.demo import TRANSFERS
+from contracts.models import PremiumObligation, PremiumTransfer
+from core.money import fmt
+from core.people import person_name
 from ledger.models import JournalEntry
 
 
@@ -20,9 +34,11 @@ def test_quickstart_posts_the_demo_year_once_and_verifies(db):
     assert {"FUND-37", "PICC-37-DB", "FUND-1405", "CLIC-1405-DB"} <= set(codes)
     assert {b["kind"] for b in first["books"]} == {"fund", "insurer"}
     assert set(first) >= {"books", "reports", "seconds"} and first["verified"] is True
-    # Transfers: Shandong 2 × (fund, insurer, receipt), Jincheng 4 × 2 + 1 receipt, Jilin top-ups 17 × 3.
-    transfers = JournalEntry.objects.filter(source="premium-transfer").count()
-    assert transfers == 6 + 9 + 51 + 2  # and the released Jincheng deposit, paid at settlement
+    # Each side books a transfer in its own book: Shandong 2 × 2; Jincheng T1–T3 × 2 and T4 by the fund
+    # only (in transit); Jilin's 17 paid top-ups × 2; the released Jincheng deposit × 2.
+    jilin_paid = PremiumTransfer.objects.filter(obligation__kind="topup").count()
+    assert jilin_paid == 11 + 6  # 长春's districts on time, 吉林市's late (both cities' non-zero rows)
+    assert JournalEntry.objects.filter(source="premium-transfer").count() == 4 + (3 * 2 + 1) + jilin_paid * 2 + 2
     assert JournalEntry.objects.filter(source__startswith="claims batch").count() > 100
     assert JournalEntry.objects.filter(source="year-end close").count() == 4
     assert first["entries_created"] == JournalEntry.objects.count()
@@ -32,16 +48,47 @@ def test_quickstart_posts_the_demo_year_once_and_verifies(db):
     assert (verified["ok"], verified["entries"]) == (True, JournalEntry.objects.count())
 
 
+def test_every_demo_voucher_names_two_different_people_who_keep_its_book(db):
+    call_command("quickstart", stdout=StringIO())
+    posted = JournalEntry.objects.filter(status="posted").select_related("made_by", "reviewed_by", "book")
+    assert posted.count() > 1000 and not JournalEntry.objects.filter(status="draft").exists()
+    assert not posted.filter(made_by__isnull=True).exists() and not posted.filter(reviewed_by__isnull=True).exists()
+    assert not posted.filter(made_by=F("reviewed_by")).exists()
+    pairs = {(e.book.code, e.made_by, e.reviewed_by) for e in posted}
+    for code, maker, reviewer in pairs:
+        assert person_name(maker) and person_name(reviewer), (code, maker, reviewer)
+        book = posted.filter(book__code=code).first().book
+        assert in_scope(maker, book) and in_scope(reviewer, book), (code, maker, reviewer)
+    # Fund books are kept by fund people, insurer books by the insurer's: never the other side's.
+    makers = {(code.startswith("FUND-"), maker.groups.get().name) for code, maker, _ in pairs}
+    assert makers == {(True, "基金会计（制单）"), (False, "承办机构会计")}
+
+
 def test_quickstart_prints_balanced_trial_balances(db):
     out = StringIO()
     call_command("quickstart", stdout=out)
     text = out.getvalue()
     assert text.count("借贷平衡") == 4 and "不平衡" not in text  # the four books with movements
-    assert "返还基本医保基金" in text and "服务保证金扣除                        2,946,672.90" in text
-    assert "320,000,000.00" in text
-    assert "逾期后足额 12天" in text and "逾期未足额 183天，在途 20,000,000.00" in text
-    assert "合计 182,541,735.00 元，参保 12,169,449 人" in text
-    assert "按时足额 11 笔 15,773,340.00 元；逾期后足额 6 笔 6,650,505.00 元；逾期未足额 51 笔 160,117,890.00 元" in text
+    deposit = PremiumObligation.objects.get(contract_year__contract__code="JC-2019", kind="deposit")
+    assert deposit.amount.amount == Decimal("147333645.00") - Decimal("147333645.00") * Decimal("0.90")
+    forfeited = deposit.amount.amount * Decimal("0.20")  # score 85: 80% released
+    assert "返还基本医保基金" in text and re.search(rf"服务保证金扣除 +{re.escape(fmt(forfeited))}\n", text)
+    shandong = sum(Decimal(amount) for _, code, _, amount, *_ in TRANSFERS if code == "SD-2015")
+    assert fmt(shandong) in text
+    # Jincheng: the 60% mark reached with T3 on 2019-07-12, due 2019-06-30; the 90% mark still short at the
+    # March 31 cut-off, due 2019-09-30, with T4 recorded by the fund and not yet confirmed by the insurer.
+    t3 = next(t for t in TRANSFERS if t[0] == "JC-2019-T3")
+    t4 = next(t for t in TRANSFERS if t[0] == "JC-2019-T4")
+    late = (t3[4] - date(2019, 6, 30)).days
+    overdue = (date(2020, 3, 31) - date(2019, 9, 30)).days
+    assert f"逾期后足额 {late}天" in text and f"逾期未足额 {overdue}天，在途 {fmt(Decimal(t4[3]))}" in text
+    assert "合计 182,541,735.00 元，参保 12,169,449 人" in text  # the table's own 合计 row, as published
+    on_time = PremiumObligation.objects.filter(kind="topup", fund__region__parent__name="长春市")
+    late_paid = PremiumObligation.objects.filter(kind="topup", fund__region__parent__name="吉林市")
+    unpaid = PremiumObligation.objects.filter(kind="topup").exclude(pk__in=on_time).exclude(pk__in=late_paid)
+    total = lambda qs: fmt(sum(o.amount.amount for o in qs))  # noqa: E731
+    assert (f"按时足额 {on_time.count()} 笔 {total(on_time)} 元；逾期后足额 {late_paid.count()} 笔 {total(late_paid)} 元；"
+            f"逾期未足额 {unpaid.count()} 笔 {total(unpaid)} 元") in text
 
 
 def test_premium_status_command_reports_each_obligation(db):
@@ -56,7 +103,6 @@ def test_premium_status_command_reports_each_obligation(db):
 
 
 def test_the_overdue_task_marks_once(db):
-    from contracts.models import PremiumObligation
     from contracts.tasks import premium_overdue_check
 
     call_command("quickstart", stdout=StringIO())

@@ -11,9 +11,8 @@ from decimal import Decimal as D
 
 import pytest
 
+from contracts.demo import transfer_demo
 from contracts.models import ContractYear
-from contracts.reference import reference_contracts_load
-from contracts.services import transfer_record
 from core.errors import Refused
 from ledger.services import Line, entry_post
 from reconciliation.bank import bank_match_auto, bank_reconciliation, bank_statement_import, bank_unmatch
@@ -25,22 +24,25 @@ ICBC = {"date": "交易日期", "description": "摘要", "reference": "流水号
 
 
 @pytest.fixture
-def year(db):
-    reference_contracts_load()
+def year(jincheng_people):
+    people = jincheng_people
+    fund_signed = dict(zip(("made_by", "reviewed_by"), people["fund"], strict=True))
+    insurer_signed = dict(zip(("made_by", "reviewed_by"), people["insurer"], strict=True))
     cy = ContractYear.objects.get(contract__code="JC-2019")
     fund, insurer = cy.contract.fund, cy.contract.insurer
     fund_book, insurer_book = fund.books.get(), insurer.books.get()
-    entry_post(book=fund_book, date=date(2019, 1, 1), memo="支出户期初余额",
+    entry_post(book=fund_book, date=date(2019, 1, 1), memo="支出户期初余额", **fund_signed,
                lines=[Line("1004", debit="200000000.00"), Line("3001", credit="200000000.00")])
-    transfer_record(reference="JC-T1", contract_year=cy, insurer=insurer, amount="132600280.50",
-                    paid_on=date(2019, 4, 26), side="fund")
+    # Recorded by the fund, confirmed by the insurer the same day, each in its own book.
+    transfer_demo(people=people, side="fund", confirm_on=date(2019, 4, 26), reference="JC-T1", contract_year=cy,
+                  insurer=insurer, amount="132600280.50", paid_on=date(2019, 4, 26))
     # Planted: a premium the fund recorded and the insurer did not.
-    entry_post(book=fund_book, date=date(2019, 4, 28), memo="拨付大病保险费（JC-HAND-1）",
+    entry_post(book=fund_book, date=date(2019, 4, 28), memo="拨付大病保险费（JC-HAND-1）", **fund_signed,
                lines=[Line("5101", debit="1000000.00", counterparty=insurer.name), Line("1004", credit="1000000.00")])
     # Planted: one the insurer keyed as 200,000.00.
-    entry_post(book=fund_book, date=date(2019, 4, 29), memo="拨付大病保险费（JC-HAND-2）",
+    entry_post(book=fund_book, date=date(2019, 4, 29), memo="拨付大病保险费（JC-HAND-2）", **fund_signed,
                lines=[Line("5101", debit="2000000.00", counterparty=insurer.name), Line("1004", credit="2000000.00")])
-    entry_post(book=insurer_book, date=date(2019, 4, 30), memo="收到大病保险费（JC-HAND-2）",
+    entry_post(book=insurer_book, date=date(2019, 4, 30), memo="收到大病保险费（JC-HAND-2）", **insurer_signed,
                lines=[Line("1002", debit="200000.00"), Line("6031", credit="200000.00", counterparty=fund.name)])
     BankFormat.objects.create(name="工商银行", columns=ICBC)
     return cy

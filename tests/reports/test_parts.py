@@ -29,12 +29,12 @@ def test_cutting_vouchers_keeps_every_voucher_once_in_order_and_whole():
 
 
 @pytest.fixture
-def long_ledger(fund_book):
+def long_ledger(fund_book, signed):
     # 300 premium entries: 5101 and 1004 each get 300 lines, 600 rows of 明细账 in all.
     day = date(2015, 1, 1)
     entries_post_many(book=fund_book, entries=[
         EntrySpec(day + timedelta(days=i), premium_lines(f"{1000 + i}.00"), f"第{i + 1}笔大病保险费划拨")
-        for i in range(300)])
+        for i in range(300)], **signed)
     return fund_book
 
 
@@ -42,7 +42,7 @@ def _pages(path):
     return [page.extract_text() for page in PdfReader(io.BytesIO(path.read_bytes())).pages]
 
 
-def test_a_long_voucher_book_is_laid_out_in_parts_joined_numbered_and_verifiable(long_ledger, settings):
+def test_a_long_voucher_book_is_laid_out_in_parts_joined_numbered_and_verifiable(long_ledger, settings, signed):
     settings.REPORT_PART_ROWS = 150
     job = ReportJob.objects.create(kind="vouchers", book=long_ledger, year=2015, requested_by="测试")
     job = report_job_run(job_id=job.pk)
@@ -57,7 +57,7 @@ def test_a_long_voucher_book_is_laid_out_in_parts_joined_numbered_and_verifiable
     assert text.count("凭证 300 张") == 1  # the closing total once, at the end
     assert job.record.totals == {"count": "300", "amount": "344850.00"}
     assert report_verify(path=job.file).ok
-    entry_post(book=long_ledger, date=date(2015, 12, 31), memo="补记", lines=premium_lines("1.00"))
+    entry_post(book=long_ledger, date=date(2015, 12, 31), memo="补记", lines=premium_lines("1.00"), **signed)
     assert not report_verify(path=job.file).ok
 
 

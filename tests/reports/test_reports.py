@@ -12,6 +12,7 @@ from django.utils import timezone
 from fontTools.ttLib import TTFont
 
 from accounts.models import Book
+from audit.models import AuditEvent
 from ledger.selectors import trial_balance
 from ledger.services import entry_post
 from reports.registry import KINDS
@@ -50,8 +51,15 @@ def test_every_kind_renders_with_no_missing_glyph(demo, tmp_path, glyphs, kind, 
     assert not missing, f"the shipped font lacks {''.join(sorted(missing))}"
     record = report_issue(kind=kind, book=book, year=year, month=month, out=tmp_path / "r.pdf", by="测试")
     assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF") and record.code
-    assert report_verify(path=tmp_path / "r.pdf").ok
-    assert set(KINDS) >= {kind}
+    verified = report_verify(path=tmp_path / "r.pdf")
+    assert verified.ok
+    # The file leads back to this record, which says what was issued: this kind, book and period, by whom.
+    assert verified.record == record
+    assert (record.kind, record.book, record.params, record.generated_by) == (
+        kind, book, {"year": year, "month": month}, "测试")
+    issued = AuditEvent.objects.get(action="report_issued", object_id=str(record.pk))
+    assert (issued.actor, issued.book_code, issued.digest, issued.detail["kind"]) == (
+        "测试", code, record.pdf_sha256, kind)
 
 
 def test_trial_balance_totals_match_the_selector(demo):
@@ -95,7 +103,11 @@ def test_verify_fails_for_an_altered_file_or_one_not_ours(demo, tmp_path):
 def test_a_later_posting_the_statement_does_not_show_keeps_it_valid(demo, tmp_path):
     book = Book.objects.get(code="FUND-37")
     report_issue(kind="trial-balance", book=book, year=2015, out=tmp_path / "tb.pdf")
-    entry_post(book=book, date=date(2016, 7, 1), memo="2016年新凭证", lines=premium_lines("1.00"))
+    from access.demo import demo_pair
+
+    accountant, reviewer = demo_pair("fund", "37")
+    entry_post(book=book, date=date(2016, 7, 1), memo="2016年新凭证", lines=premium_lines("1.00"),
+               made_by=accountant, reviewed_by=reviewer)
     assert report_verify(path=tmp_path / "tb.pdf").ok
 
 
@@ -110,9 +122,9 @@ def test_report_and_verify_commands(demo, tmp_path):
                                           "book": "FUND-37"}
 
 
-def test_the_canvas_ledger_refuses_a_character_the_font_lacks(fund_book, tmp_path):
+def test_the_canvas_ledger_refuses_a_character_the_font_lacks(fund_book, tmp_path, signed):
     # 䶮 (U+4DAE) is outside GB2312: drawn, it would print as an empty box; the statement is refused instead.
-    entry_post(book=fund_book, date=date(2015, 4, 28), memo="龑䶮医院赔款", lines=premium_lines("1.00"))
+    entry_post(book=fund_book, date=date(2015, 4, 28), memo="龑䶮医院赔款", lines=premium_lines("1.00"), **signed)
     from core.errors import Refused
 
     with pytest.raises(Refused) as refused:

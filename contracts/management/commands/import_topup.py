@@ -1,5 +1,3 @@
-from datetime import date
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from django.core.management.base import CommandError
@@ -8,12 +6,15 @@ from access.commands import AsUser
 from contracts.topup import topup_import
 from core.commands import JsonCommand
 from core.money import cn_upper
+from core.values import BadValue, date_value
+from core.values import amount as parse_amount
 
 
 class Command(AsUser, JsonCommand):
     help = ("Import a Jilin-style top-up table (CSV in UTF-8 or GB18030, or XLSX): check every row and "
             "subtotal, then create one premium obligation per paying region. Rows are counted as a "
-            "spreadsheet shows them: the header is row 1.")
+            "spreadsheet shows them: the header is row 1. Each row names its region, found by name among the "
+            "regions loaded from data/regions/ (quickstart loads them); an unknown name refuses the table.")
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
@@ -30,10 +31,11 @@ class Command(AsUser, JsonCommand):
         if not path.is_file():
             raise CommandError(f"no such file: {file}", returncode=2)
         try:
-            due_date = date.fromisoformat(due)
-            Decimal(per_capita)
-        except (ValueError, InvalidOperation):
-            raise CommandError("--due takes YYYY-MM-DD and --per-capita an amount", returncode=2) from None
+            due_date = date_value(due)
+            parse_amount(per_capita)
+        except BadValue:
+            raise CommandError("--due takes YYYY-MM-DD and --per-capita an amount such as 15 or 15.50",
+                               returncode=2) from None
         if self.user is not None and not self.user.has_perm("contracts.add_premiumobligation"):
             self.authorize(self.user, "contracts.add_premiumobligation")
         result = topup_import(by=self.actor, path=path, year=year, per_capita=per_capita, due=due_date, dry_run=dry_run,

@@ -1,10 +1,13 @@
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import CommandError
 
 from access.commands import AsUser
 from accounts.models import Account
 from core.commands import JsonCommand
+from core.errors import Refused, problem
+from core.values import BadValue, amount
 from reconciliation.bank import (
     bank_match_auto,
     bank_reconciliation,
@@ -15,7 +18,9 @@ from reconciliation.bank import (
 
 class Command(AsUser, JsonCommand):
     help = ("Import a bank statement for a book's bank account — CSV with a saved bank mapping (--bank, --year, "
-            "--month, --opening, --closing) or MT940 — match it to the postings and show the 余额调节表.")
+            "--month, --opening, --closing) or MT940 — match it to the postings and show the 余额调节表. "
+            "Exit 1 when the statement is refused, including an --opening or --closing that is not an amount "
+            "(the problem names the option); exit 2 on bad usage (a missing option, no such book or file).")
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
@@ -25,9 +30,9 @@ class Command(AsUser, JsonCommand):
         parser.add_argument("--mt940", action="store_true")
         parser.add_argument("--bank")
         parser.add_argument("--year", type=int)
-        parser.add_argument("--month", type=int)
-        parser.add_argument("--opening")
-        parser.add_argument("--closing")
+        parser.add_argument("--month", type=int, choices=range(1, 13), metavar="1-12")
+        parser.add_argument("--opening", metavar="AMOUNT", help="opening balance, e.g. 200000000.00 or -1,234.50")
+        parser.add_argument("--closing", metavar="AMOUNT", help="closing balance, as --opening")
 
     def run(self, *, file, book, account, mt940, bank=None, year=None, month=None, opening=None, closing=None, **o):
         acc = Account.objects.filter(book__code=book, code=account).first()
@@ -43,6 +48,7 @@ class Command(AsUser, JsonCommand):
         else:
             if None in (bank, year, month, opening, closing):
                 raise CommandError("CSV needs --bank, --year, --month, --opening and --closing", returncode=2)
+            opening, closing = _balances(opening=opening, closing=closing)
             statement = bank_statement_import(path=path, account=acc, bank=bank, year=year, month=month,
                                               opening=opening, closing=closing, by=self.actor)
         matched = bank_match_auto(statement=statement, by=str(self.actor))
@@ -55,3 +61,16 @@ class Command(AsUser, JsonCommand):
         text = (f"{acc} {statement.year}-{statement.month:02d}：{payload['lines']} 行，自动匹配 {matched} 组；"
                 f"调节后余额 账面 {r.adjusted_book} / 银行 {r.adjusted_bank}（{'相等' if r.balanced else '不相等'}）")
         return True, payload, text
+
+
+def _balances(**given: str):
+    """Both balances as amounts, or a refusal naming each option that is not one (exit 1)."""
+    values, problems = [], []
+    for option, text in given.items():
+        try:
+            values.append(amount(text, signed=True, limit=settings.BANK_AMOUNT_LIMIT, limit_name="BANK_AMOUNT_LIMIT"))
+        except BadValue as exc:
+            problems.append(problem("command line", f"--{option}", exc.expected, exc.found))
+    if problems:
+        raise Refused(problems)
+    return values

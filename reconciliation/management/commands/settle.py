@@ -18,7 +18,7 @@ class _DryRun(Exception):
 
 class Command(AsUser, JsonCommand):
     help = ("Draft the settlement of a contract year from the books as of its cut-off (P, C, E, D, score); "
-            "an accountant reviews it and another posts it in the admin.")
+            "prepared by the --as user; a reviewer other than them reviews and posts it in the admin.")
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
@@ -33,6 +33,9 @@ class Command(AsUser, JsonCommand):
         cy = ContractYear.objects.filter(contract__code=contract, year=year).first()
         if cy is None:
             raise CommandError(f"no contract year {contract} {year}", returncode=2)
+        if self.user is None:
+            raise CommandError("a settlement is prepared by a named person: give --as USERNAME (or LEDGER_USER)",
+                               returncode=2)
         self.authorize(cy, "reconciliation.add_settlement")
         try:
             day = date.fromisoformat(as_of) if as_of else None
@@ -41,7 +44,8 @@ class Command(AsUser, JsonCommand):
         result = {}
         try:
             with transaction.atomic():
-                s = settlement_draft(contract_year=cy, as_of=day, policy_loss=policy_loss, loss_reason=reason)
+                s = settlement_draft(contract_year=cy, as_of=day, policy_loss=policy_loss, loss_reason=reason,
+                                     user=self.user)
                 result = {"status": s.status, "as_of": s.as_of, "premium": s.premium, "claims": s.claims,
                           "cost": s.cost, "deposit": s.deposit, "score": s.score, "outcome": s.outcome}
                 if dry_run:
