@@ -44,7 +44,8 @@ INSURER_ACCOUNTANT = Role("insurer_accountant", "承办机构会计", tuple(VIEW
     "claims.add_claimbatch", "claims.delete_claimbatch",
     "reconciliation.add_bankstatement", "reconciliation.change_bankline", "reports.add_reportjob",
 ]))
-AUDITOR = Role("auditor", "审计", tuple(VIEW + ["audit.view_auditevent", "reports.add_reportjob"]))
+AUDITOR = Role("auditor", "审计", tuple(VIEW + ["audit.view_auditevent", "reports.add_reportjob",
+                                               "audit.view_integrityalert", "audit.acknowledge_integrityalert"]))
 ADMINISTRATOR = Role("administrator", "系统管理员", ("*",))
 
 ROLES = {r.code: r for r in (FUND_ACCOUNTANT, REVIEWER, INSURER_ACCOUNTANT, AUDITOR, ADMINISTRATOR)}

@@ -102,6 +102,8 @@ RULES = {
     "reports.reportrecord": _books("book"),
     "reports.reportjob": _books("book"),
     "audit.auditevent": lambda s: Q(book_code__in=s.book_codes) | Q(actor=s.username),
+    # What the nightly verification found concerns the whole ledger: every auditor reads it.
+    "audit.integrityalert": _everyone,
     # Published rules every region's staff may read.
     "claims.benefitpolicy": _everyone,
     "claims.hospital": _everyone,

@@ -3,14 +3,16 @@
 import csv
 import json
 
+from django import forms
 from django.contrib import admin, messages
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ReadOnlyAdmin
 
-from .models import AuditEvent, FloodCounter
+from .models import AuditEvent, FloodCounter, IntegrityAlert
 
 COLUMNS = [("at", "时间"), ("actor", "操作人"), ("action", "操作"), ("outcome", "结果"), ("object_type", "对象类型"),
            ("object_id", "对象编号"), ("object_repr", "对象"), ("book_code", "账套"), ("digest", "文件SHA-256"),
@@ -79,3 +81,59 @@ class FloodCounterAdmin(ReadOnlyAdmin):
     list_display = ("source", "action", "window_start", "window_end", "seen", "suppressed", "summarized", "last_at")
     list_filter = ("summarized",)
     search_fields = ("source",)
+
+
+class AcknowledgeForm(forms.Form):
+    reason = forms.CharField(label=_("reason"), min_length=10, widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+                             help_text=_("What was found and what was done about it (at least 10 characters)."))
+
+
+@admin.register(IntegrityAlert)
+class IntegrityAlertAdmin(ReadOnlyAdmin):
+    """What the nightly verification found: read by administrators and auditors, acknowledged with a reason."""
+
+    list_display = ("at", "count", "first_problem", "acknowledged_by", "acknowledged_at")
+    list_filter = (("acknowledged_at", admin.EmptyFieldListFilter),)
+    fields = ("at", "count", "problems_shown", "acknowledged_by", "acknowledged_at", "reason")
+    readonly_fields = fields
+    change_form_template = "admin/audit/integrityalert/change_form.html"
+
+    @admin.display(description=_("first problem"))
+    def first_problem(self, obj):
+        p = obj.problems[0] if obj.problems else {}
+        return f"{p.get('book', '')} {p.get('entry', '')}: {p.get('check', '')}"
+
+    @admin.display(description=_("problems"))
+    def problems_shown(self, obj):
+        from django.utils.html import format_html, format_html_join
+
+        return format_html("<table>{}</table>", format_html_join("", (
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"), (
+            (p.get("book"), p.get("entry"), p.get("check"), p.get("expected"), p.get("found")) for p in obj.problems)))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = {"ack_form": AcknowledgeForm(), "may_acknowledge": request.user.has_perm(
+            "audit.acknowledge_integrityalert"), **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra)
+
+    def get_urls(self):
+        return [path("<int:pk>/acknowledge/", self.admin_site.admin_view(self.acknowledge_view),
+                     name="audit_integrityalert_acknowledge")] + super().get_urls()
+
+    def acknowledge_view(self, request, pk):
+        from access.admin_scope import scoped_get_or_404
+
+        from .services import integrity_alert_acknowledge
+
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        alert = scoped_get_or_404(request, IntegrityAlert, pk, perm="audit.acknowledge_integrityalert")
+        form = AcknowledgeForm(request.POST)
+        if form.is_valid():
+            integrity_alert_acknowledge(alert=alert, user=request.user, reason=form.cleaned_data["reason"])
+            messages.success(request, _("Acknowledged."))
+        else:
+            for errors in form.errors.values():
+                for e in errors:
+                    messages.error(request, e)
+        return HttpResponseRedirect(reverse("admin:audit_integrityalert_change", args=[pk]))

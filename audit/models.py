@@ -1,5 +1,6 @@
 """Who did what and when: an append-only trail (the database refuses UPDATE and DELETE)."""
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -33,6 +34,8 @@ class AuditEvent(models.Model):
         YEAR_END_PREPARED = "year_end_prepared", _("year-end closing entry prepared")
         DELETED = "deleted", _("draft withdrawn")
         REFUSED = "refused", _("attempt refused")
+        VERIFY_FAILED = "verify_failed", _("verification of the books failed")
+        ALERT_ACKNOWLEDGED = "alert_acknowledged", _("integrity alert acknowledged")
         EVENTS_SUPPRESSED = "events_suppressed", _("events over the flood limit (counted, not recorded one by one)")
 
     class Outcome(models.TextChoices):
@@ -50,6 +53,9 @@ class AuditEvent(models.Model):
     digest = models.CharField(_("file SHA-256"), max_length=64, blank=True)
     ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     detail = models.JSONField(_("detail"), default=dict, blank=True)
+    # The event's own seal (HMAC under the ledger's key), made as it is written: an event inserted or
+    # altered by anyone without the key shows. Null only for events written before the trail was sealed.
+    mac = models.CharField(_("seal"), max_length=64, null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("audit event")
@@ -92,3 +98,53 @@ class FloodCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} {self.window_start:%Y-%m-%d %H:%M} {self.action or '*'}: {self.suppressed}/{self.seen}"
+
+
+class AuditLink(models.Model):
+    """The trail's chain: each committed event's place and a link sealed over the one before, appended
+    after its transaction commits (audit.services.audit_chain_extend). Deleting an event, or a link,
+    breaks every later link; the chain's checkpoints outside the database show a cut-off tail."""
+
+    event = models.OneToOneField(AuditEvent, models.PROTECT, primary_key=True, related_name="link",
+                                 verbose_name=_("event"))
+    seq = models.BigIntegerField(_("position"), unique=True)
+    prev = models.CharField(_("previous link"), max_length=64, blank=True)
+    link = models.CharField(_("link"), max_length=64)
+
+    class Meta:
+        verbose_name = _("audit trail link")
+        verbose_name_plural = _("audit trail links")
+        ordering = ["seq"]
+
+
+class AuditChain(models.Model):
+    """The head of the trail's chain: one row, locked while links are appended so they come one after another."""
+
+    length = models.BigIntegerField(_("events in the chain"), default=0)
+    head = models.CharField(_("last link"), max_length=64, blank=True, default="")
+
+    class Meta:
+        verbose_name = _("audit trail chain")
+        verbose_name_plural = _("audit trail chain")
+
+
+class IntegrityAlert(models.Model):
+    """The nightly verification found the books or the trail not as sealed: shown on the admin's front
+    page to administrators and auditors until one of them acknowledges it with a reason."""
+
+    at = models.DateTimeField(_("found at"), default=timezone.now)
+    problems = models.JSONField(_("problems"), default=list)
+    count = models.PositiveIntegerField(_("problems found"), default=0)
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True,
+                                        related_name="+", verbose_name=_("acknowledged by"))
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
+    reason = models.TextField(_("reason given"), blank=True)
+
+    class Meta:
+        verbose_name = _("integrity alert")
+        verbose_name_plural = _("integrity alerts")
+        ordering = ["-at"]
+        permissions = [("acknowledge_integrityalert", _("Can acknowledge integrity alerts"))]
+
+    def __str__(self) -> str:
+        return f"{timezone.localtime(self.at):%Y-%m-%d %H:%M} {self.count}"

@@ -11,6 +11,7 @@ signed-in users, and of commands and scheduled tasks, are never limited.
 
 import hashlib
 import ipaddress
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +20,10 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .models import AuditEvent, FloodCounter
+from core.checkpoints import checkpoint_append
+from core.seal import canonical, seal
+
+from .models import AuditChain, AuditEvent, AuditLink, FloodCounter
 
 # Counter rows stay this long after their window (the admin shows them); the trail keeps the summaries.
 COUNTERS_KEPT = timedelta(days=7)
@@ -60,8 +64,85 @@ def audit_record(*, action: str, actor=None, obj=None, book=None, detail: dict |
         object_id=str(obj.pk) if obj is not None else "", object_repr=str(obj)[:300] if obj is not None else "",
         book_code=str(book_code)[:32], ip=request.META.get("REMOTE_ADDR") if request is not None else None)
     if not _from_outside(actor, request):
-        return AuditEvent.objects.create(**fields)
+        return _create(**fields)
     return _record_limited(fields, _source(request))
+
+
+# -- the seal ---------------------------------------------------------------------------------------
+
+def _normal_ip(ip):
+    if not ip:
+        return None
+    try:
+        return str(ipaddress.ip_address(str(ip).strip()))
+    except ValueError:
+        return str(ip)
+
+
+def event_content(*, at, actor, action, outcome, object_type, object_id, object_repr, book_code, digest, ip,
+                  detail) -> bytes:
+    """What an event's seal covers, in the form the database gives it back (UTC time, normal address)."""
+    return canonical([at.astimezone(UTC).isoformat(), actor, action, outcome, object_type, object_id, object_repr,
+                      book_code, digest, _normal_ip(ip), detail])
+
+
+def _create(**fields) -> AuditEvent:
+    """Write one event with its own seal, and link it into the trail's chain once its transaction commits."""
+    fields.setdefault("at", timezone.now())
+    fields.setdefault("detail", {})
+    for name in ("outcome", "object_type", "object_id", "object_repr", "book_code", "digest"):
+        fields.setdefault(name, AuditEvent._meta.get_field(name).get_default())
+    fields["ip"] = _normal_ip(fields.get("ip"))
+    event = AuditEvent.objects.create(mac=seal(event_content(**fields)), **fields)
+    transaction.on_commit(_extend_quietly)
+    return event
+
+
+def _extend_quietly() -> None:
+    # Linking is an after-commit step: if it fails here, the next event or the nightly verification links it.
+    try:
+        audit_chain_extend()
+    except Exception:  # noqa: BLE001 - never fail the request that was recorded already
+        logging.getLogger(__name__).exception("linking the audit trail failed; the nightly verification retries")
+
+
+def audit_chain_extend(*, limit: int = 5000) -> int:
+    """Link every committed event not yet in the chain, in the order they are found, under a lock on the
+    chain's head (its own short transaction: never held while books are locked). Returns how many."""
+    with transaction.atomic():
+        head = AuditChain.objects.select_for_update().filter(pk=1).first()
+        if head is None:
+            head = AuditChain.objects.create(pk=1)
+        waiting = list(AuditEvent.objects.filter(link__isnull=True).order_by("id").values_list("id", "mac")[:limit])
+        length, link = head.length, head.head
+        links = []
+        for event_id, mac in waiting:
+            length += 1
+            prev, link = link, seal(link.encode(), canonical([length, event_id, mac or ""]))
+            links.append(AuditLink(event_id=event_id, seq=length, prev=prev, link=link))
+        if not links:
+            return 0
+        AuditLink.objects.bulk_create(links)
+        AuditChain.objects.filter(pk=1).update(length=length, head=link)
+        transaction.on_commit(lambda: checkpoint_append(TRAIL, length=length, head=link))
+    return len(links)
+
+
+TRAIL = "audit-trail"
+
+
+@transaction.atomic
+def integrity_alert_acknowledge(*, alert, user, reason: str):
+    """Someone who read the alert says what was found and done; the alert leaves the front page, the trail keeps it."""
+    from .models import IntegrityAlert
+
+    alert = IntegrityAlert.objects.select_for_update().get(pk=alert.pk)
+    if alert.acknowledged_at is None:
+        alert.acknowledged_by, alert.acknowledged_at, alert.reason = user, timezone.now(), reason
+        alert.save(update_fields=["acknowledged_by", "acknowledged_at", "reason"])
+        _create(action=AuditEvent.Action.ALERT_ACKNOWLEDGED, actor=_actor(user, None), object_type="audit.integrityalert",
+                object_id=str(alert.pk), object_repr=str(alert), detail={"reason": reason, "problems": alert.count})
+    return alert
 
 
 # -- the flood limit ------------------------------------------------------------------------------
@@ -133,7 +214,7 @@ def _record_limited(fields: dict, source: str) -> AuditEvent | None:
                 suppressed=F("suppressed") + 1):
             # Within the limit; or (a request in flight across the window's end) its window is already
             # summed up, and the event itself keeps the count.
-            event = AuditEvent.objects.create(**fields)
+            event = _create(**fields)
         else:
             _count(source, fields["action"], start, end, now, "suppressed")
     if seen == 1:  # the source's first event of a window: the windows before may have ended
@@ -181,7 +262,7 @@ def _summaries(rows: list[FloodCounter]) -> int:
         "limit_per_source": settings.AUDIT_FLOOD_PER_SOURCE, "limit_all_sources": settings.AUDIT_FLOOD_ALL_SOURCES}
     shown = max(int(settings.AUDIT_FLOOD_SUMMARIES), 1)
     for r in sources[:shown]:
-        AuditEvent.objects.create(
+        _create(
             action=AuditEvent.Action.EVENTS_SUPPRESSED, actor="system", outcome=AuditEvent.Outcome.REFUSED,
             object_repr=r.source, ip=_address_of(r.source),
             detail={"source": r.source, "events": r.seen, "recorded": r.seen - r.suppressed,
@@ -192,7 +273,7 @@ def _summaries(rows: list[FloodCounter]) -> int:
         for r in rest:
             for action, n in by_action.get(r.source, {}).items():
                 merged[action] = merged.get(action, 0) + n
-        AuditEvent.objects.create(
+        _create(
             action=AuditEvent.Action.EVENTS_SUPPRESSED, actor="system", outcome=AuditEvent.Outcome.REFUSED,
             object_repr=f"{len(rest)} more sources",
             detail={"sources": len(rest), "events": sum(r.seen for r in rest),

@@ -45,6 +45,14 @@ SECRET_KEY = _key("SECRET_KEY", ".secret_key")
 # Resident ID numbers are stored only as HMAC-SHA256 pseudonyms under this key; keep it
 # apart from SECRET_KEY so rotating sessions never changes who a claim belongs to.
 PSEUDONYM_KEY = _key("PSEUDONYM_KEY", ".pseudonym_key")
+# The seal of every book's hash chain and of the audit trail (HMAC-SHA256): kept out of the database, so
+# someone who can write every table still cannot produce a chain that verifies. Never change it once
+# entries are sealed (verification would fail for every book).
+LEDGER_SEAL_KEY = _key("LEDGER_SEAL_KEY", ".seal_key")
+# Checkpoints (book, chain length, head, balance digest, sealed) are appended here after every posting,
+# outside the database: a truncated tail or an older database restored is found by comparing with them.
+# In production, a directory the database's administrators cannot rewrite (another host, append-only).
+LEDGER_CHECKPOINT_DIR = Path(os.environ.get("LEDGER_CHECKPOINT_DIR", BASE_DIR / "out" / "checkpoints"))
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h]
 
 INSTALLED_APPS = [
@@ -107,9 +115,12 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Writers queue for the lock instead of failing at once; WAL lets readers
-    # (trial balances, verify_ledger) run beside a poster.
+    # (trial balances, verify_ledger) run beside a poster. recursive_triggers: a REPLACE's deletion then
+    # fires the guards' DELETE triggers too (they hold without it, as in the sqlite3 shell: migration
+    # ledger 0006 refuses the collision before REPLACE deletes).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+        {"timeout": 30, "transaction_mode": "IMMEDIATE",
+         "init_command": "PRAGMA journal_mode=WAL; PRAGMA recursive_triggers=ON;"}
     )
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -219,3 +230,51 @@ AUDIT_FLOOD_WINDOW_SECONDS = int(os.environ.get("AUDIT_FLOOD_WINDOW_SECONDS", 60
 AUDIT_FLOOD_PER_SOURCE = int(os.environ.get("AUDIT_FLOOD_PER_SOURCE", 20))  # per address (IPv6: per /64)
 AUDIT_FLOOD_ALL_SOURCES = int(os.environ.get("AUDIT_FLOOD_ALL_SOURCES", 500))  # all unauthenticated sources
 AUDIT_FLOOD_SUMMARIES = int(os.environ.get("AUDIT_FLOOD_SUMMARIES", 50))  # sources summed up one by one per window
+
+
+# -- statement signatures (PAdES) ------------------------------------------------------------
+# Every statement is signed with the institution's certificate (reports/signing.py), so auditors can
+# check it in any PDF reader. Production names its key and certificate; development makes a
+# self-signed root and signing certificate once into .signing/ (git-ignored), as for .secret_key.
+#   REPORT_SIGNING_KEY       the signing key: PEM or DER, or a PKCS#12 file (.p12/.pfx) holding key and certificate
+#   REPORT_SIGNING_CERT      the signing certificate (PEM or DER); not needed with PKCS#12
+#   REPORT_SIGNING_PASSWORD  the key's (or PKCS#12 file's) password, if any
+#   REPORT_SIGNING_CHAIN     intermediate certificates embedded in every signature (comma-separated files)
+#   REPORT_TRUST_ROOTS       the root certificate(s) validation trusts (comma-separated files)
+def _paths(name: str) -> list[Path]:
+    return [Path(p.strip()) for p in os.environ.get(name, "").split(",") if p.strip()]
+
+
+def _report_signing() -> dict:
+    from reports.signing import credentials_check, dev_credentials_ensure
+
+    key = os.environ.get("REPORT_SIGNING_KEY", "").strip()
+    if key:
+        config = {"key": Path(key), "cert": Path(c) if (c := os.environ.get("REPORT_SIGNING_CERT", "").strip()) else None,
+                  "password": os.environ.get("REPORT_SIGNING_PASSWORD", ""), "chain": _paths("REPORT_SIGNING_CHAIN"),
+                  "trust_roots": _paths("REPORT_TRUST_ROOTS")}
+        if not config["trust_roots"]:
+            raise RuntimeError("REPORT_TRUST_ROOTS must name the root certificate(s) statements are validated against")
+        for path in config["chain"] + config["trust_roots"]:
+            if not path.is_file():
+                raise RuntimeError(f"REPORT_SIGNING_CHAIN / REPORT_TRUST_ROOTS: no such file {path}")
+        credentials_check(key=config["key"], cert=config["cert"], password=config["password"])
+        return config
+    if not DEBUG:
+        raise RuntimeError("REPORT_SIGNING_KEY (with REPORT_SIGNING_CERT and REPORT_TRUST_ROOTS) must be set "
+                           "when DEBUG is off: every statement is signed with the institution's certificate")
+    config = dev_credentials_ensure(BASE_DIR / ".signing")
+    # A development machine may also trust other roots (to check statements signed elsewhere).
+    config["trust_roots"] += _paths("REPORT_TRUST_ROOTS")
+    return config
+
+
+_signing = _report_signing()
+REPORT_SIGNING_KEY = _signing["key"]
+REPORT_SIGNING_CERT = _signing["cert"]
+REPORT_SIGNING_PASSWORD = _signing["password"]
+REPORT_SIGNING_CHAIN = _signing["chain"]
+REPORT_TRUST_ROOTS = _signing["trust_roots"]
+# A statement whose signature fails validation is an answer for the auditor, not a server fault:
+# pyHanko would log a warning with a traceback for each one.
+LOGGING.setdefault("loggers", {})["pyhanko"] = {"level": "ERROR"}

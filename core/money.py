@@ -7,6 +7,7 @@ exactly on every database, so amounts the database adds up are stored as fen.
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import cn2an
+from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.query_utils import DeferredAttribute
@@ -73,6 +74,31 @@ def fmt(value) -> str:
     return f"{amount:,.2f}"
 
 
+def _without_separators(value):
+    if isinstance(value, str):
+        value = value.replace(",", "").replace("，", "").replace("¥", "").replace("￥", "").strip()
+    return value
+
+
+class YuanFormField(forms.DecimalField):
+    """An amount in yuan as accountants type or paste it: 24,200,093.50 or ¥1,200.5."""
+
+    def to_python(self, value):
+        return super().to_python(_without_separators(value))
+
+
+class CnyMoneyFormField(MoneyFormField):
+    """django-money's field, with an amount part that takes thousands separators."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        amount = self.fields[0]
+        self.fields = (YuanFormField(max_value=amount.max_value, min_value=amount.min_value,
+                                     max_digits=amount.max_digits, decimal_places=amount.decimal_places,
+                                     required=amount.required), self.fields[1])
+        self.widget.widgets[0].attrs.update({"inputmode": "decimal", "autocomplete": "off"})
+
+
 class MoneyAttribute(DeferredAttribute):
     """Whatever is assigned (Decimal, str, int yuan) reads back as Money, as it would after a reload."""
 
@@ -116,7 +142,7 @@ class FenField(models.BigIntegerField):
 
     def formfield(self, **kwargs):
         defaults = {
-            "form_class": MoneyFormField,
+            "form_class": CnyMoneyFormField,
             "currency_choices": [(CNY, "CNY")],
             "default_currency": CNY,
             "decimal_places": 2,

@@ -4,11 +4,13 @@ A voucher is prepared (制单) as a draft with its lines, posted by a reviewer (
 not its maker, and once posted can only be read or reversed (冲销).
 """
 
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
 from django.core.exceptions import PermissionDenied
-from django.db.models import Sum
+from django.db.models import OuterRef, Subquery, Sum
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -21,7 +23,7 @@ from access.scope import scope_filter
 from accounts.models import Account, Book
 from core.admin import ReadOnlyAdmin
 from core.errors import Refused
-from core.money import fmt
+from core.money import YuanFormField, fmt, to_decimal
 
 from .admin_views import check, refusal_messages
 from .closing import year_end_close, year_end_prepare
@@ -118,15 +120,8 @@ class PeriodAdmin(admin.ModelAdmin):
         return request.user.has_perm("ledger.post_journalentry") and request.user.has_perm("ledger.change_period")
 
 
-class YuanField(forms.DecimalField):
-    """An amount in yuan as accountants type or paste it: 256,000,000.00 or ¥1,200.5."""
-
+class YuanField(YuanFormField):
     widget = forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off", "style": "text-align:right"})
-
-    def to_python(self, value):
-        if isinstance(value, str):
-            value = value.replace(",", "").replace("，", "").replace("¥", "").replace("￥", "").strip()
-        return super().to_python(value)
 
 
 class PostingForm(forms.ModelForm):
@@ -247,7 +242,11 @@ class JournalEntryAdmin(admin.ModelAdmin):
     readonly_draft = ("voucher_shown", "book", "date", "memo", "status", "made_by")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(total_fen=Sum("postings__debit"))
+        # A subquery, not a join: searching by a line's account or counterparty joins the lines again,
+        # and a sum over that join would count each line once per match.
+        total = (Posting.objects.filter(entry=OuterRef("pk")).order_by().values("entry")
+                 .annotate(s=Sum("debit")).values("s"))
+        return super().get_queryset(request).annotate(total_fen=Subquery(total))
 
     @admin.display(description=_("voucher"), ordering="number")
     def voucher_shown(self, obj):
@@ -355,6 +354,13 @@ class JournalEntryAdmin(admin.ModelAdmin):
         )
         form.instance.pk = saved.pk
         form.instance._state.adding = False
+        dr = sum((to_decimal(ln.debit or 0) for ln in formset.lines()), Decimal(0))
+        cr = sum((to_decimal(ln.credit or 0) for ln in formset.lines()), Decimal(0))
+        if dr != cr or dr <= 0:
+            # Saved as a draft all the same (it may be finished later), but never silently: it cannot post so.
+            messages.warning(request, _("This draft does not balance: debits %(dr)s, credits %(cr)s, difference "
+                                        "%(diff)s. It is kept as a draft and cannot be posted until it balances.")
+                             % {"dr": fmt(dr), "cr": fmt(cr), "diff": fmt(dr - cr)})
         # The admin's change message reads what formset.save() would have recorded.
         formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 

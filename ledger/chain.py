@@ -1,14 +1,17 @@
 """The canonical content of an entry and the hash chain over a book's entries.
 
-Each posted entry's hash covers its canonical content and the previous entry's hash,
-so changing, removing or reordering any posted row behind the application's back
-breaks every later link, and verify_ledger names the first entry that no longer fits.
+Each posted entry's hash covers its canonical content and the previous entry's hash, sealed
+under a key the database does not hold, so changing, removing or reordering any posted row
+behind the application's back breaks every later link, cannot be re-sealed, and verify_ledger
+names the first entry that no longer fits.
 """
 
 import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date
+
+from core.seal import seal
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,14 @@ def entry_hash(
     reviewed_by: int | None,
     content: str,
 ) -> str:
-    """The link of one posted entry: its place and people, its content digest, the previous link."""
+    """The link of one posted entry: its place and people, its content digest, the previous link —
+    sealed under the ledger's key (core.seal), so only this application can make a link that verifies."""
     payload = _dumps([book_code, seq, fiscal_year, number, period, source, idempotency_key, reverses, made_by,
                       reviewed_by, content])
-    return hashlib.sha256(prev_hash.encode() + payload).hexdigest()
+    return seal(prev_hash.encode(), payload)
+
+
+def balances_digest(rows) -> str:
+    """What a book adds up to at a point of its chain: (account code, 'YYYY-MM', debit fen, credit fen) rows."""
+    lines = sorted(f"{code}|{period}|{dr}|{cr}" for code, period, dr, cr in rows if dr or cr)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from django.db.models import BigIntegerField, ExpressionWrapper, F
 
 from accounts.models import Account, Book
+from core.checkpoints import checkpoint_last
 
 from . import chain
+from .guards_check import period_history_problems
 from .models import AccountBalance, JournalEntry, Period, Posting
 
 _MAX_PROBLEMS = 200
@@ -42,30 +44,46 @@ def _voucher(year: int, number) -> str:
     return f"记-{year}-{number:06d}" if number is not None else "(unnumbered)"
 
 
-def ledger_verify(*, book: Book | None = None) -> VerifyResult:
+def ledger_verify(*, book: Book | None = None, upto: int | None = None) -> VerifyResult:
+    """Every book (or one), against its seal and its last checkpoint; `upto`: only the first `upto` entries
+    of the one book's chain (what a statement issued at that position covers)."""
     result = VerifyResult()
     books = [book] if book is not None else list(Book.objects.order_by("code"))
     for b in books:
         b.refresh_from_db()
-        _verify_book(b, result)
+        _verify_book(b, result, upto)
         result.books += 1
+    if book is None:  # the whole ledger: its audit trail too
+        from audit.integrity import audit_verify
+
+        for p in audit_verify():
+            result.ok = False
+            if len(result.problems) < _MAX_PROBLEMS:
+                result.problems.append(p)
     return result
 
 
-def _verify_book(book: Book, result: VerifyResult) -> None:
+def _verify_book(book: Book, result: VerifyResult, upto: int | None = None) -> None:
     codes = dict(Account.objects.filter(book=book).values_list("id", "code"))
     parents = set(Account.objects.filter(book=book, parent__isnull=False).values_list("parent_id", flat=True))
     periods = {p.pk: p for p in Period.objects.filter(book=book)}
     seq_of = dict(JournalEntry.objects.filter(book=book, status="posted").values_list("id", "seq"))
+    posted = JournalEntry.objects.filter(book=book, status=JournalEntry.Status.POSTED)
+    if upto is not None:
+        posted = posted.filter(seq__lte=upto)
+    checkpoint, bad_lines = (None, "") if upto is not None else checkpoint_last(book.code)
+    if bad_lines:
+        result.add(book, "(checkpoints)", "sealed checkpoint lines", "every line sealed by this ledger", bad_lines)
+    at_checkpoint = checkpoint["length"] if checkpoint else None
 
     entries = (
-        JournalEntry.objects.filter(book=book, status=JournalEntry.Status.POSTED).order_by("seq")
+        posted.order_by("seq")
         .values_list("id", "seq", "fiscal_year", "number", "date", "period_id", "memo", "source",
                      "idempotency_key", "reverses_id", "made_by_id", "reviewed_by_id", "content_digest", "prev_hash", "hash")
         .iterator(chunk_size=5000)
     )
     postings = (
-        Posting.objects.filter(book=book, entry__status=JournalEntry.Status.POSTED)
+        Posting.objects.filter(book=book, entry__in=posted.values("pk"))
         .order_by("entry__seq", "line")
         .annotate(dr=_fen("debit"), cr=_fen("credit"))
         .values_list("entry_id", "account_id", "dr", "cr", "memo", "counterparty")
@@ -75,6 +93,7 @@ def _verify_book(book: Book, result: VerifyResult) -> None:
     sums = defaultdict(lambda: [0, 0])
     numbers = defaultdict(list)
     head, expected_seq = "", 0
+    checkpoint_state = None  # (link, balances digest) at the checkpoint's length, once reached
     for (eid, seq, year, number, d, period_id, memo, source, key, reverses_id,
          made_by, reviewed_by, stored_content, prev_hash, stored_hash) in entries:
         result.entries += 1
@@ -100,7 +119,8 @@ def _verify_book(book: Book, result: VerifyResult) -> None:
             made_by=made_by, reviewed_by=reviewed_by, content=content,
         )
         if recomputed != stored_hash:
-            result.add(book, label, "hash (content changed after posting)", stored_hash, recomputed)
+            # Without the seal key nobody can make this agree: a changed entry, or a chain re-linked by hand.
+            result.add(book, label, "seal (content or chain changed after posting)", stored_hash, recomputed)
         elif content != stored_content:  # only the stored digest was edited: idempotency would misjudge
             result.add(book, label, "content digest", stored_content, content)
         head = stored_hash
@@ -122,8 +142,17 @@ def _verify_book(book: Book, result: VerifyResult) -> None:
         if period is None or not (period.start_date <= d <= period.end_date) or period.year != year:
             result.add(book, label, "period", f"the period containing {d}", period_label)
         numbers[year].append(number)
+        if seq == at_checkpoint:
+            checkpoint_state = (stored_hash, _digest(sums, codes, periods))
     if pending is not None:
         result.add(book, f"entry id {pending[0]}", "postings", "postings of posted entries only", "an orphan posting")
+    if checkpoint is not None:
+        _compare_checkpoint(book, result, checkpoint, expected_seq, checkpoint_state)
+    if upto is not None:
+        return  # a prefix of the chain: the book's head and the balance table describe all of it
+    # Period status changes the database recorded but could not refuse, against the audit trail.
+    for p in period_history_problems(book):
+        result.add(book, p["entry"], p["field"], p["expected"], p["found"])
 
     if book.chain_length != expected_seq or book.chain_head != head:
         result.add(book, "(book)", "chain head", f"{expected_seq} entries ending {head[:16]}",
@@ -149,3 +178,28 @@ def _verify_book(book: Book, result: VerifyResult) -> None:
             p = periods.get(per)
             result.add(book, f"balance {codes.get(acc, acc)} {p}", "period balance = Σ postings",
                        f"{want[0] / 100:.2f} / {want[1] / 100:.2f}", f"{have[0] / 100:.2f} / {have[1] / 100:.2f}")
+
+
+def _digest(sums, codes, periods) -> str:
+    rows = []
+    for (acc, per), (dr, cr) in sums.items():
+        p = periods.get(per)
+        rows.append((codes.get(acc, f"?{acc}"), f"{p.year}-{p.month:02d}" if p else f"?{per}", dr, cr))
+    return chain.balances_digest(rows)
+
+
+def _compare_checkpoint(book, result, checkpoint, length: int, state) -> None:
+    """The chain as the last checkpoint outside the database saw it: no shorter, same link there, same sums."""
+    cp_len = checkpoint["length"]
+    where = f"checkpoint of {checkpoint['at'][:19]}"
+    if length < cp_len:
+        result.add(book, where, "chain length", f"at least {cp_len} entries (the checkpoint)",
+                   f"{length}: entries after {length} were removed, or an older database restored")
+        return
+    if state is None:
+        return
+    head, digest = state
+    if head != checkpoint["head"]:
+        result.add(book, where, f"link at entry {cp_len}", checkpoint["head"][:16], head[:16])
+    if checkpoint.get("digest") and digest != checkpoint["digest"]:
+        result.add(book, where, f"balances after entry {cp_len}", checkpoint["digest"][:16], digest[:16])

@@ -13,6 +13,13 @@ from accounts.models import Account, Book
 from core.money import FenField
 
 
+def voucher_label(fiscal_year: int, month: int, number: int | None) -> str:
+    """The voucher label accountants cite (记字号): 记-2019-000001. One place, so every statement agrees."""
+    if number is None:
+        return ""
+    return f"记-{fiscal_year}-{number:06d}"
+
+
 class Period(models.Model):
     """A month of a book's natural fiscal year: open → closed (reopenable) → final (year closed)."""
 
@@ -113,9 +120,7 @@ class JournalEntry(models.Model):
     @property
     def voucher(self) -> str:
         """The voucher label accountants cite: 记-2019-000001."""
-        if self.number is None:
-            return ""
-        return f"记-{self.fiscal_year}-{self.number:06d}"
+        return voucher_label(self.fiscal_year, self.date.month, self.number)
 
     @property
     def is_posted(self) -> bool:
@@ -187,3 +192,31 @@ class AccountBalance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account.code} {self.period}"
+
+
+class PeriodStatusChange(models.Model):
+    """Every change of a period's status, written by a database trigger (migration 0006), whoever made it.
+
+    The database cannot tell the services' closing and reopening from a raw UPDATE, so it records both;
+    ledger.guards_check compares these rows with the audit trail's period_closed / period_reopened /
+    year_closed events, and a change without its event is named. Append-only, held like the audit trail.
+    """
+
+    book = models.ForeignKey(Book, models.PROTECT, related_name="+", verbose_name=_("book"))
+    period = models.ForeignKey(Period, models.PROTECT, related_name="status_changes", verbose_name=_("period"))
+    year = models.PositiveSmallIntegerField(_("year"))
+    month = models.PositiveSmallIntegerField(_("month"))
+    old_status = models.CharField(_("status before"), max_length=8)
+    new_status = models.CharField(_("status after"), max_length=8)
+    # The database's own clock, not the application's.
+    at = models.DateTimeField(_("changed at"))
+    # PostgreSQL's session user (who logged in); empty on SQLite, which has no users.
+    db_user = models.CharField(_("database user"), max_length=150, blank=True, default="")
+
+    class Meta:
+        verbose_name = _("period status change")
+        verbose_name_plural = _("period status changes")
+        ordering = ["book", "year", "month", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.year}-{self.month:02d} {self.old_status} → {self.new_status}"

@@ -13,7 +13,7 @@ from django.db.models import Q, Sum
 from accounts.models import Account, Book
 from core.money import from_fen
 
-from .models import AccountBalance, JournalEntry, Period, Posting
+from .models import AccountBalance, JournalEntry, Period, Posting, voucher_label
 
 
 def _signed(account_side: str, debit_fen: int, credit_fen: int) -> int:
@@ -21,28 +21,43 @@ def _signed(account_side: str, debit_fen: int, credit_fen: int) -> int:
     return debit_fen - credit_fen if account_side == Account.Side.DEBIT else credit_fen - debit_fen
 
 
-def _movements(book: Book, period_filter: Q) -> dict[int, tuple[int, int]]:
-    rows = (
-        AccountBalance.objects.filter(period_filter, book=book)
-        .values("account_id")
-        .annotate(dr=Sum("debit"), cr=Sum("credit"))
-        .values_list("account_id", "dr", "cr")
-    )
+def _movements(book: Book, period_filter: Q, upto: int | None = None) -> dict[int, tuple[int, int]]:
+    """Debits and credits per account over the periods the filter names, from the balance table; or, with
+    `upto`, from the postings of the first `upto` entries of the book's chain (what verification trusts)."""
+    if upto is None:
+        rows = AccountBalance.objects.filter(period_filter, book=book)
+    else:
+        rows = Posting.objects.filter(_via_entry(period_filter), book=book, entry__status=JournalEntry.Status.POSTED,
+                                      entry__seq__lte=upto)
+    rows = rows.values("account_id").annotate(dr=Sum("debit"), cr=Sum("credit")).values_list("account_id", "dr", "cr")
     # Sum over a FenField comes back as Money; keep fen here.
     return {acc: (int(dr.amount * 100), int(cr.amount * 100)) for acc, dr, cr in rows}
+
+
+def _via_entry(q: Q) -> Q:
+    """The same filter on postings: a balance row's `period__…` is the entry's `entry__period__…`."""
+    out = Q()
+    out.connector, out.negated = q.connector, q.negated
+    for child in q.children:
+        if isinstance(child, Q):
+            out.children.append(_via_entry(child))
+        else:
+            name, value = child
+            out.children.append((f"entry__{name}" if name.startswith("period") else name, value))
+    return out
 
 
 def _before(year: int, month: int) -> Q:
     return Q(period__year__lt=year) | Q(period__year=year, period__month__lt=month)
 
 
-def account_balance(*, account: Account, as_of: date):
-    """Balance of an account at the end of a day, on its normal side, as Money."""
-    before = _movements(account.book, _before(as_of.year, as_of.month) & Q(account=account))
+def account_balance(*, account: Account, as_of: date, upto: int | None = None):
+    """Balance of an account at the end of a day, on its normal side, as Money (`upto`: see _movements)."""
+    before = _movements(account.book, _before(as_of.year, as_of.month) & Q(account=account), upto)
     dr, cr = before.get(account.pk, (0, 0))
     this_month = Posting.objects.filter(
         account=account, entry__status=JournalEntry.Status.POSTED, entry__date__year=as_of.year,
-        entry__date__month=as_of.month, entry__date__lte=as_of,
+        entry__date__month=as_of.month, entry__date__lte=as_of, **({"entry__seq__lte": upto} if upto is not None else {}),
     ).aggregate(dr=Sum("debit"), cr=Sum("credit"))
     if this_month["dr"] is not None:
         dr += int(this_month["dr"].amount * 100)
@@ -86,16 +101,18 @@ def _split(side: str, net_fen: int) -> tuple[int, int]:
     return (0, net_fen) if net_fen >= 0 else (-net_fen, 0)
 
 
-def trial_balance(*, book: Book, year: int, month_from: int = 1, month_to: int = 12) -> TrialBalance:
+def trial_balance(*, book: Book, year: int, month_from: int = 1, month_to: int = 12,
+                  upto: int | None = None) -> TrialBalance:
     """科目余额表 for months month_from..month_to of a year: opening, movements, closing.
 
-    Parent accounts show the sum of their sub-accounts; totals count leaf accounts only.
+    Parent accounts show the sum of their sub-accounts; totals count leaf accounts only. Read from the
+    balance table; with `upto`, from the postings of the first `upto` entries of the chain instead.
     """
     if not (1 <= month_from <= month_to <= 12):
         raise ValueError(f"months must satisfy 1 ≤ from ≤ to ≤ 12, got {month_from}..{month_to}")
     accounts = list(Account.objects.filter(book=book).order_by("code"))
-    opening = _movements(book, _before(year, month_from))
-    during = _movements(book, Q(period__year=year, period__month__gte=month_from, period__month__lte=month_to))
+    opening = _movements(book, _before(year, month_from), upto)
+    during = _movements(book, Q(period__year=year, period__month__gte=month_from, period__month__lte=month_to), upto)
     children = defaultdict(list)
     for a in accounts:
         if a.parent_id:
@@ -145,23 +162,25 @@ class StatementLine:
     balance: object
 
 
-def account_statement(*, account: Account, date_from: date, date_to: date) -> tuple[object, list[StatementLine]]:
-    """明细账: the opening balance and each posted line with its running balance."""
+def account_statement(*, account: Account, date_from: date, date_to: date,
+                      upto: int | None = None) -> tuple[object, list[StatementLine]]:
+    """明细账: the opening balance and each posted line with its running balance (`upto`: see _movements)."""
     from datetime import timedelta
 
-    opening = account_balance(account=account, as_of=date_from - timedelta(days=1))
+    opening = account_balance(account=account, as_of=date_from - timedelta(days=1), upto=upto)
     running = int(opening.amount * 100)
     lines = []
     rows = (
         Posting.objects.filter(account=account, entry__status=JournalEntry.Status.POSTED,
-                               entry__date__gte=date_from, entry__date__lte=date_to)
+                               entry__date__gte=date_from, entry__date__lte=date_to,
+                               **({"entry__seq__lte": upto} if upto is not None else {}))
         .order_by("entry__date", "entry__fiscal_year", "entry__number", "line")
         .values_list("entry__date", "entry__fiscal_year", "entry__number", "entry__memo", "memo", "debit", "credit")
     )
     for d, year, number, entry_memo, memo, dr, cr in rows.iterator(chunk_size=5000):
         dr_fen, cr_fen = int(dr.amount * 100), int(cr.amount * 100)
         running += _signed(account.normal_side, dr_fen, cr_fen)
-        lines.append(StatementLine(d, f"记-{year}-{number:06d}", memo or entry_memo, dr, cr, from_fen(running)))
+        lines.append(StatementLine(d, voucher_label(year, d.month, number), memo or entry_memo, dr, cr, from_fen(running)))
     return opening, lines
 
 

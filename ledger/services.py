@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db.models import BigIntegerField, ExpressionWrapper, F, Max
 from django.utils import timezone
 from djmoney.money import Money
 
@@ -336,6 +336,7 @@ def _post_checked(book: Book, items: list[_Checked], source: str) -> list[Journa
         raise Refused([problem(f"book {book.code}", "database", "the ledger invariants to hold", exc)]) from exc
     _balances_apply(book, items)
     Book.objects.filter(pk=book.pk).update(chain_length=book.chain_length, chain_head=book.chain_head)
+    _checkpoint_on_commit(book)
     new_entries = iter(entries)
     result = []
     for c in items:
@@ -347,6 +348,24 @@ def _post_checked(book: Book, items: list[_Checked], source: str) -> list[Journa
             e.refresh_from_db()
         result.append(e)
     return result
+
+
+def book_balances_digest(book: Book) -> str:
+    """The digest of the book's balance table as it stands (core of a checkpoint)."""
+    fen = BigIntegerField()
+    rows = AccountBalance.objects.filter(book=book).annotate(
+        dr=ExpressionWrapper(F("debit"), output_field=fen), cr=ExpressionWrapper(F("credit"), output_field=fen),
+    ).values_list("account__code", "period__year", "period__month", "dr", "cr")
+    return chain.balances_digest((code, f"{y}-{m:02d}", dr, cr) for code, y, m, dr, cr in rows.iterator())
+
+
+def _checkpoint_on_commit(book: Book) -> None:
+    """Once the posting commits, its book's new length, head and balances leave the database (core.checkpoints).
+    Read now, under the book's lock, so the line describes exactly this commit."""
+    from core.checkpoints import checkpoint_append
+
+    length, head, digest = book.chain_length, book.chain_head, book_balances_digest(book)
+    transaction.on_commit(lambda: checkpoint_append(book.code, length=length, head=head, digest=digest))
 
 
 def _entries_insert(book: Book, items: list[_Checked], now) -> list[JournalEntry]:

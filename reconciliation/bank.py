@@ -325,17 +325,20 @@ class Reconciliation:
         return self.adjusted_book == self.adjusted_bank
 
 
-def bank_reconciliation(*, statement: BankStatement) -> Reconciliation:
+def bank_reconciliation(*, statement: BankStatement, upto: int | None = None) -> Reconciliation:
+    """`upto`: the book as it stood at that position of its chain (a statement issued then is verified so)."""
     from ledger.selectors import account_balance
 
     first = date(statement.year, statement.month, 1)
     last = date(statement.year + statement.month // 12, statement.month % 12 + 1, 1) - timedelta(days=1)
-    book = account_balance(account=statement.account, as_of=last)
+    book = account_balance(account=statement.account, as_of=last, upto=upto)
     lines = list(statement.lines.filter(matched__isnull=True))
     matched = set(Posting.objects.filter(bank_lines__statement=statement).values_list("pk", flat=True))
-    unmatched = [p for p in Posting.objects.filter(account=statement.account, entry__status="posted",
-                                                   entry__date__gte=first, entry__date__lte=last)
-                 .select_related("entry") if p.pk not in matched]
+    postings = Posting.objects.filter(account=statement.account, entry__status="posted", entry__date__gte=first,
+                                      entry__date__lte=last)
+    if upto is not None:
+        postings = postings.filter(entry__seq__lte=upto)
+    unmatched = [p for p in postings.select_related("entry") if p.pk not in matched]
     bank_in = [ln for ln in lines if ln.amount.amount > 0]
     bank_out = [ln for ln in lines if ln.amount.amount < 0]
     booked_in = [p for p in unmatched if _book_side(p) > 0]

@@ -1,5 +1,7 @@
-"""Issued statements (read-only, verifiable) and statement jobs rendered by a worker with progress."""
+"""Issued statements (read-only, verifiable, found by the code printed on them) and statement jobs
+rendered by a worker with progress."""
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from core.errors import Refused
 
 from .models import ReportJob, ReportRecord
 from .registry import KINDS
-from .services import report_issue, report_job_run, report_verify
+from .services import MARK, report_issue, report_job_run, report_verify, report_verify_record
 
 
 def _download(request, path: Path, *, record=None, name: str = "") -> FileResponse:
@@ -45,6 +47,20 @@ class VerifyForm(forms.Form):
     file = forms.FileField(label=_("statement PDF"))
 
 
+class LookupForm(forms.Form):
+    code = forms.CharField(label=_("verification code"), max_length=64,
+                           help_text=_("As printed at the foot of every page, e.g. LEDGER-VERIFY-4BAED31936173B25 "
+                                       "(the prefix, spaces and case do not matter)."))
+
+    def clean_code(self):
+        # Read off paper: the prefix may be typed or not, with spaces or dashes, in either case.
+        text = re.sub(r"[\s\-]", "", self.cleaned_data["code"]).upper().removeprefix("核验码")
+        text = text.removeprefix(MARK.replace("-", ""))
+        if not re.fullmatch(r"[0-9A-F]{16}", text):
+            raise forms.ValidationError(_("A verification code is 16 characters, digits 0-9 and letters A-F."))
+        return text
+
+
 @admin.register(ReportRecord)
 class ReportRecordAdmin(ReadOnlyAdmin):
     list_display = ("code", "kind", "book", "params", "generated_at", "generated_by")
@@ -55,7 +71,8 @@ class ReportRecordAdmin(ReadOnlyAdmin):
     def get_urls(self):
         view = self.admin_site.admin_view
         return [path("issue/", view(self.issue_view), name="reports_reportrecord_issue"),
-                path("verify/", view(self.verify_view), name="reports_reportrecord_verify")] + super().get_urls()
+                path("verify/", view(self.verify_view), name="reports_reportrecord_verify"),
+                path("lookup/", view(self.lookup_view), name="reports_reportrecord_lookup")] + super().get_urls()
 
     def issue_view(self, request):
         """Write a statement for a book in the user's scope and hand it over as a download."""
@@ -105,6 +122,42 @@ class ReportRecordAdmin(ReadOnlyAdmin):
         context = {**self.admin_site.each_context(request), "opts": self.model._meta, "form": form,
                    "result": result, "title": _("Verify a statement")}
         return TemplateResponse(request, "admin/reports/reportrecord/verify.html", context)
+
+
+    def lookup_view(self, request):
+        """An auditor holding a paper copy types its code: what was issued, by whom and when, and whether
+        the books still say what it says. A statement outside the user's scope is refused (403, recorded),
+        whether or not its code was guessed right."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        # POST: a look-up is recorded in the audit trail, so it goes through the CSRF check like any write.
+        form = LookupForm(request.POST or None)
+        record = result = None
+        if request.method == "POST" and form.is_valid():
+            code = form.cleaned_data["code"]
+            pk = ReportRecord.objects.filter(code=code).values_list("pk", flat=True).first()
+            if pk is None:
+                from audit.services import audit_record
+
+                audit_record(action="report_verified", actor=request.user, request=request, outcome="refused",
+                             detail={"code": code, "looked_up_by_code": True,
+                                     "differences": [f"verification code {code} was never issued here"]})
+                form.add_error("code", _("No statement with this verification code was issued by this ledger."))
+            else:
+                record = scoped_get_or_404(request, ReportRecord.objects.select_related("book"), pk)
+                result = report_verify_record(record, by=request.user)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "form": form,
+                   "record": record, "result": result, "mark": MARK, "period": _period(record),
+                   "kind_title": KINDS[record.kind].title if record is not None and record.kind in KINDS else "",
+                   "title": _("Look up a statement by its verification code")}
+        return TemplateResponse(request, "admin/reports/reportrecord/lookup.html", context)
+
+
+def _period(record) -> str:
+    if record is None:
+        return ""
+    year, month = record.params.get("year"), record.params.get("month")
+    return f"{year}年" + (f"{month}月" if month else "1–12月")  # as the statement prints it
 
 
 def _issued_dir() -> Path:

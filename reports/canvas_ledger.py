@@ -57,7 +57,8 @@ def _rows(account: dict):
 def _paginate(data: dict) -> list[list]:
     """Pages of drawing items: ("heading", text), ("head",), ("row", cells, lines, bold), ("gap",), ("upper", text)."""
     memo_w = WIDTH * COLS[2] - 2 * PAD
-    pages, page, room = [], [], PAGE_H - TOP - BOTTOM - 17 * mm  # the first page carries the title
+    # The first page carries the title (and the chain position the statement stands on).
+    pages, page, room = [], [], PAGE_H - TOP - BOTTOM - (21 if data.get("chain") else 17) * mm
 
     def new_page():
         nonlocal page, room
@@ -127,6 +128,10 @@ def ledger_pdf(*, data: dict, book, period: str, code: str, mark: str, by: str, 
             c.setFont("LedgerSans", SIZE)
             c.drawCentredString(PAGE_W / 2, y - 12 * mm, f"账套：{book.code} {book.name}　期间：{period}　单位：元　"
                                                           f"生成：{at:%Y-%m-%d %H:%M}（{by}）")
+            if data.get("chain"):  # the chain position the statement stands on: verification checks from there
+                c.drawCentredString(PAGE_W / 2, y - 16 * mm, f"依据账簿链：前 {data['chain']['length']} 张凭证，"
+                                                              f"链头 {data['chain']['head']}")
+                y -= 4 * mm
             y -= 17 * mm
         c.setLineWidth(0.4)
         for item in items:

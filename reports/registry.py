@@ -33,9 +33,9 @@ def _period(year: int, month: int | None) -> tuple[date, date, int, int]:
     return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1]), month, month
 
 
-def trial_balance_data(book: Book, year: int, month: int | None) -> dict:
+def trial_balance_data(book: Book, year: int, month: int | None, upto: int | None = None) -> dict:
     _, _, m1, m2 = _period(year, month)
-    tb = trial_balance(book=book, year=year, month_from=1 if month is None else m1, month_to=m2)
+    tb = trial_balance(book=book, year=year, month_from=1 if month is None else m1, month_to=m2, upto=upto)
     rows = [{"code": r.account.code, "name": r.account.name, "depth": r.depth, "leaf": r.is_leaf,
              "od": _s(r.opening_debit), "oc": _s(r.opening_credit), "pd": _s(r.period_debit),
              "pc": _s(r.period_credit), "cd": _s(r.closing_debit), "cc": _s(r.closing_credit)} for r in tb.rows]
@@ -46,11 +46,11 @@ def trial_balance_data(book: Book, year: int, month: int | None) -> dict:
             "upper": {"pd": cn_upper(totals["pd"]), "cd": cn_upper(totals["cd"])}}
 
 
-def ledger_data(book: Book, year: int, month: int | None) -> dict:
+def ledger_data(book: Book, year: int, month: int | None, upto: int | None = None) -> dict:
     start, end, _, _ = _period(year, month)
     accounts = []
     for account in book.accounts.filter(children__isnull=True).order_by("code"):
-        opening, lines = account_statement(account=account, date_from=start, date_to=end)
+        opening, lines = account_statement(account=account, date_from=start, date_to=end, upto=upto)
         if not lines and not opening.amount:
             continue
         accounts.append({"code": account.code, "name": account.name, "opening": _s(opening), "lines": [
@@ -64,9 +64,12 @@ def ledger_data(book: Book, year: int, month: int | None) -> dict:
                        "credit": _s(sum(Decimal(a["credit"]) for a in accounts))}}
 
 
-def vouchers_data(book: Book, year: int, month: int | None) -> dict:
+def vouchers_data(book: Book, year: int, month: int | None, upto: int | None = None) -> dict:
     start, end, _, _ = _period(year, month)
-    entries = (JournalEntry.objects.filter(book=book, status="posted", date__gte=start, date__lte=end)
+    entries = JournalEntry.objects.filter(book=book, status="posted", date__gte=start, date__lte=end)
+    if upto is not None:
+        entries = entries.filter(seq__lte=upto)
+    entries = (entries
                .select_related("made_by", "reviewed_by").prefetch_related("postings__account")
                .order_by("fiscal_year", "number"))
     vouchers, total = [], Decimal(0)
@@ -138,7 +141,7 @@ def operations_data(book: Book, year: int, month: int | None) -> dict:
                        "claims": _s(sum(Decimal(r["claims"]) for r in rows))}}
 
 
-def bank_reconciliation_data(book: Book, year: int, month: int | None) -> dict:
+def bank_reconciliation_data(book: Book, year: int, month: int | None, upto: int | None = None) -> dict:
     from reconciliation.bank import bank_reconciliation
     from reconciliation.models import BankStatement
 
@@ -150,7 +153,7 @@ def bank_reconciliation_data(book: Book, year: int, month: int | None) -> dict:
                                f"{year}-{month:02d}")])
     blocks = []
     for st in statements:
-        r = bank_reconciliation(statement=st)
+        r = bank_reconciliation(statement=st, upto=upto)
 
         def lines(items, bank):
             return [{"date": (x.date if bank else x.entry.date).isoformat(),
@@ -189,14 +192,18 @@ class Kind:
     split: object = None
     # … or drawn straight onto the canvas, a thousand pages in seconds (see reports.canvas_ledger).
     draw: object = None
+    # Read from the book's postings: such a statement is rebuilt, to verify it, from the entries of the
+    # chain up to the position it was issued at (build takes `upto`).
+    from_chain: bool = False
 
 
 KINDS = {
-    "trial-balance": Kind("科目余额表", trial_balance_data, "reports/trial_balance.html"),
-    "ledger": Kind("明细账", ledger_data, "", draw="reports.canvas_ledger.ledger_pdf"),
-    "vouchers": Kind("记账凭证", vouchers_data, "reports/vouchers.html", vouchers_split),
+    "trial-balance": Kind("科目余额表", trial_balance_data, "reports/trial_balance.html", from_chain=True),
+    "ledger": Kind("明细账", ledger_data, "", draw="reports.canvas_ledger.ledger_pdf", from_chain=True),
+    "vouchers": Kind("记账凭证", vouchers_data, "reports/vouchers.html", vouchers_split, from_chain=True),
     "premium-status": Kind("保费划拨对账单", premium_status_data, "reports/premium_status.html"),
     "settlement": Kind("年度结算报告", settlement_data, "reports/settlement.html"),
     "operations": Kind("年度运行分析", operations_data, "reports/operations.html"),
-    "bank-reconciliation": Kind("银行存款余额调节表", bank_reconciliation_data, "reports/bank_reconciliation.html"),
+    "bank-reconciliation": Kind("银行存款余额调节表", bank_reconciliation_data, "reports/bank_reconciliation.html",
+                                from_chain=True),
 }

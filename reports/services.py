@@ -27,6 +27,7 @@ from core.errors import Refused, problem
 from .models import ReportJob, ReportRecord
 from .pdf import pdf_join, pdf_render
 from .registry import KINDS
+from .signing import SignatureResult, sign_pdf, validate_pdf
 
 FONTS = Path(settings.BASE_DIR) / "reports" / "fonts"
 FONT_REGULAR = (FONTS / "NotoSansSC-Regular-GB2312.woff2").as_uri()
@@ -37,12 +38,29 @@ def _digest(data: dict) -> str:
     return hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
 
 
-def report_data(*, kind: str, book: Book, year: int, month: int | None = None) -> dict:
+def report_data(*, kind: str, book: Book, year: int, month: int | None = None, upto: int | None = None) -> dict:
+    """The figures a statement shows. A kind read from the book's postings stands on a position of the
+    book's chain: `upto` entries (default: as many as the book has now), from the postings themselves —
+    so verifying it later rebuilds exactly the same figures, whatever was posted since."""
     if kind not in KINDS:
         raise Refused([problem("report", "kind", f"one of {', '.join(KINDS)}", kind)])
     if month is not None and not 1 <= month <= 12:
         raise Refused([problem("report", "month", "1–12", month)])
-    return KINDS[kind].build(book, year, month)
+    if not KINDS[kind].from_chain:
+        return KINDS[kind].build(book, year, month)
+    upto = book.chain_length if upto is None else upto
+    data = KINDS[kind].build(book, year, month, upto=upto)
+    data["chain"] = {"length": upto, "head": _link_at(book, upto)[:16]}
+    return data
+
+
+def _link_at(book: Book, seq: int) -> str:
+    """The book's chain link at position `seq` ('' before the first entry)."""
+    from ledger.models import JournalEntry
+
+    if not seq:
+        return ""
+    return JournalEntry.objects.filter(book=book, seq=seq, status="posted").values_list("hash", flat=True).first() or ""
 
 
 WHOLE = {"first": True, "last": True, "numbered": True}
@@ -73,8 +91,10 @@ def pdf_of(*, kind: str, book: Book, year: int, month: int | None, data: dict, c
 def _write(out: Path, pdf: bytes, code: str) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     # The code is printed on every page; a comment after %%EOF (ignored by PDF readers) lets
-    # verify_report find it without parsing the compressed page streams.
-    out.write_bytes(pdf + f"\n%{MARK}{code}\n".encode())
+    # verify_report find it without parsing the compressed page streams. The institution's PAdES
+    # signature is added over all of it, comment included: what is written (and digested by _record)
+    # is the signed file, and any byte changed or appended afterwards breaks the signature.
+    out.write_bytes(sign_pdf(pdf + f"\n%{MARK}{code}\n".encode(), reason=f"出具报表，核验码 {MARK}{code}"))
 
 
 def _record(*, kind, book, params, data, code, out: Path, by, chain_length, chain_head) -> ReportRecord:
@@ -91,7 +111,9 @@ def report_issue(*, kind: str, book: Book, year: int, month: int | None = None, 
     step = progress or (lambda pct, stage: None)
     book.refresh_from_db()
     step(10, "读取账簿")
-    data = report_data(kind=kind, book=book, year=year, month=month)
+    # The chain position first, the figures at that position: a posting committed meanwhile is not half in.
+    chain_length, chain_head = book.chain_length, _link_at(book, book.chain_length)
+    data = report_data(kind=kind, book=book, year=year, month=month, upto=chain_length)
     code = secrets.token_hex(8).upper()
     step(30, "排版")
     pdf, pages = pdf_of(kind=kind, book=book, year=year, month=month, data=data, code=code, by=by,
@@ -99,7 +121,7 @@ def report_issue(*, kind: str, book: Book, year: int, month: int | None = None, 
     _write(Path(out), pdf, code)
     step(100, f"完成，共 {pages} 页")
     record = _record(kind=kind, book=book, params={"year": year, "month": month}, data=data, code=code, out=Path(out),
-                     by=by, chain_length=book.chain_length, chain_head=book.chain_head)
+                     by=by, chain_length=chain_length, chain_head=chain_head)
     audit_record(action="report_issued", actor=by, obj=record, book=book, digest=record.pdf_sha256,
                  detail={"kind": kind, "year": year, "month": month, "pages": pages})
     return record
@@ -133,7 +155,8 @@ def report_job_plan(*, job_id: int) -> int:
     _job_update(job_id, status=ReportJob.Status.RUNNING, progress=2, stage="读取账簿")
     book = job.book
     try:
-        data = report_data(kind=job.kind, book=book, year=job.year, month=job.month)
+        chain_length, chain_head = book.chain_length, _link_at(book, book.chain_length)
+        data = report_data(kind=job.kind, book=book, year=job.year, month=job.month, upto=chain_length)
     except Refused as exc:
         report_job_fail(job_id=job_id, error=str(exc))
         return 0
@@ -145,7 +168,7 @@ def report_job_plan(*, job_id: int) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "plan.json").write_text(json.dumps({
         "code": secrets.token_hex(8).upper(), "at": timezone.localtime().isoformat(), "data": data, "parts": parts,
-        "chain_length": book.chain_length, "chain_head": book.chain_head}, ensure_ascii=False))
+        "chain_length": chain_length, "chain_head": chain_head}, ensure_ascii=False))
     _job_update(job_id, parts=len(parts), parts_done=0, progress=5, stage=f"排版：0/{len(parts)} 部分")
     return len(parts)
 
@@ -212,29 +235,87 @@ class Verification:
     code: str = ""
     record: ReportRecord | None = None
     differences: list = field(default_factory=list)
+    signature: SignatureResult | None = None  # the PDF signature's validation (reports.signing)
+    notes: list = field(default_factory=list)  # what an auditor should know, that is not a difference
 
 
 def report_verify(*, path: Path, by=None) -> Verification:
-    """Whether the books still say what this statement says."""
+    """Whether this statement is one the ledger issued, unaltered, and the books it stands on still say so."""
     raw = Path(path).read_bytes()
-    found = re.search(rb"%LEDGER-VERIFY-([0-9A-F]{16})\s*$", raw)
+    # The code's comment ends the statement as laid out; the signature's incremental update follows it.
+    found = ([None] + list(re.finditer(rb"\n%LEDGER-VERIFY-([0-9A-F]{16})\r?\n", raw)))[-1]
     if not raw.startswith(b"%PDF") or not found:
         return Verification(False, differences=["not a statement issued by this ledger (no verification code)"])
     code = found.group(1).decode()
     record = ReportRecord.objects.filter(code=code).select_related("book").first()
+    # Validated even for a code the database does not know: a statement the institution did sign
+    # whose record is gone says something about the database, not the file.
+    signature = validate_pdf(raw)
     if record is None:
-        return Verification(False, code, differences=[f"verification code {code} was never issued here"])
+        return Verification(False, code, differences=[f"verification code {code} was never issued here"],
+                            signature=signature)
     diffs = []
     if hashlib.sha256(raw).hexdigest() != record.pdf_sha256:
         diffs.append("the PDF file is not the one issued (its digest differs): it was altered")
+    if not signature.ok:
+        diffs.append(f"the PDF signature does not validate: {signature.reason}")
+    books, notes = _books_still_agree(record)
+    diffs += books
+    audit_record(action="report_verified", actor=by, obj=record, book=record.book,
+                 outcome="ok" if not diffs else "refused",
+                 detail={"file": Path(path).name, "differences": diffs, "notes": notes})
+    return Verification(not diffs, code, record, diffs, signature, notes)
+
+
+def report_verify_record(record: ReportRecord, *, by=None) -> Verification:
+    """Whether the books still say what an issued statement says, from its record alone: an auditor
+    holding a paper copy types the code printed on it. No file is at hand, so nothing is said about one."""
+    diffs, notes = _books_still_agree(record)
+    audit_record(action="report_verified", actor=by, obj=record, book=record.book,
+                 outcome="ok" if not diffs else "refused",
+                 detail={"code": record.code, "looked_up_by_code": True, "differences": diffs, "notes": notes})
+    return Verification(not diffs, record.code, record, diffs, notes=notes)
+
+
+def _books_still_agree(record: ReportRecord) -> tuple[list[str], list[str]]:
+    """(differences, notes). A statement read from the postings is checked against the book's chain up to
+    the position it was issued at — every entry it covers still sealed, still linked where it was — and its
+    figures rebuilt from those postings; any other kind, rebuilt from the books as they are now."""
+    from ledger.integrity import ledger_verify
+    from ledger.models import JournalEntry
+
     book = record.book
     book.refresh_from_db()
-    data = report_data(kind=record.kind, book=book, **record.params)
+    diffs, notes = [], []
+    # Whatever the kind, the book's chain as it stood at issue must still hold: a statement of a book
+    # whose entries were changed behind the application's back is not one to rely on.
+    chain = ledger_verify(book=book, upto=record.chain_length)
+    diffs += [f"{p['entry']}: {p['check']} — expected {p['expected']}, found {p['found']}" for p in chain.problems[:20]]
+    if _link_at(book, record.chain_length) != record.chain_head:
+        diffs.append(f"the book's chain at entry {record.chain_length} is not the one the statement was issued from")
+    upto = None
+    if KINDS[record.kind].from_chain:
+        upto = record.chain_length
+        start, end = _dates(record.params)
+        later = JournalEntry.objects.filter(book=book, status="posted", seq__gt=upto, date__gte=start,
+                                            date__lte=end).count()
+        if later:
+            notes.append(f"{later} voucher(s) dated in this period were posted after the statement was issued; "
+                         f"it shows the books as they stood at entry {upto}")
+    data = report_data(kind=record.kind, book=book, upto=upto, **record.params)
     if _digest(data) != record.data_digest:
         now = data.get("totals", {})
         changed = [f"{k}: issued {v}, books now {now.get(k)}" for k, v in record.totals.items() if now.get(k) != v]
         diffs.append("the books no longer say what the statement says" + (f" ({'; '.join(changed)})" if changed
                                                                            else " (figures inside changed)"))
-    audit_record(action="report_verified", actor=by, obj=record, book=book, outcome="ok" if not diffs else "refused",
-                 detail={"file": Path(path).name, "differences": diffs})
-    return Verification(not diffs, code, record, diffs)
+    return diffs, notes
+
+
+def _dates(params: dict):
+    import calendar
+    from datetime import date
+
+    year, month = params["year"], params.get("month")
+    if month is None:
+        return date(year, 1, 1), date(year, 12, 31)
+    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])

@@ -97,3 +97,27 @@ def jincheng_people(db):
 
     reference_contracts_load()
     return {"fund": demo_pair("fund", "1405"), "insurer": demo_pair("insurer", "CLIC-1405")}
+
+
+@pytest.fixture(autouse=True)
+def _checkpoints_dir(settings, tmp_path):
+    # Checkpoints are written outside the database: in tests, under the test's own directory.
+    settings.LEDGER_CHECKPOINT_DIR = tmp_path / "checkpoints"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_past_the_guards():
+    """A transactional test ends by emptying the test database with TRUNCATE, which the guards refuse on
+    PostgreSQL (BEFORE TRUNCATE triggers). The database's owner empties it with triggers off for that
+    one transaction (session_replication_role), as a restore tool would; nothing else runs like that."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        statements = original(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+        return ["SET LOCAL session_replication_role = replica", *statements] if statements else statements
+
+    DatabaseOperations.sql_flush = sql_flush
+    yield
+    DatabaseOperations.sql_flush = original

@@ -97,11 +97,24 @@ def test_pages_carry_the_security_headers(qian):
     assert settings.SESSION_EXPIRE_AT_BROWSER_CLOSE and settings.SESSION_COOKIE_HTTPONLY
 
 
-def test_the_production_configuration_passes_check_deploy():
+def test_the_production_configuration_passes_check_deploy(tmp_path):
+    from reports.signing import dev_credentials_ensure
+
     # (The browser tests allow async-unsafe ORM calls in their own process; production never does.)
-    env = {**{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}, "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(60), "PSEUDONYM_KEY": secrets.token_hex(32),
+    base = {k: v for k, v in os.environ.items() if k not in ("DJANGO_ALLOW_ASYNC_UNSAFE", "LEDGER_SEAL_KEY")}
+    env = {**base, "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(60), "PSEUDONYM_KEY": secrets.token_hex(32),
            "ALLOWED_HOSTS": "ledger.example.cn", "DJANGO_SETTINGS_MODULE": "config.settings"}
-    run = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-                         cwd=settings.BASE_DIR, env=env, capture_output=True, text=True)
+
+    def check(**extra):
+        return subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                              cwd=settings.BASE_DIR, env={**env, **extra}, capture_output=True, text=True)
+
+    # Production refuses to start without the seal key and the institution's signing certificate.
+    assert "LEDGER_SEAL_KEY must be set" in check().stderr
+    creds = dev_credentials_ensure(tmp_path / "ca")
+    signing = {"REPORT_SIGNING_KEY": str(creds["key"]), "REPORT_SIGNING_CERT": str(creds["cert"]),
+               "REPORT_TRUST_ROOTS": str(creds["trust_roots"][0])}
+    assert "REPORT_SIGNING" in check(LEDGER_SEAL_KEY=secrets.token_urlsafe(48)).stderr
+    run = check(LEDGER_SEAL_KEY=secrets.token_urlsafe(48), **signing)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "System check identified no issues" in run.stdout

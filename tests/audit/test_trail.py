@@ -172,3 +172,85 @@ def test_a_claims_import_is_recorded_with_its_digest_but_a_dry_run_is_not(tmp_pa
     assert (event.actor, event.book_code, event.object_id, event.digest) == (
         "clic1405-liuyang", result.batch.book.code, str(result.batch.pk), hashlib.sha256(path.read_bytes()).hexdigest())
     assert event.detail == {"kind": "claims", "file": "c.csv", "rows": 2, "paid": "13500.00"}
+
+
+# -- the sealed trail ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def sealed_trail(db, django_capture_on_commit_callbacks):
+    """Three events, each sealed as written and linked into the chain after its commit (checkpointed)."""
+    from audit.services import audit_record
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for who in ("wang", "li", "zhou"):
+            audit_record(action="login", actor=who)
+    return list(AuditEvent.objects.order_by("id"))
+
+
+def _trail_problems():
+    from audit.integrity import audit_verify
+
+    return [(p["entry"].split(" ")[0] + " " + p["entry"].split(" ")[1], p["check"], p["found"]) for p in audit_verify()]
+
+
+def _without_trail_guards():
+    """As someone who owns the database would: lift the append-only triggers (raw SQL)."""
+    from importlib import import_module
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    for name in ("0002_append_only", "0006_sealed_trail"):
+        module = import_module(f"audit.migrations.{name}")
+        with connection.cursor() as cursor:
+            for sql in (module.POSTGRES_DROP if connection.vendor == "postgresql" else module.SQLITE_DROP):
+                cursor.execute(sql)
+    try:
+        module = import_module("audit.migrations.0005_raw_sql_guards")
+        with connection.cursor() as cursor:
+            for sql in (module.POSTGRES_DROP if connection.vendor == "postgresql" else module.SQLITE_DROP):
+                cursor.execute(sql)
+    except ModuleNotFoundError:
+        pass
+
+
+def test_a_sealed_trail_verifies_and_its_links_follow_the_commits(sealed_trail):
+    from audit.integrity import audit_verify
+    from audit.models import AuditChain, AuditLink
+
+    assert audit_verify() == []
+    assert [(ln.seq, ln.event_id) for ln in AuditLink.objects.order_by("seq")] == [
+        (i, e.pk) for i, e in enumerate(sealed_trail, start=1)]
+    assert AuditChain.objects.get().length == 3 and all(e.mac for e in sealed_trail)
+
+
+def test_an_event_inserted_by_hand_is_found_even_with_the_guards_in_place(sealed_trail):
+    # A back-dated sign-in, written straight into the table: it has no seal the key could have made.
+    from django.utils import timezone
+
+    from audit.integrity import audit_verify
+
+    at = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO audit_auditevent (at, actor, action, outcome, object_type, object_id, object_repr,"
+                       " book_code, digest, ip, detail, mac) VALUES (%s, 'nobody', 'login', 'ok', '', '', '', '', '',"
+                       " NULL, '{}', %s)", [at, "0" * 64])
+    problems = audit_verify(now=timezone.now() + timezone.timedelta(hours=1))
+    assert [(p["check"], p["found"]) for p in problems] == [
+        ("seal", "changed, or written without the key"), ("chain", "outside the chain")]
+
+
+def test_an_event_rewritten_or_removed_behind_the_guards_is_found(sealed_trail):
+    from audit.integrity import audit_verify
+
+    _without_trail_guards()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET actor = 'nobody' WHERE id = %s", [sealed_trail[0].pk])
+    assert [(p["check"], p["found"]) for p in audit_verify()] == [("seal", "changed, or written without the key")]
+    with connection.cursor() as cursor:  # put it back, then cut off the last event and its link
+        cursor.execute("UPDATE audit_auditevent SET actor = 'wang' WHERE id = %s", [sealed_trail[0].pk])
+        cursor.execute("DELETE FROM audit_auditlink WHERE event_id = %s", [sealed_trail[-1].pk])
+        cursor.execute("DELETE FROM audit_auditevent WHERE id = %s", [sealed_trail[-1].pk])
+        cursor.execute("UPDATE audit_auditchain SET length = 2, head = (SELECT link FROM audit_auditlink WHERE seq = 2)")
+    assert [(p["check"], p["expected"]) for p in audit_verify()] == [
+        ("chain length", "at least 3 links (the checkpoint)")]

@@ -65,6 +65,12 @@ def test_each_side_books_its_own_half_and_a_reviewer_posts_it(desks, jincheng):
         ("CLIC-1405-DB", "clic1405-liuyang", "clic1405-zhouting"), ("FUND-1405", "jc-limin", "jc-zhangwei")]
 
 
+def test_an_amount_is_typed_with_thousands_separators(desks, jincheng):
+    response = _post_transfer(desks["limin"], jincheng, amount_0="24,200,093.50", reference="JC-SEP")
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert str(PremiumTransfer.objects.get(reference="JC-SEP").amount.amount) == "24200093.50"
+
+
 def test_a_reviewer_or_an_auditor_records_nothing(desks, jincheng, jincheng_people):
     assert _post_transfer(desks["zhangwei"], jincheng).status_code == 403
     assert not PremiumTransfer.objects.exists()

@@ -39,7 +39,8 @@ def workers(settings, tmp_path):
     db = connection.settings_dict
     env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
            "DJANGO_SETTINGS_MODULE": "config.settings", "REPORT_PART_ROWS": "150",
-           "REPORT_JOBS_DIR": str(settings.REPORT_JOBS_DIR)}
+           "REPORT_JOBS_DIR": str(settings.REPORT_JOBS_DIR), "LEDGER_CHECKPOINT_DIR": str(settings.LEDGER_CHECKPOINT_DIR),
+           "LEDGER_SEAL_KEY": settings.LEDGER_SEAL_KEY}
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "-c", "1", "-n",
@@ -134,3 +135,29 @@ def test_workers_share_the_parts_of_a_long_voucher_book(workers, fund_book, sign
     assert (job.status, job.error, job.parts_done, job.progress) == ("done", "", 12, 100)
     assert report_verify(path=job.file).ok
     assert job.record.totals == {"count": "300", "amount": "344850.00"}
+
+
+def test_the_nightly_verification_runs_on_a_worker_and_raises_the_alert(workers, fund_book, signed):
+    from django.db import connection as db
+    from django.test import Client
+
+    from access.services import user_create
+    from audit.models import AuditEvent, IntegrityAlert
+    from ledger.services import entry_post
+    from ledger.tasks import verify_nightly
+    from tests.conftest import premium_lines
+
+    entry_post(book=fund_book, date=date(2015, 4, 28), memo="拨付首期", lines=premium_lines("100.00"), **signed)
+    assert verify_nightly.apply_async(queue=workers).get(timeout=60)["ok"] is True
+    with db.cursor() as cursor:  # planted behind the application's back: a balance row raised by 1.00
+        cursor.execute("UPDATE ledger_accountbalance SET debit_fen = debit_fen + 100 WHERE book_id = %s "
+                       "AND debit_fen > 0", [fund_book.pk])
+    outcome = verify_nightly.apply_async(queue=workers).get(timeout=60)
+    assert (outcome["ok"], outcome["problems"]) == (False, 1)
+    assert IntegrityAlert.objects.get().problems[0]["entry"] == "balance 5101 2015-04"
+    assert AuditEvent.objects.filter(action="verify_failed", actor="task verify_ledger").count() == 1
+    auditor = user_create(username="sun", password="Ledger-审计-2026!x", role="auditor", regions=["37"],
+                          full_name="孙审计")
+    c = Client()
+    c.force_login(auditor)
+    assert "每日核验发现账簿与封签记录不符" in c.get("/admin/").content.decode()

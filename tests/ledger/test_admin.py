@@ -325,3 +325,25 @@ def test_a_draft_dated_outside_the_open_periods_is_refused_on_the_form(zhangsan,
     page = response.content.decode()
     assert response.status_code == 200 and "草稿凭证「年度未开启」" in page and "未结账会计期间内的日期" in page
     assert not JournalEntry.objects.exists()
+
+
+def test_an_unbalanced_draft_is_saved_with_a_warning_showing_both_totals(zhangsan, fund_book):
+    response = zhangsan.post(f"{ADD}?book={fund_book.pk}", _voucher_form(
+        fund_book, [("5101", "1,000,000.00", ""), ("1004", "", "100,000.00")], memo="借贷不平"), follow=True)
+    shown = _messages(response)
+    assert any("借方合计 1,000,000.00" in m and "贷方合计 100,000.00" in m and "差额 900,000.00" in m for m in shown), shown
+    assert JournalEntry.objects.get(memo="借贷不平").status == "draft"
+
+
+def test_the_voucher_lists_amount_is_right_under_a_search(zhangsan, lisi, fund_book, signed):
+    # A premium of 44,200,093.50 whose two lines both mention 保费: searching for it must not double it.
+    from ledger.services import entry_post
+
+    entry_post(book=fund_book, date=date(2015, 4, 26), memo="拨付保费首期", made_by=signed["made_by"],
+               reviewed_by=signed["reviewed_by"],
+               lines=[Line("5101", debit="44200093.50", memo="保费首期"), Line("1004", credit="44200093.50",
+                                                                            memo="保费首期")])
+    for url in ("/admin/ledger/journalentry/?q=保费", "/admin/ledger/journalentry/?q=5101",
+                "/admin/ledger/journalentry/"):
+        page = lisi.get(url).content.decode()
+        assert "44,200,093.50" in page and "88,400,187.00" not in page, url

@@ -75,9 +75,15 @@ def _raw_posting(entry, account_id, line, dr, cr):
         " VALUES (%s, %s, %s, %s, %s, %s, '', '')", [entry.pk, entry.book_id, line, account_id, dr, cr])
 
 
+# What a seal looks like to the database (64 hex digits); only verify_ledger, holding the key, can tell it false.
+FAKE_SEAL = "ab" * 32
+
+
 def _post_raw(entry, number=1):
-    _sql("UPDATE ledger_journalentry SET status = 'posted', number = %s, seq = %s, posted_at = %s WHERE id = %s",
-         [number, number, "2015-05-06 10:00:00+00:00", entry.pk])
+    """Turn a draft posted as the first entry of its book, numbered and sealed as the database requires
+    (migration 0006), so that what refuses it is the rule a test is about."""
+    _sql("UPDATE ledger_journalentry SET status = 'posted', number = %s, seq = %s, posted_at = %s, prev_hash = '',"
+         " hash = %s WHERE id = %s", [number, number, "2015-05-06 10:00:00+00:00", FAKE_SEAL, entry.pk])
 
 
 def test_an_unbalanced_or_single_posting_entry_cannot_be_posted_by_sql(fund_book, maker, reviewer):
@@ -145,8 +151,8 @@ def test_nothing_enters_or_posts_into_a_closed_period(fund_book, maker, reviewer
     # Closed behind the services' back, with a draft still inside.
     _sql("UPDATE ledger_period SET status = 'closed' WHERE id = %s", [june.pk])
     assert "open period" in _refused(
-        "UPDATE ledger_journalentry SET status = 'posted', number = 1, seq = 1, posted_at = %s WHERE id = %s",
-        ["2015-06-03 10:00:00+00:00", draft.pk])
+        "UPDATE ledger_journalentry SET status = 'posted', number = 1, seq = 1, posted_at = %s, prev_hash = '',"
+        " hash = %s WHERE id = %s", ["2015-06-03 10:00:00+00:00", FAKE_SEAL, draft.pk])
     with pytest.raises(IntegrityError, match="open period"):
         _raw_draft(fund_book, june, date(2015, 6, 4))
     draft.refresh_from_db()
@@ -187,17 +193,61 @@ def test_an_account_with_postings_keeps_its_code_and_takes_no_sub_accounts(fund_
     _sql("UPDATE accounts_account SET name = '大病保险支出（更名）' WHERE id = %s", [acc.pk])  # a name may change
 
 
+def _raw_sql_guards():
+    from importlib import import_module
+
+    return import_module("ledger.migrations.0006_raw_sql_guards")
+
+
 def test_every_guard_is_installed_after_all_migrations(db):
     # A SQLite migration that rebuilds a table drops its triggers silently.
+    raw = _raw_sql_guards()
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE 'ledger_%%'")
             expected = {"ledger_posting_guard", "ledger_posting_guard_insert", "ledger_entry_guard",
                         "ledger_entry_guard_posting", "ledger_period_guard", "ledger_account_guard"}
-            # ledger_entry_guard_posting also holds the two people of a posted entry (migration 0005).
+            # ledger_entry_guard_posting also holds the two people of a posted entry (migration 0005) and the
+            # numbering and chain of a posted entry (migration 0006).
+            expected |= {"ledger_entry_no_truncate", "ledger_posting_no_truncate", "ledger_period_no_truncate",
+                         "ledger_balance_no_truncate", "ledger_period_history_no_truncate",
+                         "ledger_account_no_truncate", "ledger_book_no_truncate", "ledger_period_guard_insert",
+                         "ledger_period_history", "ledger_period_history_guard", "ledger_balance_guard",
+                         "ledger_account_guard_kind", "ledger_book_guard"}
+            assert set(raw.POSTGRES_TRIGGERS) <= expected
         else:
             cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'ledger_%'")
             expected = {f"ledger_{t}_guard_{op}" for t in ("posting", "entry") for op in ("insert", "update", "delete")}
             expected |= {"ledger_period_guard_update", "ledger_period_guard_delete",
                          "ledger_account_guard_insert", "ledger_account_guard_update", "ledger_entry_guard_people"}
+            # Migration 0006: REPLACE refused on every guarded table, and the rest of the raw-SQL paths.
+            expected |= {f"ledger_{t}_no_replace_{op}" for t in ("entry", "posting", "period", "account", "book",
+                                                                 "period_history") for op in ("insert", "update")}
+            expected |= {"ledger_balance_no_replace_update", "ledger_entry_guard_seal", "ledger_period_guard_insert",
+                         "ledger_period_guard_delete_used", "ledger_period_history",
+                         "ledger_period_history_guard_insert", "ledger_period_history_guard_update",
+                         "ledger_period_history_guard_delete", "ledger_balance_guard_insert",
+                         "ledger_balance_guard_replaced", "ledger_balance_guard_update",
+                         "ledger_balance_guard_updated", "ledger_balance_guard_delete", "ledger_account_guard_kind",
+                         "ledger_account_guard_delete", "ledger_book_guard_update", "ledger_book_guard_delete"}
+            assert set(raw.SQLITE_TRIGGERS) <= expected
         assert {row[0] for row in cursor.fetchall()} == expected
+        if connection.vendor == "postgresql":
+            # Each trigger on the table it guards (a name alone could sit on another table).
+            cursor.execute("SELECT t.tgname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+                           " WHERE NOT t.tgisinternal AND t.tgname = ANY(%s)", [list(raw.POSTGRES_TRIGGERS)])
+            assert dict(cursor.fetchall()) == raw.POSTGRES_TRIGGERS
+
+
+def test_every_audit_trail_guard_is_installed_after_all_migrations(db):
+    # The trail's own table must never be rebuilt on SQLite (its triggers would go); other audit tables
+    # (the chain's links) may add guards of their own, so this asks for these at least.
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+                           " WHERE NOT t.tgisinternal AND c.relname = 'audit_auditevent'")
+            expected = {"audit_event_append_only", "audit_event_guard_insert", "audit_event_no_truncate"}
+        else:
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_auditevent'")
+            expected = {"audit_event_no_update", "audit_event_no_delete", "audit_event_guard_insert"}
+        assert expected <= {row[0] for row in cursor.fetchall()}

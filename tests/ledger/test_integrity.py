@@ -72,7 +72,7 @@ def test_a_posted_amount_changed_with_the_guards_dropped_is_named(year_of_entrie
     code, out = _run_verify()
     assert code == 1 and out["ok"] is False
     checks = {(p["book"], p["entry"], p["check"]) for p in out["problems"]}
-    assert ("FUND-37", "记-2015-000001", "hash (content changed after posting)") in checks
+    assert ("FUND-37", "记-2015-000001", "seal (content or chain changed after posting)") in checks
     assert ("FUND-37", "记-2015-000001", "balance") in checks
     assert ("FUND-37", "balance 5101 2015-04", "period balance = Σ postings") in checks
     assert all(p["book"] == "FUND-37" for p in out["problems"])  # the insurer's book is untouched
@@ -110,5 +110,136 @@ def test_an_entry_memo_rewritten_with_the_guards_dropped_is_named(year_of_entrie
         cursor.execute("UPDATE ledger_journalentry SET memo = '5月赔款（改）' WHERE id = %s", [year_of_entries[3].pk])
     result = ledger_verify(book=insurer_book)
     assert [(p["entry"], p["check"]) for p in result.problems] == [
-        ("记-2015-000002", "hash (content changed after posting)"),
+        ("记-2015-000002", "seal (content or chain changed after posting)"),
     ]
+
+
+# -- someone who can write every table, but does not hold the seal key ---------------------------------
+
+def _attacker_reseals(book, *, key: str) -> None:
+    """What a database owner can do without the key: recompute every link under a key they guess, the
+    content digests, the book's head and the balance table, so that everything agrees with itself."""
+    import hashlib
+    import hmac
+
+    from ledger import chain
+    from ledger.models import AccountBalance, JournalEntry
+
+    head = ""
+    seq_of = dict(JournalEntry.objects.filter(book=book, status="posted").values_list("id", "seq"))
+    for e in JournalEntry.objects.filter(book=book, status="posted").order_by("seq"):
+        lines = [chain.LineContent(p.account.code, int(p.debit.amount * 100), int(p.credit.amount * 100), p.memo,
+                                   p.counterparty) for p in e.postings.select_related("account").order_by("line")]
+        content = chain.content_digest(entry_date=e.date, memo=e.memo, lines=lines)
+        payload = chain._dumps([book.code, e.seq, e.fiscal_year, e.number, str(e.period), e.source,
+                                e.idempotency_key, seq_of.get(e.reverses_id), e.made_by_id, e.reviewed_by_id, content])
+        link = hmac.new(key.encode(), head.encode() + payload, hashlib.sha256).hexdigest()
+        JournalEntry.objects.filter(pk=e.pk).update(prev_hash=head, hash=link, content_digest=content)
+        head = link
+    count = JournalEntry.objects.filter(book=book, status="posted").count()
+    type(book).objects.filter(pk=book.pk).update(chain_length=count, chain_head=head)
+    AccountBalance.objects.filter(book=book).delete()
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO ledger_accountbalance (book_id, account_id, period_id, debit_fen, credit_fen) "
+                       "SELECT p.book_id, p.account_id, e.period_id, SUM(p.debit_fen), SUM(p.credit_fen) "
+                       "FROM ledger_posting p JOIN ledger_journalentry e ON e.id = p.entry_id "
+                       "WHERE p.book_id = %s AND e.status = 'posted' GROUP BY p.book_id, p.account_id, e.period_id",
+                       [book.pk])
+
+
+def _drop_every_guard():
+    from importlib import import_module
+
+    if connection.vendor == "postgresql":  # the test's transaction holds deferred FK checks: settle them first
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+    for app, name in (("ledger", "0002_database_guards"), ("ledger", "0005_posted_entry_names_two_people")):
+        module = import_module(f"{app}.migrations.{name}")
+        with connection.cursor() as cursor:
+            for sql in (module.POSTGRES_DROP if connection.vendor == "postgresql" else module.SQLITE_DROP):
+                if connection.vendor == "postgresql" and "CREATE OR REPLACE" in sql:
+                    continue  # restoring a function body, not dropping a guard
+                cursor.execute(sql)
+    try:  # the raw-SQL guards of migration 0006, where present
+        module = import_module("ledger.migrations.0006_raw_sql_guards")
+        with connection.cursor() as cursor:
+            for sql in (module.POSTGRES_DROP if connection.vendor == "postgresql" else module.SQLITE_DROP):
+                cursor.execute(sql)
+    except ModuleNotFoundError:
+        pass
+
+
+@pytest.fixture
+def checkpointed(fund_book, signed, django_capture_on_commit_callbacks):
+    """Three vouchers of the Shandong fund, each commit followed by its checkpoint outside the database."""
+    with django_capture_on_commit_callbacks(execute=True):
+        entries = [entry_post(book=fund_book, date=date(2015, m, 28), memo=f"拨付{m}月", lines=premium_lines(f"{m}00.00"),
+                              **signed) for m in (4, 5, 6)]
+    return entries
+
+
+TAMPERING = {
+    "an amount": "UPDATE ledger_posting SET debit_fen = debit_fen + 100 WHERE entry_id = {first} AND line = 1;"
+                 "UPDATE ledger_posting SET credit_fen = credit_fen + 100 WHERE entry_id = {first} AND line = 2",
+    "a memo": "UPDATE ledger_journalentry SET memo = '拨付4月（改）' WHERE id = {first}",
+    "an account": "UPDATE ledger_posting SET account_id = (SELECT id FROM accounts_account WHERE book_id = {book}"
+                  " AND code = '1003') WHERE entry_id = {first} AND line = 2",
+    "a period": "UPDATE ledger_journalentry SET period_id = (SELECT id FROM ledger_period WHERE book_id = {book}"
+                " AND year = 2015 AND month = 7), date = '2015-07-28' WHERE id = {first}",
+    "the last entries": "DELETE FROM ledger_posting WHERE entry_id IN ({second}, {last});"
+                        "DELETE FROM ledger_journalentry WHERE id IN ({second}, {last})",
+    "the last entry, then a new one": "DELETE FROM ledger_posting WHERE entry_id = {last};"
+                                      "DELETE FROM ledger_journalentry WHERE id = {last}",
+}
+
+
+@pytest.mark.parametrize("what", list(TAMPERING))
+@pytest.mark.parametrize("key", ["", "a-guessed-key"])
+def test_no_edit_passes_verification_without_the_seal_key(checkpointed, fund_book, what, key):
+    first, second, last = (e.pk for e in checkpointed)
+    assert ledger_verify(book=fund_book).ok
+    _drop_every_guard()
+    with connection.cursor() as cursor:
+        for sql in TAMPERING[what].format(first=first, second=second, last=last, book=fund_book.pk).split(";"):
+            cursor.execute(sql)
+    _attacker_reseals(fund_book, key=key)  # everything agrees with itself again …
+    result = ledger_verify(book=fund_book)
+    assert not result.ok, what  # … but not with the seal, nor with the last checkpoint
+    checks = {p["check"] for p in result.problems}
+    if what.startswith("the last"):
+        assert "chain length" in checks  # the checkpoint outside the database still has them
+    else:
+        assert "seal (content or chain changed after posting)" in checks
+
+
+def test_a_forged_checkpoint_line_is_named_and_ignored(checkpointed, fund_book, settings):
+    path = settings.LEDGER_CHECKPOINT_DIR / "FUND-37.jsonl"
+    lines = path.read_text().splitlines()
+    assert len(lines) == 3 and json.loads(lines[-1])["length"] == 3
+    forged = json.loads(lines[-1])
+    forged["length"] = 1  # claim the book once had one entry only: the seal no longer fits
+    path.write_text("\n".join([*lines, json.dumps(forged)]) + "\n")
+    result = ledger_verify(book=fund_book)
+    assert [(p["entry"], p["check"]) for p in result.problems] == [("(checkpoints)", "sealed checkpoint lines")]
+
+
+def test_a_restored_older_database_is_found_by_the_checkpoint(checkpointed, fund_book, signed,
+                                                              django_capture_on_commit_callbacks):
+    # A fourth voucher commits and is checkpointed; then the database is "restored" to before it.
+    with django_capture_on_commit_callbacks(execute=True):
+        fourth = entry_post(book=fund_book, date=date(2015, 7, 28), memo="拨付7月", lines=premium_lines("700.00"),
+                            **signed)
+    _drop_every_guard()
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM ledger_posting WHERE entry_id = %s", [fourth.pk])
+        cursor.execute("DELETE FROM ledger_journalentry WHERE id = %s", [fourth.pk])
+        cursor.execute("UPDATE accounts_book SET chain_length = 3, chain_head = %s WHERE id = %s",
+                       [checkpointed[-1].hash, fund_book.pk])
+        cursor.execute("UPDATE ledger_accountbalance SET debit_fen = debit_fen - 70000 WHERE book_id = %s AND "
+                       "debit_fen >= 70000 AND period_id = %s", [fund_book.pk, fourth.period_id])
+        cursor.execute("UPDATE ledger_accountbalance SET credit_fen = credit_fen - 70000 WHERE book_id = %s AND "
+                       "credit_fen >= 70000 AND period_id = %s", [fund_book.pk, fourth.period_id])
+    result = ledger_verify(book=fund_book)
+    assert [(p["check"], p["expected"]) for p in result.problems] == [
+        ("chain length", "at least 4 entries (the checkpoint)")]

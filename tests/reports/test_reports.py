@@ -75,16 +75,35 @@ def test_verify_fails_after_the_books_change_behind_the_applications_back(demo, 
     book = Book.objects.get(code="FUND-1405")
     report_issue(kind="trial-balance", book=book, year=2019, out=tmp_path / "tb.pdf")
     assert report_verify(path=tmp_path / "tb.pdf").ok
+    # Only the balance table raised behind the application's back: the statement stands on the postings
+    # of the chain, which still say what it says (verify_ledger names the balance row).
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("DROP TRIGGER ledger_posting_guard ON ledger_posting")
-        else:
-            cursor.execute("DROP TRIGGER ledger_posting_guard_update")
         cursor.execute("UPDATE ledger_accountbalance SET debit_fen = debit_fen + 100 WHERE book_id = %s AND "
                        "account_id = (SELECT id FROM accounts_account WHERE book_id = %s AND code = '5101')",
                        [book.pk, book.pk])
+    assert report_verify(path=tmp_path / "tb.pdf").ok
+    # A posting changed behind the triggers: the statement no longer verifies, and says which voucher.
+    _drop_posting_guards()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE ledger_posting SET debit_fen = debit_fen + 100 WHERE id = (SELECT min(p.id) FROM "
+                       "ledger_posting p JOIN ledger_journalentry e ON e.id = p.entry_id WHERE p.book_id = %s "
+                       "AND p.debit_fen > 0 AND e.fiscal_year = 2019)", [book.pk])
     v = report_verify(path=tmp_path / "tb.pdf")
-    assert not v.ok and "the books no longer say what the statement says" in v.differences[0]
+    assert not v.ok and v.differences[0].startswith("记-2019-000001: seal (content or chain changed after posting)")
+    assert any("the books no longer say what the statement says" in d for d in v.differences)
+
+
+def _drop_posting_guards():
+    from importlib import import_module
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for name in ("0002_database_guards", "0006_raw_sql_guards"):
+            module = import_module(f"ledger.migrations.{name}")
+            for sql in (module.POSTGRES_DROP if connection.vendor == "postgresql" else module.SQLITE_DROP):
+                if "CREATE OR REPLACE" not in sql:
+                    cursor.execute(sql)
 
 
 def test_verify_fails_for_an_altered_file_or_one_not_ours(demo, tmp_path):
@@ -131,3 +150,31 @@ def test_the_canvas_ledger_refuses_a_character_the_font_lacks(fund_book, tmp_pat
         report_issue(kind="ledger", book=fund_book, year=2015, out=tmp_path / "l.pdf")
     assert "䶮" in refused.value.problems[0]["found"]
     assert not (tmp_path / "l.pdf").exists()
+
+
+def test_one_posting_changed_behind_the_application_fails_every_statement_that_covers_it(db, tmp_path, settings):
+    # Every statement quickstart writes, issued; then one posting of FUND-1405's April 2019 (the first premium
+    # tranche, 44,200,093.50) raised by 0.01 behind the triggers. Each statement of that book whose period
+    # covers April 2019 fails and names the voucher; those of other books or periods still verify.
+    from reports.demo import DEMO, demo_reports_write
+
+    call_command("quickstart", stdout=StringIO())
+    written = demo_reports_write(tmp_path / "out")
+    book = Book.objects.get(code="FUND-1405")
+    _drop_posting_guards()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE ledger_posting SET debit_fen = debit_fen + 1 WHERE id = (SELECT p.id FROM "
+                       "ledger_posting p JOIN ledger_journalentry e ON e.id = p.entry_id WHERE p.book_id = %s "
+                       "AND e.date = '2019-04-26' AND p.debit_fen = 4420009350)", [book.pk])
+        assert cursor.rowcount == 1
+    covering = {(kind, code, year, month) for kind, code, year, month in DEMO
+                if code == "FUND-1405" and year == 2019 and month in (None, 4)}
+    assert covering == {("trial-balance", "FUND-1405", 2019, None), ("vouchers", "FUND-1405", 2019, None),
+                        ("premium-status", "FUND-1405", 2019, None), ("settlement", "FUND-1405", 2019, None),
+                        ("bank-reconciliation", "FUND-1405", 2019, 4)}
+    for (kind, code, year, month), path in zip(DEMO, written, strict=True):
+        v = report_verify(path=tmp_path / path)
+        if (kind, code, year, month) in covering:
+            assert not v.ok and any(d.startswith("记-2019-000001: seal") for d in v.differences), (kind, v.differences)
+        else:
+            assert v.ok, (kind, code, v.differences)
