@@ -6,8 +6,11 @@ import os
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
+from django.utils.translation import gettext as _g
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import override
 
-from core.errors import Refused, problem
+from core.errors import Refused, lazy_format, problem
 
 from .scope import in_scope
 
@@ -26,7 +29,7 @@ class AsUser:
         if name:
             self.user = get_user_model().objects.filter(username=name, is_active=True).first()
             if self.user is None:
-                raise CommandError(f"no active user {name!r}", returncode=2)
+                raise CommandError(_g("no active user %(name)r") % {"name": name}, returncode=2)
         return super().handle(*args, **options)
 
     @property
@@ -43,7 +46,8 @@ class AsUser:
 
         audit_record(action="access_refused", actor=self.user, obj=obj, outcome="refused",
                      detail={"command": self._name, "permission": perm})
-        raise _NotAllowed([problem(str(obj), "user", f"a user whose role and scope allow {perm}",
+        raise _NotAllowed([problem(str(obj), _("user"), lazy_format(_("a user whose role and scope allow %(perm)s"),
+                                                                      perm=perm),
                                    self.user.get_username())])
 
     @property
@@ -57,8 +61,10 @@ class AsUser:
             return
         from audit.services import audit_record
 
+        with override("en"):  # the trail keeps refusals in English, the same in every language
+            problems = [Refused.describe(p) for p in exc.problems[:50]]
         audit_record(action="refused", actor=self.actor, outcome="refused",
-                     detail={"command": self._name, "problems": [Refused.describe(p) for p in exc.problems][:50]})
+                     detail={"command": self._name, "problems": problems})
 
 
 class _NotAllowed(Refused):

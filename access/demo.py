@@ -56,6 +56,29 @@ PEOPLE = {
 }
 
 
+# 会计主管 of each demo side's books: printed on every voucher posted while in office (Book.supervisor).
+SUPERVISORS = {
+    ("fund", "37"): DemoPerson("sd-sunhong", "孙", "红", "reviewer", regions=("37",)),
+    ("fund", "1405"): DemoPerson("jc-yangfan", "杨", "帆", "reviewer", regions=("1405",)),
+    ("fund", "22"): DemoPerson("jl-hanmei", "韩", "梅", "reviewer", regions=("22",)),
+    ("insurer", "PICC-37"): DemoPerson("picc37-fengtao", "冯", "涛", "reviewer", insurers=("PICC-37",)),
+    ("insurer", "CLIC-1405"): DemoPerson("clic1405-guojing", "郭", "靖", "reviewer", insurers=("CLIC-1405",)),
+    ("insurer", "INS-PICC"): DemoPerson("piccjl-dengyu", "邓", "宇", "reviewer", insurers=("INS-PICC",)),
+    ("insurer", "INS-CLIC"): DemoPerson("clicjl-caili", "蔡", "丽", "reviewer", insurers=("INS-CLIC",)),
+}
+
+
+def demo_supervisors_set() -> None:
+    """Give every demo book that has none its side's 会计主管."""
+    from accounts.models import Book
+
+    for book in Book.objects.filter(supervisor__isnull=True).select_related("fund__region", "insurer"):
+        key = (("fund", book.fund.region.code.split("-")[0]) if book.kind == Book.Kind.FUND
+               else ("insurer", book.insurer.code))
+        if key in SUPERVISORS:
+            Book.objects.filter(pk=book.pk).update(supervisor=demo_person(SUPERVISORS[key]))
+
+
 @transaction.atomic
 def demo_person(p: DemoPerson):
     """The person's user, with their name, role and scope; the same user again on a second run."""

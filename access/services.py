@@ -5,9 +5,10 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Insurer, Region
-from core.errors import Refused, problem
+from core.errors import Refused, lazy_format, problem
 
 from .models import Scope
 from .roles import ROLES
@@ -19,7 +20,7 @@ def roles_sync() -> dict[str, int]:
     everything = Permission.objects.all()
     counts = {}
     for role in ROLES.values():
-        group, _ = Group.objects.get_or_create(name=role.group)
+        group, _created = Group.objects.get_or_create(name=role.group)
         if role.permissions == ("*",):
             perms = list(everything)
         else:
@@ -40,24 +41,24 @@ def user_create(*, username: str, password: str, role: str, regions=(), insurers
     """
     problems = []
     if role not in ROLES:
-        problems.append(problem("user", "role", f"one of {', '.join(ROLES)}", role))
+        problems.append(problem(_("user"), _("role"), lazy_format(_("one of %(names)s"), names=", ".join(ROLES)), role))
     User = get_user_model()
     if User.objects.filter(username=username).exists():
-        problems.append(problem("user", "username", "a new username", username))
+        problems.append(problem(_("user"), _("username"), _("a new username"), username))
     found_regions = list(Region.objects.filter(code__in=regions))
     found_insurers = list(Insurer.objects.filter(code__in=insurers))
     for code in set(regions) - {r.code for r in found_regions}:
-        problems.append(problem("user", "region", "a region code", code))
+        problems.append(problem(_("user"), _("region"), _("a region code"), code))
     for code in set(insurers) - {i.code for i in found_insurers}:
-        problems.append(problem("user", "insurer", "an insurer code", code))
+        problems.append(problem(_("user"), _("insurer"), _("an insurer code"), code))
     everything = everything or role == "administrator"
     if role in ROLES and not everything and not (regions or insurers):
-        problems.append(problem("user", "scope", "at least one region or insurer", "none"))
+        problems.append(problem(_("user"), _("scope"), _("at least one region or insurer"), _("none")))
     user = User(username=username, first_name=full_name, is_staff=True)
     try:
         validate_password(password, user)
     except ValidationError as exc:
-        problems.append(problem("user", "password", "a strong password", "; ".join(exc.messages)))
+        problems.append(problem(_("user"), _("password"), _("a strong password"), "; ".join(exc.messages)))
     if problems:
         raise Refused(problems)
     roles_sync()

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from access.admin_scope import scoped_get_or_404
 from ledger.admin_views import check
+from ledger.books import account_ledger, general_ledger
 from ledger.selectors import trial_balance
 
 from .models import Account, Book, ConsortiumMember, Fund, Insurer, Region
@@ -68,7 +69,7 @@ class InsurerAdmin(admin.ModelAdmin):
 
 class AccountInline(admin.TabularInline):
     model = Account
-    fields = ("code", "name", "type", "normal_side", "parent")
+    fields = ("code", "name", "type", "normal_side", "deficit", "parent")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -79,7 +80,11 @@ class AccountInline(admin.TabularInline):
 
 
 def _chart_templates():
-    return [(p.stem, p.stem) for p in sorted(CHARTS_DIR.glob("*.json"))]
+    """Each chart template by the name it gives itself (data/charts/*.json, "name")."""
+    import json
+
+    return [(p.stem, json.loads(p.read_text(encoding="utf-8")).get("name") or p.stem)
+            for p in sorted(CHARTS_DIR.glob("*.json"))]
 
 
 class BookAddForm(forms.ModelForm):
@@ -87,7 +92,7 @@ class BookAddForm(forms.ModelForm):
 
     template = forms.ChoiceField(
         label=_("chart template"), required=False, choices=[("", _("by the owner (fund or insurer)"))],
-        help_text=_("The chart of accounts loaded into the new book (data/charts)."),
+        help_text=_("The chart of accounts loaded into the new book."),
     )
 
     class Meta:
@@ -129,7 +134,7 @@ class BookAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ("code", "name", "fund", "insurer", "template")
-        return ("code", "name", "kind", "fund", "insurer", *self.readonly_fields)
+        return ("code", "name", "kind", "fund", "insurer", "supervisor", *self.readonly_fields)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
@@ -142,7 +147,7 @@ class BookAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            obj.save(update_fields=["name"])
+            obj.save(update_fields=["name", "supervisor"])
             return
         book = form.create()
         obj.pk, obj.kind, obj.created_at = book.pk, book.kind, book.created_at
@@ -161,15 +166,28 @@ class BookAdmin(admin.ModelAdmin):
         if obj.pk is None:
             return "-"
         return format_html(
-            '<a href="{}">{}</a> · <a href="{}?book__id__exact={}">{}</a> · <a href="{}?book__id__exact={}">{}</a>',
+            '<a href="{}">{}</a> · <a href="{}">{}</a> · <a href="{}">{}</a> · <a href="{}">{}</a> · '
+            '<a href="{}?book__id__exact={}">{}</a> · '
+            '<a href="{}?book__id__exact={}">{}</a>',
+            reverse("admin:accounts_book_opening", args=[obj.pk]), _("opening balances (建账)"),
             reverse("admin:accounts_book_trial_balance", args=[obj.pk]), _("trial balance (科目余额表)"),
+            reverse("admin:accounts_book_general_ledger", args=[obj.pk]), _("general ledger (总分类账)"),
+            reverse("admin:accounts_book_ledger", args=[obj.pk]), _("account ledgers (明细账)"),
             reverse("admin:ledger_period_changelist"), obj.pk, _("periods"),
             reverse("admin:ledger_journalentry_changelist"), obj.pk, _("journal entries"),
         )
 
     def get_urls(self):
-        return [path("<int:pk>/trial-balance/", self.admin_site.admin_view(self.trial_balance_view),
-                     name="accounts_book_trial_balance")] + super().get_urls()
+        view = self.admin_site.admin_view
+        return [path("<int:pk>/trial-balance/", view(self.trial_balance_view), name="accounts_book_trial_balance"),
+                path("<int:pk>/general-ledger/", view(self.general_ledger_view), name="accounts_book_general_ledger"),
+                path("<int:pk>/ledger/", view(self.ledger_view), name="accounts_book_ledger"),
+                path("<int:pk>/opening/", view(self.opening_view), name="accounts_book_opening")] + super().get_urls()
+
+    def opening_view(self, request, pk):
+        from ledger.admin_opening import opening_view
+
+        return opening_view(self, request, pk)
 
     def trial_balance_view(self, request, pk):
         book = scoped_get_or_404(request, Book, pk)
@@ -195,13 +213,74 @@ class BookAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/accounts/book/trial_balance.html", context)
 
+    def _year_month(self, request, book) -> tuple[int, int | None]:
+        """The year and month asked for (no month: the whole year); by default the latest year with movements."""
+        today = timezone.localdate()
+        latest = book.periods.filter(balances__isnull=False, year__lte=today.year).order_by("-year").first()
+        default = latest.year if latest is not None else today.year
+        try:
+            year = int(request.GET.get("year") or default)
+            month = int(request.GET["month"]) if request.GET.get("month") else None
+            if not 1900 <= year <= 9999 or (month is not None and not 1 <= month <= 12):
+                raise ValueError
+        except ValueError:
+            messages.error(request, _("The year must be a number and the month 1 to 12."))
+            return default, None
+        return year, month
+
+    def _books_context(self, request, book, year, month, title) -> dict:
+        return {**self.admin_site.each_context(request), "title": title, "book": book, "opts": self.model._meta,
+                "year": year, "month": month, "months": range(1, 13), "generated_at": timezone.localtime(),
+                "years": sorted(set(book.periods.values_list("year", flat=True)) | {year}),
+                "period": f"{year}年" + (f"{month}月" if month else "1–12月")}
+
+    def ledger_view(self, request, pk):
+        """明细账 of one leaf account for a year or a month, as the printed statement shows it (ledger.books)."""
+        book = scoped_get_or_404(request, Book, pk)
+        year, month = self._year_month(request, book)
+        leaves = list(book.accounts.filter(children__isnull=True).order_by("code"))
+        code = request.GET.get("account") or ""
+        account = next((a for a in leaves if a.code == code), None)
+        if account is None:
+            if code:
+                messages.error(request, _("Book %(book)s has no leaf account %(code)s.") % {"book": book.code,
+                                                                                           "code": code})
+            used = set(book.accounts.filter(postings__entry__fiscal_year=year).values_list("code", flat=True))
+            account = next((a for a in leaves if a.code in used), leaves[0] if leaves else None)
+        m1, m2 = (month, month) if month else (1, 12)
+        ledgers = account_ledger(book=book, year=year, month_from=m1, month_to=m2, accounts=[account]) if account else []
+        context = self._books_context(request, book, year, month,
+                                      _("Account ledger (明细账): %(book)s") % {"book": book})
+        context.update(kind="ledger", leaves=leaves, account=account, blocks=ledgers)
+        return TemplateResponse(request, "admin/accounts/book/account_books.html", context)
+
+    def general_ledger_view(self, request, pk):
+        """总分类账 of every first-level account for a year or a month (ledger.books), each linking to the
+        明细账 of its leaf accounts."""
+        book = scoped_get_or_404(request, Book, pk)
+        year, month = self._year_month(request, book)
+        m1, m2 = (month, month) if month else (1, 12)
+        blocks = general_ledger(book=book, year=year, month_from=m1, month_to=m2)
+        leaves = list(book.accounts.filter(children__isnull=True).order_by("code"))
+        for block in blocks:  # sub-accounts take their parent's code plus two digits (data/charts)
+            block.leaves = [a for a in leaves if a.code.startswith(block.account.code)]
+        context = self._books_context(request, book, year, month,
+                                      _("General ledger (总分类账): %(book)s") % {"book": book})
+        context.update(kind="general", blocks=blocks)
+        return TemplateResponse(request, "admin/accounts/book/account_books.html", context)
+
 
 class AccountForm(forms.ModelForm):
     """A sub-account (明细科目) under an existing account; national codes come from the chart template."""
 
     class Meta:
         model = Account
-        fields = ("book", "parent", "code", "name")
+        fields = ("book", "parent", "code", "name", "deficit")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "deficit" in self.fields:  # left blank, a sub-account takes its parent's rule
+            self.fields["deficit"].required = False
 
     def clean(self):
         data = super().clean()
@@ -218,13 +297,16 @@ class AccountForm(forms.ModelForm):
 
     def create(self) -> Account:
         d = self.cleaned_data
-        return account_create(book=d["book"], parent_code=d["parent"].code, code=d["code"], name=d["name"])
+        account = account_create(book=d["book"], parent_code=d["parent"].code, code=d["code"], name=d["name"])
+        if d.get("deficit") and d["deficit"] != account.deficit:  # a sub-account inherits unless told otherwise
+            Account.objects.filter(pk=account.pk).update(deficit=d["deficit"])
+        return account
 
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
     form = AccountForm
-    list_display = ("code", "name", "book", "type", "normal_side", "parent")
+    list_display = ("code", "name", "book", "type", "normal_side", "deficit", "parent")
     list_filter = ("book", "type")
     search_fields = ("code", "name")
     ordering = ("book", "code")
@@ -243,6 +325,6 @@ class AccountAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            obj.save(update_fields=["name"])
+            obj.save(update_fields=["name", "deficit"] if obj.deficit else ["name"])
             return
         obj.pk = form.create().pk

@@ -1,5 +1,6 @@
 """Who keeps books and with what accounts."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -116,6 +117,9 @@ class Book(models.Model):
     )
     currency = models.CharField(_("currency"), max_length=3, default="CNY", editable=False)
     # Head of the hash chain, advanced in the posting transaction under this row's lock.
+    # 会计主管: the person who answers for this book's vouchers; printed on every voucher posted while in office.
+    supervisor = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True,
+                                   related_name="+", verbose_name=_("chief accountant (会计主管)"))
     chain_length = models.BigIntegerField(_("entries in chain"), default=0, editable=False)
     chain_head = models.CharField(_("chain head hash"), max_length=64, default="", editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -155,6 +159,13 @@ class Account(models.Model):
         DEBIT = "debit", _("debit")
         CREDIT = "credit", _("credit")
 
+    class Deficit(models.TextChoices):
+        """What a balance on the side opposite the normal one means for this account."""
+
+        ALLOW = "allow", _("allowed (a balance may run either way)")
+        FLAG = "flag", _("flagged on the trial balance and by verify_ledger")
+        REFUSE = "refuse", _("refused at posting (不允许赤字)")
+
     book = models.ForeignKey(Book, models.PROTECT, related_name="accounts", verbose_name=_("book"))
     code = models.CharField(_("code"), max_length=32)
     name = models.CharField(_("name"), max_length=100)
@@ -164,6 +175,9 @@ class Account(models.Model):
         "self", models.PROTECT, null=True, blank=True, related_name="children", verbose_name=_("parent account")
     )
     source = models.CharField(_("source of the code"), max_length=200, blank=True)
+    # Cash and bank accounts cannot be overdrawn; a fund's balance may dip below zero only as a flagged fact.
+    deficit = models.CharField(_("balance on the other side"), max_length=8, choices=Deficit.choices,
+                               default=Deficit.ALLOW)
 
     class Meta:
         verbose_name = _("account")

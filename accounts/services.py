@@ -6,8 +6,9 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
-from core.errors import Refused, problem
+from core.errors import Refused, lazy_format, problem
 
 from .models import Account, Book, ConsortiumMember, Fund, Insurer, Region
 
@@ -18,19 +19,20 @@ def chart_template(name: str) -> dict:
     path = CHARTS_DIR / f"{name}.json"
     if not path.exists():
         known = sorted(p.stem for p in CHARTS_DIR.glob("*.json"))
-        raise Refused([problem("chart template", "name", f"one of {', '.join(known)}", name)])
+        raise Refused([problem(_("chart template"), _("name"), lazy_format(_("one of %(names)s"), names=", ".join(known)),
+                               name)])
     return json.loads(path.read_text(encoding="utf-8"))
 
 
 @transaction.atomic
 def region_ensure(*, code: str, name: str, level: str, parent: Region | None = None) -> Region:
-    region, _ = Region.objects.get_or_create(code=code, defaults={"name": name, "level": level, "parent": parent})
+    region, _created = Region.objects.get_or_create(code=code, defaults={"name": name, "level": level, "parent": parent})
     return region
 
 
 @transaction.atomic
 def fund_ensure(*, code: str, name: str, region: Region) -> Fund:
-    fund, _ = Fund.objects.get_or_create(code=code, defaults={"name": name, "region": region})
+    fund, _created = Fund.objects.get_or_create(code=code, defaults={"name": name, "region": region})
     return fund
 
 
@@ -41,9 +43,10 @@ def insurer_ensure(*, code: str, name: str, members: list[tuple[Insurer, Decimal
         code=code, defaults={"name": name, "is_consortium": bool(members)}
     )
     if created and members:
-        total = sum((Decimal(share) for _, share in members), Decimal(0))
+        total = sum((Decimal(share) for _member, share in members), Decimal(0))
         if total != Decimal(100):
-            raise Refused([problem(f"consortium {name}", "member shares", "shares adding up to 100%", f"{total}%")])
+            raise Refused([problem(lazy_format(_("consortium %(name)s"), name=name), _("member shares"),
+                                   _("shares adding up to 100%"), f"{total}%")])
         ConsortiumMember.objects.bulk_create(
             [ConsortiumMember(consortium=insurer, member=m, share_pct=Decimal(share)) for m, share in members]
         )
@@ -58,10 +61,10 @@ def book_create(*, code: str, name: str, fund: Fund | None = None, insurer: Insu
     The template defaults to the owner's kind: `fund` (社会保险基金会计制度) or `insurer`.
     """
     if (fund is None) == (insurer is None):
-        raise Refused([problem(f"book {code}", "owner", "exactly one fund or one insurer",
-                                     "both" if fund else "neither")])
+        raise Refused([problem(lazy_format(_("book %(code)s"), code=code), _("owner"), _("exactly one fund or one insurer"),
+                               _("both") if fund else _("neither"))])
     if Book.objects.filter(code=code).exists():
-        raise Refused([problem(f"book {code}", "code", "a code no other book has", code)])
+        raise Refused([problem(lazy_format(_("book %(code)s"), code=code), _("code"), _("a code no other book has"), code)])
     kind = Book.Kind.FUND if fund is not None else Book.Kind.INSURER
     chart = chart_template(template or kind)
     book = Book.objects.create(code=code, name=name, kind=kind, fund=fund, insurer=insurer)
@@ -70,6 +73,7 @@ def book_create(*, code: str, name: str, fund: Fund | None = None, insurer: Insu
         by_code[row["code"]] = Account.objects.create(
             book=book, code=row["code"], name=row["name"], type=row["type"], normal_side=row["normal_side"],
             parent=by_code[row["parent"]] if row.get("parent") else None, source=row.get("source", ""),
+            deficit=row.get("deficit", Account.Deficit.ALLOW),
         )
     return book
 
@@ -78,21 +82,24 @@ def book_create(*, code: str, name: str, fund: Fund | None = None, insurer: Insu
 def account_create(*, book: Book, parent_code: str, code: str, name: str) -> Account:
     """A sub-account (明细科目) under a national code: the parent's code plus digits, same type and side."""
     parent = Account.objects.filter(book=book, code=parent_code).first()
-    label = f"account {code}"
+    label = lazy_format(_("account %(code)s"), code=code)
     if parent is None:
-        raise Refused([problem(label, "parent", f"an account of book {book.code}", parent_code)])
+        raise Refused([problem(label, _("parent"), lazy_format(_("an account of book %(code)s"), code=book.code),
+                               parent_code)])
     if not (code.startswith(parent.code) and len(code) > len(parent.code) and code.isdigit()):
-        raise Refused([problem(label, "code", f"digits starting with {parent.code}", code)])
+        raise Refused([problem(label, _("code"), lazy_format(_("digits starting with %(code)s"), code=parent.code), code)])
     existing = Account.objects.filter(book=book, code=code).first()
     if existing is not None:
         if existing.parent_id != parent.pk:
-            raise Refused([problem(label, "code", f"a sub-account of {parent.code}", f"one under {existing.parent}")])
+            raise Refused([problem(label, _("code"), lazy_format(_("a sub-account of %(code)s"), code=parent.code),
+                                   lazy_format(_("one under %(name)s"), name=existing.parent))])
         return existing
     if parent.postings.exists():
-        raise Refused([problem(label, "parent", "an account without postings (postings go to leaf accounts)",
-                                     f"{parent.code} already has postings")])
+        raise Refused([problem(label, _("parent"), _("an account without postings (postings go to leaf accounts)"),
+                               lazy_format(_("%(code)s already has postings"), code=parent.code))])
     return Account.objects.create(book=book, code=code, name=name, type=parent.type,
-                                  normal_side=parent.normal_side, parent=parent, source="明细科目")
+                                  normal_side=parent.normal_side, parent=parent, source="明细科目",
+                                  deficit=parent.deficit)
 
 
 @transaction.atomic
@@ -107,32 +114,38 @@ def regions_load(path: Path) -> int:
     known = {}
     with path.open(encoding="utf-8-sig", newline="") as f:
         for n, row in enumerate(csv.DictReader(f), start=2):
-            where = f"{path.name} row {n}"
+            where = lazy_format(_("%(file)s row %(n)s"), file=path.name, n=n)
             code, name, level, parent_code = (row.get(k, "").strip() for k in ("code", "name", "level", "parent_code"))
             if level not in Region.Level.values or not code or not name:
-                problems.append(problem(where, "level", f"code, name and a level of {', '.join(Region.Level.values)}",
+                problems.append(problem(where, _("level"), lazy_format(_("code, name and a level of %(levels)s"),
+                                                                        levels=", ".join(Region.Level.values)),
                                         f"{code}, {name}, {level}"))
                 continue
             parent = None
             if parent_code:
                 parent = known.get(parent_code) or Region.objects.filter(code=parent_code).first()
                 if parent is None:
-                    problems.append(problem(where, "parent_code", "a region listed above or already loaded",
+                    problems.append(problem(where, _("parent_code"), _("a region listed above or already loaded"),
                                             parent_code))
                     continue
             region = Region.objects.filter(code=code).first()
             if region is None:
                 clash = Region.objects.filter(parent=parent, name=name).first()
                 if clash is not None:
-                    problems.append(problem(where, "name", f"a name no other region under {parent} has",
-                                            f"{name} (already region {clash.code})"))
+                    problems.append(problem(where, _("name"),
+                                            lazy_format(_("a name no other region under %(parent)s has"), parent=parent),
+                                            lazy_format(_("%(name)s (already region %(code)s)"), name=name,
+                                                        code=clash.code)))
                     continue
                 region = Region.objects.create(code=code, name=name, level=level, parent=parent)
                 created += 1
             elif (region.name, region.level, region.parent_id) != (name, level, parent.pk if parent else None):
-                problems.append(problem(where, "code", f"region {code} as loaded before: {region.name}, "
-                                        f"{region.level}, under {region.parent or '(none)'}",
-                                        f"{name}, {level}, under {parent or '(none)'}"))
+                problems.append(problem(where, _("code"),
+                                        lazy_format(_("region %(code)s as loaded before: %(name)s, %(level)s, "
+                                                      "under %(parent)s"), code=code, name=region.name,
+                                                    level=region.level, parent=region.parent or _("(none)")),
+                                        lazy_format(_("%(name)s, %(level)s, under %(parent)s"), name=name, level=level,
+                                                    parent=parent or _("(none)"))))
                 continue
             known[code] = region
     if problems:

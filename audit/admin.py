@@ -26,9 +26,76 @@ def _cell(value) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+# The keys of an event's detail (audit_record(detail=…) across the services), in words.
+DETAIL = {
+    "acts_for": _("acting for"), "amount": _("amount"), "as_of": _("as of"), "bank": _("bank"), "books": _("books"),
+    "by_action": _("by action"), "code": _("code"), "command": _("command"), "credit": _("credit"), "date": _("date"),
+    "debit": _("debit"), "differences": _("differences"), "entries": _("vouchers"), "events": _("events"),
+    "file": _("file"), "first": _("first"), "how": _("how"), "kind": _("kind"), "last": _("last"),
+    "lines": _("lines"), "looked_up_by_code": _("looked up by its code"), "made_by": _("prepared by"),
+    "matches": _("matches"), "memo": _("memo"), "method": _("method"), "model": _("model"), "month": _("month"),
+    "name": _("name"), "notes": _("notes"), "object": _("object"), "obligations": _("obligations"), "on": _("on"),
+    "outcome": _("outcome"), "pages": _("pages"), "paid": _("paid"), "paid_on": _("paid on"), "parts": _("parts"),
+    "path": _("page"), "permission": _("permission"), "postings": _("postings"), "prepared_by": _("prepared by"),
+    "problems": _("problems"), "reason": _("reason"), "recomputed": _("recomputed"), "recorded": _("recorded"),
+    "reference": _("reference"), "reversal_draft": _("reversal draft"), "rows": _("rows"), "side": _("side"),
+    "sides": _("sides"), "size": _("size"), "source": _("source"), "sources": _("sources"), "status": _("status"),
+    "suppressed": _("suppressed"), "type": _("type"), "voucher": _("voucher"), "what": _("what"), "year": _("year"),
+}
+# Actions recorded by services newer than AuditEvent.Action's list, until it names them.
+ACTIONS = {
+    "opening_prepared": _("opening balances prepared"), "opening_approved": _("opening balances approved"),
+    "attachment_added": _("attachment added"), "attachment_removed": _("attachment removed"),
+    "attachment_downloaded": _("attachment downloaded"),
+}
+VALUES = {"fund": _("fund"), "insurer": _("insurer"), "automatic": _("automatic"), "manual": _("by hand"),
+          True: _("yes"), False: _("no")}
+
+
+def _value_shown(value):
+    from django.utils.html import format_html_join
+    from django.utils.safestring import mark_safe
+
+    if isinstance(value, dict):
+        return detail_table(value)
+    if isinstance(value, list):
+        return format_html_join(mark_safe("<br>"), "{}", ((_value_shown(v),) for v in value)) if value else "-"
+    if isinstance(value, (str, bool)) and value in VALUES:
+        return VALUES[value]
+    return "-" if value in (None, "") else value
+
+
+def detail_table(detail: dict):
+    """An event's detail as a table of words and values, not JSON."""
+    from core.display import rows_table
+
+    return rows_table((DETAIL.get(k, k), _value_shown(v)) for k, v in (detail or {}).items())
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ("at", "actor", "action", "outcome", "object_repr", "book_code", "ip")
+    list_display = ("at", "actor", "action_shown", "outcome", "object_repr", "book_code", "ip")
+    fields = ("at", "actor", "action_shown", "outcome", "object_type_shown", "object_id", "object_repr", "book_code",
+              "digest", "ip", "detail_shown", "mac")
+    readonly_fields = fields
+
+    @admin.display(description=_("action"), ordering="action")
+    def action_shown(self, obj):
+        shown = obj.get_action_display()
+        return ACTIONS.get(obj.action, shown) if shown == obj.action else shown
+
+    @admin.display(description=_("object type"))
+    def object_type_shown(self, obj):
+        from django.apps import apps
+
+        try:
+            return apps.get_model(obj.object_type)._meta.verbose_name if obj.object_type else "-"
+        except (LookupError, ValueError):
+            return obj.object_type
+
+    @admin.display(description=_("detail"))
+    def detail_shown(self, obj):
+        return detail_table(obj.detail)
     list_filter = ("action", "outcome", "book_code")
     date_hierarchy = "at"
     search_fields = ("actor", "object_repr", "book_code", "digest")

@@ -37,6 +37,11 @@ class AuditEvent(models.Model):
         VERIFY_FAILED = "verify_failed", _("verification of the books failed")
         ALERT_ACKNOWLEDGED = "alert_acknowledged", _("integrity alert acknowledged")
         EVENTS_SUPPRESSED = "events_suppressed", _("events over the flood limit (counted, not recorded one by one)")
+        OPENING_PREPARED = "opening_prepared", _("opening balances prepared")
+        OPENING_APPROVED = "opening_approved", _("opening balances approved")
+        ATTACHMENT_ADDED = "attachment_added", _("attachment added to a voucher")
+        ATTACHMENT_REMOVED = "attachment_removed", _("attachment removed from a draft")
+        ATTACHMENT_DOWNLOADED = "attachment_downloaded", _("attachment downloaded")
 
     class Outcome(models.TextChoices):
         OK = "ok", _("done")

@@ -19,6 +19,7 @@ from core.bulk import rows_insert
 from core.money import to_fen
 from ledger.integrity import ledger_verify
 from ledger.models import JournalEntry, Period, Posting
+from ledger.opening import opening_approve, opening_save
 from ledger.selectors import trial_balance
 from ledger.services import EntrySpec, Line, entries_post_many, fiscal_year_open
 
@@ -66,6 +67,8 @@ def _entries(n: int, seed: int = 20191130) -> list[EntrySpec]:
                          Line("224199", credit=f"{rest / 100:.2f}")]
             memo = "业务及管理费、提取准备金"
         specs.append(EntrySpec(date=when, lines=lines, memo=f"{memo} {i + 1}", idempotency_key=f"bench-{i + 1}"))
+    # Imported in date order, as a year's vouchers are (each month's 凭证号 run in date order: 序时控制).
+    specs.sort(key=lambda s: s.date)
     return specs
 
 
@@ -92,6 +95,11 @@ def _book(code: str):
     for h in range(1, HOSPITALS + 1):
         account_create(book=book, parent_code="22410201", code=f"22410201{h:02d}", name=f"定点医院{h:02d}")
     fiscal_year_open(book=book, year=YEAR)
+    # 建账: head-office working capital, so that 1002 (不允许赤字) never runs dry under random payments.
+    people = signers()
+    opening_save(book=book, as_of=date(YEAR, 1, 1), by=people["made_by"],
+                 balances={"1002": ("10000000000.00", None), "224199": (None, "10000000000.00")})
+    opening_approve(book=book, by=people["reviewed_by"])
     return book
 
 

@@ -15,12 +15,14 @@ from core.errors import Refused
 from ledger.admin_views import refusal_messages
 
 from .models import BenefitPolicy, Claim, ClaimBatch, Hospital
+from .rules import GROUPS
 from .selectors import claims_discrepancies, claims_totals
 from .services import claims_batch_withdraw, claims_post
 
 
 class PolicyForm(forms.ModelForm):
-    definition = forms.JSONField(widget=forms.Textarea(attrs={"rows": 24, "cols": 100, "style": "font-family: monospace"}))
+    definition = forms.JSONField(label=_("definition"), initial=dict,
+                                 widget=forms.Textarea(attrs={"rows": 24, "cols": 100, "style": "font-family: monospace"}))
 
     class Meta:
         model = BenefitPolicy
@@ -90,11 +92,31 @@ class ClaimBatchAdmin(ReadOnlyAdmin):
                 messages.success(request, _("%(batch)s withdrawn with its claims") % {"batch": name})
 
 
+class GroupFilter(admin.SimpleListFilter):
+    """Claims by the person's group, each group by its name in the policy documents."""
+
+    title = _("group")
+    parameter_name = "group_code"
+
+    def lookups(self, request, model_admin):
+        return list(GROUPS.items())
+
+    def queryset(self, request, queryset):
+        return queryset.filter(group_code=self.value()) if self.value() else queryset
+
+
 @admin.register(Claim)
 class ClaimAdmin(ReadOnlyAdmin):
-    list_display = ("claim_no", "contract_year", "group_code", "settled_on", "hospital", "oop", "expected", "paid",
+    list_display = ("claim_no", "contract_year", "group_shown", "settled_on", "hospital", "oop", "expected", "paid",
                     "channel", "charged_to", "report_link")
-    list_filter = ("contract_year", "channel", "group_code")
+    list_filter = ("contract_year", "channel", GroupFilter)
+    fields = [{"group_code": "group_shown"}.get(f.name, f.name) for f in Claim._meta.fields if f.name != "id"]
+    readonly_fields = fields
+
+    @admin.display(description=_("group"), ordering="group_code")
+    def group_shown(self, obj):
+        return GROUPS.get(obj.group_code, obj.group_code)
+
     search_fields = ("claim_no", "hospital__name")
     list_select_related = ("contract_year__contract", "charged_to__contract", "hospital")
     show_full_result_count = False  # counting a million rows on every page helps no one

@@ -10,6 +10,9 @@ import hmac
 from datetime import date
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from core.errors import lazy_format
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
@@ -19,21 +22,21 @@ def check_digit(first17: str) -> str:
     return _CHECK[sum(int(c) * w for c, w in zip(first17, _WEIGHTS, strict=True)) % 11]
 
 
-def id_problem(number: str) -> str | None:
-    """Why this is not a valid 18-character resident ID number, or None."""
+def id_problem(number: str):
+    """Why this is not a valid 18-character resident ID number (what was expected, translatable), or None."""
     if len(number) != 18:
-        return f"18 characters, found {len(number)}"
+        return lazy_format(_("18 characters, found %(n)s"), n=len(number))
     body, last = number[:17], number[17].upper()
     if not body.isascii() or not body.isdigit():
-        return "17 digits and a check character"
+        return _("17 digits and a check character")
     try:
         born = date(int(body[6:10]), int(body[10:12]), int(body[12:14]))
     except ValueError:
-        return "a valid birth date in characters 7–14"
+        return _("a valid birth date in characters 7–14")
     if born.year < 1890 or born > date.today():
-        return "a plausible birth date in characters 7–14"
+        return _("a plausible birth date in characters 7–14")
     if check_digit(body) != last:
-        return "the GB 11643 check character"
+        return _("the GB 11643 check character")
     return None
 
 

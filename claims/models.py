@@ -35,7 +35,7 @@ class BenefitPolicy(models.Model):
         from .rules import policy_from_dict
 
         try:
-            policy_from_dict({**self.definition, "code": self.code, "year": self.year}, where="policy",
+            policy_from_dict({**self.definition, "code": self.code, "year": self.year}, where=_("policy"),
                              allow_unset=True)
         except Refused as exc:
             raise ValidationError({"definition": [Refused.describe(p) for p in exc.problems]}) from exc

@@ -5,8 +5,9 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
-from core.errors import Refused, problem
+from core.errors import Refused, lazy_format, problem
 
 from .models import BenefitPolicy
 from .rules import Policy, policy_from_dict
@@ -27,16 +28,17 @@ def policy_get(*, code: str, overrides: dict | None = None) -> Policy:
         path = POLICY_DIR / f"{code}.json"
         if not path.exists():
             known = sorted(set(shipped_policy_codes()) | set(BenefitPolicy.objects.values_list("code", flat=True)))
-            raise Refused([problem("policy", "code", f"one of {', '.join(known)}", code)])
+            raise Refused([problem(_("policy"), _("code"), lazy_format(_("one of %(names)s"), names=", ".join(known)),
+                                   code)])
         data = json.loads(path.read_text(encoding="utf-8"))
-    return policy_from_dict(data, where="policy", overrides=overrides)
+    return policy_from_dict(data, where=_("policy"), overrides=overrides)
 
 
 def policy_from_file(*, path: Path, overrides: dict | None = None) -> Policy:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Refused([problem(str(path), "file", "a readable JSON policy file", exc)]) from None
+        raise Refused([problem(str(path), _("file"), _("a readable JSON policy file"), exc)]) from None
     return policy_from_dict(data, where=str(path), overrides=overrides)
 
 

@@ -9,7 +9,9 @@ episode pays the increase of that rounded yearly figure, so two stays of 8,000 a
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from core.errors import Refused, problem
+from django.utils.translation import gettext_lazy as _
+
+from core.errors import Refused, lazy_format, problem
 
 GROUPS = {
     "general": "一般参保人员",
@@ -53,7 +55,8 @@ class Policy:
 
     def rule(self, group: str) -> GroupRule:
         if group not in GROUPS:
-            raise Refused([problem(f"policy {self.code}", "group", f"one of {', '.join(GROUPS)}", group)])
+            raise Refused([problem(lazy_format(_("policy %(code)s"), code=self.code), _("group"),
+                                   lazy_format(_("one of %(names)s"), names=", ".join(GROUPS)), group)])
         # A group the document does not treat specially is paid as general.
         return self.groups.get(group) or self.groups["general"]
 
@@ -64,23 +67,23 @@ class Policy:
         return total, total - rule.yearly_payable(prior_oop)
 
 
-def _number(raw, where: str, field_name: str, problems: list) -> Decimal | None:
+def _number(raw, where, field_name, problems: list) -> Decimal | None:
     try:
         value = Decimal(str(raw))
     except (InvalidOperation, ValueError):
-        problems.append(problem(where, field_name, "a number", raw))
+        problems.append(problem(where, field_name, _("a number"), raw))
         return None
     if not value.is_finite():
-        problems.append(problem(where, field_name, "a finite number", raw))
+        problems.append(problem(where, field_name, _("a finite number"), raw))
         return None
     return value
 
 
-def _parameters(spec: dict, where: str, problems: list) -> tuple[dict, list]:
+def _parameters(spec: dict, where, problems: list) -> tuple[dict, list]:
     """Resolve named parameters: {"value": x} or {"times": ["$other", "0.5"]}."""
     values, notes = {}, []
     pending = dict(spec)
-    for _ in range(len(pending) + 1):
+    for _round in range(len(pending) + 1):
         progressed = False
         for name, p in list(pending.items()):
             if "times" in p:
@@ -93,7 +96,8 @@ def _parameters(spec: dict, where: str, problems: list) -> tuple[dict, list]:
                 values[name] = None if None in args else (args[0] * args[1]).quantize(FEN, rounding=ROUND_HALF_UP)
             else:
                 raw = p.get("value")
-                values[name] = None if raw is None else _number(raw, where, f"parameter {name}", problems)
+                values[name] = None if raw is None else _number(raw, where, lazy_format(_("parameter %(name)s"),
+                                                                                         name=name), problems)
                 if not p.get("confirmed", True):
                     notes.append(f"{name} = {raw}（待确认）: {p.get('note', '')}")
             del pending[name]
@@ -101,11 +105,12 @@ def _parameters(spec: dict, where: str, problems: list) -> tuple[dict, list]:
         if not pending or not progressed:
             break
     for name in pending:
-        problems.append(problem(where, f"parameter {name}", "references to defined parameters", pending[name]))
+        problems.append(problem(where, lazy_format(_("parameter %(name)s"), name=name),
+                                _("references to defined parameters"), pending[name]))
     return values, notes
 
 
-def policy_from_dict(data: dict, *, where: str = "policy file", overrides: dict | None = None,
+def policy_from_dict(data: dict, *, where=None, overrides: dict | None = None,
                      allow_unset: bool = False) -> Policy | None:
     """Parse and check a policy (DESIGN.md format plus named parameters); refuse with every problem.
 
@@ -115,14 +120,17 @@ def policy_from_dict(data: dict, *, where: str = "policy file", overrides: dict 
     None is returned instead of a usable policy.
     """
     problems = []
+    where = _("policy file") if where is None else where
     code = data.get("code") or ""
-    where = f"{where} {code}".strip()
-    if not code:
-        problems.append(problem(where, "code", "a policy code", "nothing"))
+    if code:
+        where = lazy_format(_("%(where)s %(code)s"), where=where, code=code)
+    else:
+        problems.append(problem(where, _("code"), _("a policy code"), _("nothing")))
     spec = {k: dict(v) for k, v in (data.get("parameters") or {}).items()}
     for name, raw in (overrides or {}).items():
         if name not in spec:
-            problems.append(problem(where, "parameter", f"one of {', '.join(spec) or '(none)'}", name))
+            problems.append(problem(where, _("parameter"),
+                                    lazy_format(_("one of %(names)s"), names=", ".join(spec) or _("(none)")), name))
             continue
         spec[name] = {"value": raw, "confirmed": True, "note": spec[name].get("note", "")}
     params, notes = _parameters(spec, where, problems)
@@ -132,51 +140,58 @@ def policy_from_dict(data: dict, *, where: str = "policy file", overrides: dict 
         if isinstance(raw, str) and raw.startswith("$"):
             name = raw[1:]
             if name not in params:
-                problems.append(problem(where, field_name, "a defined parameter", raw))
+                problems.append(problem(where, field_name, _("a defined parameter"), raw))
                 return None
             if params[name] is None:
                 unset.append(name)
                 if not allow_unset:
-                    problems.append(problem(where, field_name, f"parameter {name} to be set (see its note)",
-                                            "not set"))
+                    problems.append(problem(where, field_name,
+                                            lazy_format(_("parameter %(name)s to be set (see its note)"), name=name),
+                                            _("not set")))
             return params[name]
         return _number(raw, where, field_name, problems)
 
     groups = {}
     raw_groups = data.get("groups") or {}
     if "general" not in raw_groups:
-        problems.append(problem(where, "groups", "a general group", ", ".join(raw_groups) or "none"))
+        problems.append(problem(where, _("groups"), _("a general group"), ", ".join(raw_groups) or _("none")))
     for g, spec in raw_groups.items():
-        at = f"group {g}"
         if g not in GROUPS:
-            problems.append(problem(where, at, f"one of {', '.join(GROUPS)}", g))
+            problems.append(problem(where, lazy_format(_("group %(group)s"), group=g),
+                                    lazy_format(_("one of %(names)s"), names=", ".join(GROUPS)), g))
             continue
-        deductible = value(spec.get("deductible"), f"{at} deductible")
+        deductible = value(spec.get("deductible"), lazy_format(_("group %(group)s deductible"), group=g))
         bands = []
         for i, band in enumerate(spec.get("bands") or []):
+            band_from = lazy_format(_("group %(group)s band %(n)s from"), group=g, n=i + 1)
+            band_ratio = lazy_format(_("group %(group)s band %(n)s ratio"), group=g, n=i + 1)
             if not isinstance(band, (list, tuple)) or len(band) != 2:
-                problems.append(problem(where, f"{at} band {i + 1}", "[from, ratio]", band))
+                problems.append(problem(where, lazy_format(_("group %(group)s band %(n)s"), group=g, n=i + 1),
+                                        _("[from, ratio]"), band))
                 continue
-            start, ratio = value(band[0], f"{at} band {i + 1} from"), value(band[1], f"{at} band {i + 1} ratio")
+            start, ratio = value(band[0], band_from), value(band[1], band_ratio)
             if ratio is not None and not (0 <= ratio <= 1):
-                problems.append(problem(where, f"{at} band {i + 1} ratio", "a ratio from 0 to 1", ratio))
+                problems.append(problem(where, band_ratio, _("a ratio from 0 to 1"), ratio))
             if start is not None and bands and bands[-1][0] is not None and start <= bands[-1][0]:
-                problems.append(problem(where, f"{at} band {i + 1} from", f"above {bands[-1][0]}", start))
+                problems.append(problem(where, band_from, lazy_format(_("above %(value)s"), value=bands[-1][0]), start))
             bands.append((start, ratio))
         if not bands:
-            problems.append(problem(where, f"{at} bands", "at least one band", "none"))
+            problems.append(problem(where, lazy_format(_("group %(group)s bands"), group=g), _("at least one band"),
+                                    _("none")))
         elif deductible is not None and bands[0][0] is not None and bands[0][0] != deductible:
-            problems.append(problem(where, f"{at} band 1 from", f"the deductible {deductible}", bands[0][0]))
+            problems.append(problem(where, lazy_format(_("group %(group)s band %(n)s from"), group=g, n=1),
+                                    lazy_format(_("the deductible %(value)s"), value=deductible), bands[0][0]))
         if deductible is not None and deductible < 0:
-            problems.append(problem(where, f"{at} deductible", "≥ 0", deductible))
-        cap = None if spec.get("cap") is None else value(spec.get("cap"), f"{at} cap")
+            problems.append(problem(where, lazy_format(_("group %(group)s deductible"), group=g), _("≥ 0"), deductible))
+        cap = None if spec.get("cap") is None else value(spec.get("cap"), lazy_format(_("group %(group)s cap"), group=g))
         if cap is not None and cap < 0:
-            problems.append(problem(where, f"{at} cap", "≥ 0 or null (no cap)", cap))
+            problems.append(problem(where, lazy_format(_("group %(group)s cap"), group=g), _("≥ 0 or null (no cap)"),
+                                    cap))
         groups[g] = (deductible, tuple(bands), cap)
     try:
         year = int(data.get("year"))
     except (TypeError, ValueError):
-        problems.append(problem(where, "year", "a year", data.get("year")))
+        problems.append(problem(where, _("year"), _("a year"), data.get("year")))
         year = 0
     if problems:
         raise Refused(problems)

@@ -10,13 +10,14 @@ from pathlib import Path
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from access.roles import is_administrator
 from accounts.models import Book
 from audit.services import audit_record
 from contracts.models import Contract, ContractYear
 from core.bulk import rows_insert
-from core.errors import Refused, problem
+from core.errors import Refused, lazy_format, problem
 from core.people import person_of, signer_problems
 from core.tables import iter_table
 from core.values import BadValue, amount, date_value
@@ -89,10 +90,12 @@ class _Problems:
     def __init__(self):
         self.items, self.count = [], 0
 
-    def add(self, row: int, field_name: str, expected: str, found) -> None:
+    def add(self, row: int, field_name, expected, found) -> None:
         self.count += 1
         if len(self.items) < MAX_PROBLEMS:
-            self.items.append({**problem(f"row {row}", field_name, expected, found), "row": row})
+            p = problem(lazy_format(_("row %(n)s"), n=row), field_name, expected, found)
+            p["row"] = row
+            self.items.append(p)
 
 
 def _years(contract: Contract) -> dict[int, ContractYear]:
@@ -131,7 +134,8 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False) 
     again imports nothing.
     """
     if not dry_run:
-        signers = signer_problems(f"claims file {Path(path).name}", made_by=by, need_reviewer=False)
+        signers = signer_problems(lazy_format(_("claims file %(file)s"), file=Path(path).name), made_by=by,
+                                  need_reviewer=False)
         if signers:
             raise Refused(signers)
     path = Path(path)
@@ -148,7 +152,8 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False) 
         return result
     books = list(Book.objects.filter(insurer=contract.insurer))
     if len(books) != 1:
-        raise Refused([problem(f"contract {contract.code}", "insurer book", "exactly one book of the insurer",
+        raise Refused([problem(lazy_format(_("contract %(code)s"), code=contract.code), _("insurer book"),
+                               _("exactly one book of the insurer"),
                                len(books))])
     book = books[0]
     years = _years(contract)
@@ -166,7 +171,8 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False) 
     header_row, header = next(rows, (1, []))
     if [h.strip().lower() for h in header[:len(COLUMNS)]] not in (
             [c[0] for c in COLUMNS], [c[1] for c in COLUMNS]) or len(header) != len(COLUMNS):
-        problems.add(header_row, "header", ", ".join(c[0] for c in COLUMNS) + " (or the Chinese names)",
+        problems.add(header_row, _("header"), lazy_format(_("%(columns)s (or the Chinese names)"),
+                                                          columns=", ".join(c[0] for c in COLUMNS)),
                      ", ".join(header))
         raise Refused(problems.items)
 
@@ -180,7 +186,7 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False) 
         taken = _taken(book.pk, numbers)
         for r, n in zip(pending, pending_rows, strict=True):
             if r[3] in taken:
-                problems.add(n, "claim_no", "a claim number not already in the books", r[3])
+                problems.add(n, _("claim_no"), _("a claim number not already in the books"), r[3])
         if not problems.count and batch is not None:
             try:
                 # A savepoint, so that after a refused insert the transaction can still ask what collided.
@@ -197,8 +203,8 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False) 
                     raise
                 for r, n in zip(pending, pending_rows, strict=True):
                     if r[3] in taken:
-                        problems.add(n, "claim_no", "a claim number not already in the books "
-                                     "(another import has just recorded it)", r[3])
+                        problems.add(n, _("claim_no"), _("a claim number not already in the books "
+                                                         "(another import has just recorded it)"), r[3])
                 raise Refused(problems.items) from None
         pending.clear()
         pending_rows.clear()
@@ -209,44 +215,50 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False) 
     for n, cells in rows:
         result.rows += 1
         if len(cells) > len(COLUMNS) or len(cells) < len(COLUMNS) - 1:
-            problems.add(n, "columns", str(len(COLUMNS)), len(cells))
+            problems.add(n, _("columns"), lazy_format(_("%(n)s columns"), n=len(COLUMNS)), len(cells))
             continue
         cells = cells + [""] * (len(COLUMNS) - len(cells))
         claim_no, idno, group, adm, dis, settled, h_code, h_name, oop_t, paid_t, channel_t = cells
         bad = id_problem(idno)
         if bad:
-            problems.add(n, "id_number", bad, mask(idno))
+            problems.add(n, _("id_number"), bad, mask(idno))
         group_code = GROUP_NAMES.get(group)
         if group_code is None:
-            problems.add(n, "group", "a group code or name (general, dibao, 低保对象 …)", group)
-        admitted = _read(problems, n, "admitted_on", _date, adm)
-        discharged = _read(problems, n, "discharged_on", _date, dis)
-        settled_on = _read(problems, n, "settled_on", _date, settled)
+            problems.add(n, _("group"), _("a group code or name (general, dibao, 低保对象 …)"), group)
+        admitted = _read(problems, n, _("admitted_on"), _date, adm)
+        discharged = _read(problems, n, _("discharged_on"), _date, dis)
+        settled_on = _read(problems, n, _("settled_on"), _date, settled)
         if admitted and discharged and discharged < admitted:
-            problems.add(n, "discharged_on", f"on or after admission {admitted}", discharged)
+            problems.add(n, _("discharged_on"), lazy_format(_("on or after admission %(date)s"), date=admitted),
+                         discharged)
         if discharged and settled_on and settled_on < discharged:
-            problems.add(n, "settled_on", f"on or after discharge {discharged}", settled_on)
-        oop, paid = _read(problems, n, "oop", _fen, oop_t), _read(problems, n, "paid", _fen, paid_t)
+            problems.add(n, _("settled_on"), lazy_format(_("on or after discharge %(date)s"), date=discharged),
+                         settled_on)
+        oop, paid = _read(problems, n, _("oop"), _fen, oop_t), _read(problems, n, _("paid"), _fen, paid_t)
         channel = CHANNELS.get(channel_t)
         if channel is None:
-            problems.add(n, "channel", "direct / manual / advance (直接结算 / 手工报销 / 垫付还款)", channel_t)
+            problems.add(n, _("channel"), _("direct / manual / advance (直接结算 / 手工报销 / 垫付还款)"), channel_t)
         if not claim_no:
-            problems.add(n, "claim_no", "a claim number", "(empty)")
+            problems.add(n, _("claim_no"), _("a claim number"), _("(empty)"))
         elif len(claim_no) > CLAIM_NO_MAX:
-            problems.add(n, "claim_no", f"at most {CLAIM_NO_MAX} characters", claim_no)
+            problems.add(n, _("claim_no"), lazy_format(_("at most %(n)s characters"), n=CLAIM_NO_MAX), claim_no)
         elif claim_no in seen:
-            problems.add(n, "claim_no", "each claim number once in the file", claim_no)
+            problems.add(n, _("claim_no"), _("each claim number once in the file"), claim_no)
         seen.add(claim_no)
         if not h_code or not h_code.replace("-", "").isalnum():
-            problems.add(n, "hospital_code", "letters and digits (定点医疗机构编码)", h_code or "(empty)")
+            problems.add(n, _("hospital_code"), _("letters and digits (定点医疗机构编码)"), h_code or _("(empty)"))
         elif len(h_code) > HOSPITAL_CODE_MAX:
-            problems.add(n, "hospital_code", f"at most {HOSPITAL_CODE_MAX} characters", h_code)
+            problems.add(n, _("hospital_code"), lazy_format(_("at most %(n)s characters"), n=HOSPITAL_CODE_MAX),
+                         h_code)
         if len(h_name) > HOSPITAL_NAME_MAX:
-            problems.add(n, "hospital_name", f"at most {HOSPITAL_NAME_MAX} characters", h_name)
+            problems.add(n, _("hospital_name"), lazy_format(_("at most %(n)s characters"), n=HOSPITAL_NAME_MAX),
+                         h_name)
         cy = years.get(discharged.year) if discharged else None
         if discharged and cy is None:
-            problems.add(n, "discharged_on", f"a date in a year of contract {contract.code} "
-                         f"({', '.join(str(y) for y in sorted(years))})", discharged)
+            problems.add(n, _("discharged_on"), lazy_format(_("a date in a year of contract %(code)s (%(years)s)"),
+                                                            code=contract.code,
+                                                            years=", ".join(str(y) for y in sorted(years))),
+                         discharged)
         if problems.count:
             continue  # keep checking the rest, write nothing
         if h_code not in hospitals:
@@ -257,7 +269,8 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False) 
         charged_id = _charged_to(cy, settled_on, years_by_fund)
         if (settled_on.year, settled_on.month) in closed.get(charged_id or cy.pk, ()):
             # Caught here, not at posting: a file that could never be posted is refused whole.
-            problems.add(n, "settled_on", "a month still open in the insurer's book", f"{settled_on} (period closed)")
+            problems.add(n, _("settled_on"), _("a month still open in the insurer's book"),
+                         lazy_format(_("%(date)s (period closed)"), date=settled_on))
             continue
         oop_total += oop
         paid_total += paid
@@ -270,7 +283,7 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False) 
     if not problems.count:
         flush()
     if result.rows == 0:
-        problems.add(header_row + 1, "rows", "at least one claim", "none")
+        problems.add(header_row + 1, _("rows"), _("at least one claim"), _("none"))
     result.problems, result.problem_count = problems.items, problems.count
     result.oop_total, result.paid_total = Decimal(oop_total) / 100, Decimal(paid_total) / 100
     if problems.count:
@@ -369,7 +382,8 @@ def claims_post(*, batch: ClaimBatch, reviewed_by) -> int:
     batch = ClaimBatch.objects.select_for_update().get(pk=batch.pk)
     if batch.status == ClaimBatch.Status.POSTED:
         return 0
-    problems = signer_problems(f"claims batch {batch}", made_by=batch.prepared_by_id, reviewed_by=reviewed_by)
+    problems = signer_problems(lazy_format(_("claims batch %(batch)s"), batch=batch), made_by=batch.prepared_by_id,
+                               reviewed_by=reviewed_by)
     if problems:
         raise Refused(problems)
     posted = _claims_entries_post(batch, reviewed_by) if batch.claims.filter(
@@ -388,10 +402,11 @@ def claims_batch_withdraw(*, batch: ClaimBatch, by) -> None:
     who = person_of(by)
     problems = []
     if batch.status != ClaimBatch.Status.PREPARED:
-        problems.append(problem(f"claims batch {batch}", "status", "a batch awaiting review", batch.status))
+        problems.append(problem(lazy_format(_("claims batch %(batch)s"), batch=batch), _("status"),
+                                _("a batch awaiting review"), batch.get_status_display()))
     if who is None or not (who.pk == batch.prepared_by_id or is_administrator(who)):
-        problems.append(problem(f"claims batch {batch}", "by", "its preparer or an administrator",
-                                getattr(who, "username", "nobody")))
+        problems.append(problem(lazy_format(_("claims batch %(batch)s"), batch=batch), _("by"),
+                                _("its preparer or an administrator"), getattr(who, "username", None) or _("nobody")))
     if problems:
         raise Refused(problems)
     audit_record(action="deleted", actor=who, obj=batch, digest=batch.file_sha256, detail={

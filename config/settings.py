@@ -219,6 +219,8 @@ def _env_yuan(name: str, default: str):
 
 
 CLAIM_AMOUNT_LIMIT = _env_yuan("CLAIM_AMOUNT_LIMIT", "5000000")  # per claim: out-of-pocket and paid
+# A scanned 银行回单 or invoice attached to a voucher (ledger.attachments): PDF, JPEG or PNG up to this size.
+ATTACHMENT_MAX_BYTES = int(os.environ.get("ATTACHMENT_MAX_BYTES", str(10 * 1024 * 1024)))
 TOPUP_AMOUNT_LIMIT = _env_yuan("TOPUP_AMOUNT_LIMIT", "1000000000")  # per row of a top-up table
 BANK_AMOUNT_LIMIT = _env_yuan("BANK_AMOUNT_LIMIT", "10000000000")  # per bank statement line and balance
 

@@ -18,8 +18,8 @@ from core.forms import dry_run
 from core.money import fmt
 from ledger.admin_views import refusal_messages
 
+from .display import terms_table, tranches_table
 from .models import Assessment, Contract, ContractYear, PremiumObligation, PremiumTransfer
-from .selectors import premium_status
 from .services import obligations_generate, transfer_approve, transfer_confirm, transfer_record, transfer_withdraw
 
 
@@ -64,6 +64,24 @@ class ContractYearAdmin(admin.ModelAdmin):
     actions = ["generate_obligations"]
     readonly_fields = ("premium",)
 
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        if obj is None:
+            return fields
+        # Once the year exists its schedule and terms are read, as tables, not edited as JSON.
+        return [{"tranches": "tranches_shown", "settlement_terms": "terms_shown"}.get(f, f) for f in fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("premium", "tranches_shown", "terms_shown") if obj is not None else ("premium",)
+
+    @admin.display(description=_("tranche schedule"))
+    def tranches_shown(self, obj):
+        return tranches_table(obj.tranches)
+
+    @admin.display(description=_("settlement terms"))
+    def terms_shown(self, obj):
+        return terms_table(obj.settlement_terms)
+
     @admin.display(description=_("premium of the year"))
     def premium_shown(self, obj):
         return fmt(obj.premium)
@@ -93,19 +111,24 @@ class ContractYearAdmin(admin.ModelAdmin):
         return urls + super().get_urls()
 
     def premium_status_view(self, request, pk):
+        # The statement's selector (reconciliation.premium): 已到账 only what the insurer confirmed, 在途 apart,
+        # the deposit and the premium reconciled to the settlement, as the PDF prints them.
+        from reconciliation.premium import premium_statement, statement_date
+
         cy = scoped_get_or_404(request, ContractYear, pk)
         try:
             as_of = date.fromisoformat(request.GET.get("as_of", "")) if request.GET.get("as_of") else None
         except ValueError:
             messages.error(request, _("Date must be YYYY-MM-DD."))
             as_of = None
-        as_of = as_of or min(timezone.localdate(), cy.cutoff)
-        rows = premium_status(contract_year=cy, as_of=as_of)
+        if as_of is None:
+            as_of = min(timezone.localdate(), statement_date(cy)[0])
+        st = premium_statement(contract_year=cy, as_of=as_of)
         context = {
             **self.admin_site.each_context(request),
             "title": _("Premium status: %(cy)s") % {"cy": cy},
-            "cy": cy, "rows": rows, "as_of": as_of, "opts": self.model._meta,
-            "totals": {k: fmt(sum(getattr(r, k).amount for r in rows)) for k in ("required", "received", "shortfall")},
+            "cy": cy, "st": st, "rows": st.rows, "as_of": as_of, "opts": self.model._meta,
+            "totals": {k: fmt(v) for k, v in st.totals.items()},
         }
         return TemplateResponse(request, "admin/contracts/premium_status.html", context)
 
@@ -130,7 +153,9 @@ class PremiumObligationAdmin(admin.ModelAdmin):
     list_display = ("description", "fund", "insurer", "year", "kind", "due_date", "amount_shown", "overdue_since")
     list_filter = ("year", "kind", "insurer", ("overdue_since", admin.EmptyFieldListFilter))
     search_fields = ("description", "fund__name", "fund__region__name", "insurer__name", "key")
-    readonly_fields = [f.name for f in PremiumObligation._meta.fields]
+    # Its key is how the books find it again (an internal name): people read the description.
+    fields = [f.name for f in PremiumObligation._meta.fields if f.name not in ("id", "key")]
+    readonly_fields = fields
 
     @admin.display(description=_("amount"))
     def amount_shown(self, obj):

@@ -14,7 +14,7 @@ from datetime import date
 
 from django.db import transaction
 
-from access.demo import demo_pair
+from access.demo import demo_pair, demo_supervisors_set
 from accounts.models import Book
 from accounts.services import regions_load
 
@@ -34,6 +34,41 @@ TRANSFERS = [
     ("JC-2019-T3", "JC-2019", 2019, "14200093.50", date(2019, 7, 12), "fund", date(2019, 7, 12)),
     ("JC-2019-T4", "JC-2019", 2019, "20000000.00", date(2019, 9, 20), "fund", None),
 ]
+
+
+# 建账 (ledger.opening): what each book holds on the day this ledger takes it over. A fund's 支出户 holds
+# the year's 大病保险 money drawn from the 财政专户; an insurer's 专账 holds the working capital its head
+# office put in to pay hospitals before the first premium arrives (224199 其他应付款—其他, owed back).
+OPENINGS = [
+    ("FUND-37", date(2015, 1, 1), [("1004", "350000000.00", None), ("3001", None, "350000000.00")]),
+    ("PICC-37-DB", date(2015, 1, 1), [("1002", "100000000.00", None), ("224199", None, "100000000.00")]),
+    ("FUND-1405", date(2019, 1, 1), [("1004", "300000000.00", None), ("3001", None, "300000000.00")]),
+    ("CLIC-1405-DB", date(2019, 1, 1), [("1002", "60000000.00", None), ("224199", None, "60000000.00")]),
+]
+# A Jilin district fund's 支出户 before it pays the 2019 top-up (the largest is 6,760,680.00).
+JILIN_FUND_OPENING = "10000000.00"
+
+
+def opening_demo(book: Book, as_of, lines, side: str, owner: str) -> None:
+    """A book's opening balances prepared by its accountant and approved by its reviewer, once."""
+    from ledger.models import Opening
+    from ledger.opening import opening_approve, opening_save
+
+    if book.chain_length or Opening.objects.filter(book=book, status=Opening.Status.APPROVED).exists():
+        return
+    maker, checker = demo_pair(side, owner)
+    opening_save(book=book, as_of=as_of, balances={code: (dr, cr) for code, dr, cr in lines}, by=maker)
+    opening_approve(book=book, by=checker)
+
+
+def demo_openings_post() -> None:
+    for code, as_of, lines in OPENINGS:
+        book = Book.objects.filter(code=code).select_related("fund__region", "insurer").first()
+        if book is None:
+            continue
+        side, owner = (("fund", book.fund.region.code.split("-")[0]) if book.kind == Book.Kind.FUND
+                       else ("insurer", book.insurer.code))
+        opening_demo(book, as_of, lines, side, owner)
 
 
 def _people(fund, insurer) -> dict:
@@ -63,6 +98,8 @@ def transfer_demo(*, people: dict, side: str, confirm_on, **record) -> PremiumTr
 @transaction.atomic
 def demo_year_post() -> list[ContractYear]:
     years = reference_contracts_load()
+    demo_supervisors_set()
+    demo_openings_post()
     by_code = {(cy.contract.code, cy.year): cy for cy in years}
     for ref, code, year, amount, paid_on, side, confirmed_on in TRANSFERS:
         cy = by_code[(code, year)]
@@ -86,7 +123,11 @@ def demo_topups_post():
     plan = [("长春市", date(2019, 11, 25)), ("吉林市", date(2019, 12, 10))]
     for city, paid_on in plan:
         for ob in PremiumObligation.objects.filter(kind="topup", year=2019, fund__region__parent__name=city):
-            _fund_book(ob.fund)
+            book = _fund_book(ob.fund)
+            demo_supervisors_set()
+            book.refresh_from_db()
+            opening_demo(book, date(2019, 1, 1), [("1004", JILIN_FUND_OPENING, None), ("3001", None, JILIN_FUND_OPENING)],
+                         "fund", ob.fund.region.code.split("-")[0])
             transfer_demo(people=_people(ob.fund, ob.insurer), side="fund", confirm_on=paid_on,
                           reference=f"TOPUP-2019-{ob.fund.region.code}", obligation=ob, insurer=ob.insurer,
                           amount=ob.amount, paid_on=paid_on)

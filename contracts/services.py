@@ -5,13 +5,14 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import transaction
 from django.db.models import Q, Sum
+from django.utils.translation import gettext_lazy as _
 
 from access.roles import is_administrator
 from access.scope import in_scope
 from access.sides import party_side
 from accounts.models import Book, Fund, Insurer
 from audit.services import audit_record
-from core.errors import Refused, problem
+from core.errors import Refused, lazy_format, problem
 from core.money import AmountError, quantize, to_decimal, to_fen
 from ledger.models import Period
 from ledger.services import Line, entry_draft_post, entry_draft_save, fiscal_year_open
@@ -26,11 +27,14 @@ def contract_create(*, code: str, name: str, fund: Fund, insurer: Insurer, first
     existing = Contract.objects.filter(code=code).first()
     if existing is not None:
         if (existing.fund_id, existing.insurer_id) != (fund.pk, insurer.pk):
-            raise Refused([problem(f"contract {code}", "code", "a code no other contract has",
-                                   f"already {existing.fund} × {existing.insurer}")])
+            raise Refused([problem(lazy_format(_("contract %(code)s"), code=code), _("code"),
+                                   _("a code no other contract has"),
+                                   lazy_format(_("already %(fund)s × %(insurer)s"), fund=existing.fund,
+                                               insurer=existing.insurer))])
         return existing
     if first_year > last_year:
-        raise Refused([problem(f"contract {code}", "years", "first year ≤ last year", f"{first_year}–{last_year}")])
+        raise Refused([problem(lazy_format(_("contract %(code)s"), code=code), _("years"), _("first year ≤ last year"),
+                               f"{first_year}–{last_year}")])
     return Contract.objects.create(code=code, name=name, fund=fund, insurer=insurer, first_year=first_year,
                                    last_year=last_year, tender_reference=tender_reference, source=source)
 
@@ -39,10 +43,10 @@ def _pct(value, label, field, problems) -> Decimal | None:
     try:
         pct = Decimal(str(value))
     except Exception:
-        problems.append(problem(label, field, "a percentage", value))
+        problems.append(problem(label, field, _("a percentage"), value))
         return None
     if not (0 <= pct <= 100):
-        problems.append(problem(label, field, "a percentage 0–100", value))
+        problems.append(problem(label, field, _("a percentage 0–100"), value))
         return None
     return pct
 
@@ -53,21 +57,24 @@ def _check_tranches(tranches, deposit_pct: Decimal, year: int, label: str, probl
         try:
             due = date.fromisoformat(str(t["due"]))
         except (KeyError, ValueError):
-            problems.append(problem(label, f"tranche {n} due", "a date YYYY-MM-DD", t.get("due")))
+            problems.append(problem(label, lazy_format(_("tranche %(n)s due"), n=n), _("a date YYYY-MM-DD"),
+                                    t.get("due")))
             continue
-        pct = _pct(t.get("cumulative_pct"), label, f"tranche {n} cumulative_pct", problems)
+        pct = _pct(t.get("cumulative_pct"), label, lazy_format(_("tranche %(n)s cumulative_pct"), n=n), problems)
         if pct is None:
             continue
         if last_due is not None and due <= last_due:
-            problems.append(problem(label, f"tranche {n} due", f"a date after {last_due}", due))
+            problems.append(problem(label, lazy_format(_("tranche %(n)s due"), n=n),
+                                    lazy_format(_("a date after %(date)s"), date=last_due), due))
         if pct <= last_pct:
-            problems.append(problem(label, f"tranche {n} cumulative_pct", f"above {last_pct}%", f"{pct}%"))
+            problems.append(problem(label, lazy_format(_("tranche %(n)s cumulative_pct"), n=n),
+                                    lazy_format(_("above %(pct)s%%"), pct=last_pct), f"{pct}%"))
         last_due, last_pct = due, pct
         checked.append((due, pct))
     if not checked:
-        problems.append(problem(label, "tranches", "at least one tranche", "none"))
+        problems.append(problem(label, _("tranches"), _("at least one tranche"), _("none")))
     elif last_pct + deposit_pct != 100:
-        problems.append(problem(label, "tranches", "the last cumulative share plus the deposit = 100%",
+        problems.append(problem(label, _("tranches"), _("the last cumulative share plus the deposit = 100%"),
                                 f"{last_pct}% + {deposit_pct}%"))
     return checked
 
@@ -80,30 +87,32 @@ def contract_year_create(
     cutoff: date | None = None, report_due: date | None = None, settle_due: date | None = None, notes: str = "",
 ) -> ContractYear:
     """A year's terms, checked whole; cut-off, report and settle dates default to Shanxi's Mar 31 / May 31 / Jun 30."""
-    label = f"contract {contract.code} year {year}"
+    label = lazy_format(_("contract %(code)s year %(year)s"), code=contract.code, year=year)
     problems = []
     existing = ContractYear.objects.filter(contract=contract, year=year).first()
     if existing is not None:
         return existing
     if not (contract.first_year <= year <= contract.last_year):
-        problems.append(problem(label, "year", f"{contract.first_year}–{contract.last_year}", year))
+        problems.append(problem(label, _("year"), lazy_format(_("a year of the contract, %(first)s–%(last)s"),
+                                                               first=contract.first_year, last=contract.last_year),
+                                year))
     premium = None
     try:
         if basis == ContractYear.Basis.PER_CAPITA:
             if per_capita is None or not insured_count or insured_count <= 0:
-                problems.append(problem(label, "premium", "a per-capita standard and an insured count above 0",
+                problems.append(problem(label, _("premium"), _("a per-capita standard and an insured count above 0"),
                                         f"{per_capita} × {insured_count}"))
             else:
                 premium = quantize(to_decimal(per_capita) * insured_count)
         elif basis == ContractYear.Basis.FIXED_TOTAL:
             premium = to_decimal(fixed_total)
         else:
-            problems.append(problem(label, "basis", "per_capita or fixed_total", basis))
+            problems.append(problem(label, _("basis"), _("per_capita or fixed_total"), basis))
     except AmountError as exc:
-        problems.append(problem(label, "premium", "a CNY amount", exc))
+        problems.append(problem(label, _("premium"), _("a CNY amount"), exc))
     if premium is not None and premium <= 0:
-        problems.append(problem(label, "premium", "above 0", premium))
-    deposit = _pct(deposit_pct, label, "deposit_pct", problems) or Decimal(0)
+        problems.append(problem(label, _("premium"), _("above 0"), premium))
+    deposit = _pct(deposit_pct, label, _("deposit_pct"), problems) or Decimal(0)
     _check_tranches(tranches, deposit, year, label, problems)
     if problems:
         raise Refused(problems)
@@ -144,12 +153,12 @@ def obligations_generate(*, contract_year: ContractYear) -> list[PremiumObligati
                          description=f"{cy.year}年大病保险服务保证金（{cy.deposit_pct}%，考核后支付）"))
     result = []
     for m in made:
-        ob, _ = PremiumObligation.objects.get_or_create(
+        ob, _created = PremiumObligation.objects.get_or_create(
             key=m["key"],
             defaults=dict(fund=contract.fund, insurer=contract.insurer, contract_year=cy, year=cy.year,
                           kind=m["kind"], sequence=m["sequence"], description=m["description"],
                           amount=Decimal(m["amount_fen"]) / 100, due_date=m["due_date"],
-                          insured_count=cy.insured_count, source=f"contract {contract.code}"),
+                          insured_count=cy.insured_count, source=f"承办合同 {contract.code}"),
         )
         result.append(ob)
     return result
@@ -161,7 +170,8 @@ def obligations_generate(*, contract_year: ContractYear) -> list[PremiumObligati
 def _book_of(owner, kind: str) -> Book:
     books = list(Book.objects.filter(**{kind: owner}))
     if len(books) != 1:
-        raise Refused([problem(str(owner), "book", f"exactly one {kind} book", len(books))])
+        expected = {"fund": _("exactly one fund book"), "insurer": _("exactly one insurer book")}[kind]
+        raise Refused([problem(str(owner), _("book"), expected, len(books))])
     return books[0]
 
 
@@ -230,8 +240,10 @@ def _half_draft(t: PremiumTransfer, side: str, user, on: date) -> None:
 def _side_of(user, fund, insurer, label: str) -> str:
     side = party_side(user, fund=fund, insurer=insurer)
     if side is None:
-        raise Refused([problem(label, "user", f"an accountant of {fund} or of {insurer} (the side follows from the role)",
-                               getattr(user, "username", None) or "nobody")])
+        raise Refused([problem(label, _("user"),
+                               lazy_format(_("an accountant of %(fund)s or of %(insurer)s (the side follows from the role)"),
+                                           fund=fund, insurer=insurer),
+                               getattr(user, "username", None) or _("nobody"))])
     return side
 
 
@@ -250,9 +262,9 @@ def transfer_record(
     recorded, so payments recorded at the same moment can never add up to more than is owed.
     The same reference with the same content returns the existing transfer.
     """
-    label = f"transfer {reference}"
+    label = lazy_format(_("transfer %(ref)s"), ref=reference)
     if (contract_year is None) == (obligation is None):
-        raise Refused([problem(label, "against", "a contract year or one obligation", "both or neither")])
+        raise Refused([problem(label, _("against"), _("a contract year or one obligation"), _("both or neither"))])
     if obligation is not None:
         fund, year, cy, party = obligation.fund, obligation.year, obligation.contract_year, obligation.insurer
     else:
@@ -261,7 +273,7 @@ def transfer_record(
     try:
         amount_dec = to_decimal(amount)
     except AmountError as exc:
-        raise Refused([problem(label, "amount", "a CNY amount with at most 2 decimals", exc)]) from None
+        raise Refused([problem(label, _("amount"), _("a CNY amount with at most 2 decimals"), exc)]) from None
     side = _side_of(user, fund, insurer, label)
     _lock_total(contract_year=contract_year, obligation=obligation)
     existing = PremiumTransfer.objects.filter(reference=reference).first()
@@ -269,23 +281,28 @@ def transfer_record(
         same = (existing.amount.amount == amount_dec and existing.paid_on == paid_on
                 and existing.insurer_id == insurer.pk and existing.fund_id == fund.pk)
         if not same:
-            raise Refused([problem(label, "reference", f"the same payment as recorded on {existing.paid_on}",
-                                   "a different payment under the same reference")])
+            raise Refused([problem(label, _("reference"),
+                                   lazy_format(_("the same payment as recorded on %(date)s"), date=existing.paid_on),
+                                   _("a different payment under the same reference"))])
         return existing
     problems = []
     if insurer.pk != party.pk:
-        problems.append(problem(label, "insurer", f"{party} (party to the contract)", insurer))
+        problems.append(problem(label, _("insurer"), lazy_format(_("%(insurer)s (party to the contract)"), insurer=party),
+                                insurer))
     if amount_dec <= 0:
-        problems.append(problem(label, "amount", "above 0", amount_dec))
+        problems.append(problem(label, _("amount"), _("above 0"), amount_dec))
     if cy is not None and cy.status == ContractYear.Status.CLOSED:
-        problems.append(problem(label, "contract year", "an open contract year", f"{cy} is closed"))
+        problems.append(problem(label, _("contract year"), _("an open contract year"),
+                                lazy_format(_("%(year)s is closed"), year=cy)))
     received = received_on or paid_on
     if side == PremiumTransfer.Side.INSURER and received < paid_on:
-        problems.append(problem(label, "received_on", f"on or after the payment date {paid_on}", received))
+        problems.append(problem(label, _("received_on"), lazy_format(_("on or after the payment date %(date)s"),
+                                                                      date=paid_on), received))
     if amount_dec > 0 and not problems:
         outstanding = _outstanding_fen(contract_year=contract_year, obligation=obligation)
         if to_fen(amount_dec) > outstanding:
-            problems.append(problem(label, "amount", f"at most what is still owed, {Decimal(outstanding) / 100:,.2f}",
+            problems.append(problem(label, _("amount"), lazy_format(_("at most what is still owed, %(owed)s"),
+                                                                     owed=f"{Decimal(outstanding) / 100:,.2f}"),
                                     f"{amount_dec:,.2f}"))
     if problems:
         raise Refused(problems)
@@ -305,14 +322,15 @@ def transfer_confirm(*, transfer: PremiumTransfer, user, received_on: date | Non
     """The other side agrees: its accountant drafts its own voucher for the same payment (the insurer
     with the date the money arrived). Confirming again changes nothing."""
     t = PremiumTransfer.objects.select_for_update(of=("self",)).select_related("fund", "insurer", "obligation").get(pk=transfer.pk)
-    label = f"transfer {t.reference}"
+    label = lazy_format(_("transfer %(ref)s"), ref=t.reference)
     side = _side_of(user, t.fund, t.insurer, label)
     if getattr(t, f"{side}_entry_id") is not None:
         return t
     if side == PremiumTransfer.Side.INSURER:
         when = received_on or t.paid_on
         if when < t.paid_on:
-            raise Refused([problem(label, "received_on", f"on or after the payment date {t.paid_on}", when)])
+            raise Refused([problem(label, _("received_on"),
+                                   lazy_format(_("on or after the payment date %(date)s"), date=t.paid_on), when)])
         t.received_on = when
     else:
         when = t.paid_on
@@ -334,8 +352,8 @@ def transfer_approve(*, transfer: PremiumTransfer, user) -> list:
         if entry is not None and not entry.is_posted and in_scope(user, entry.book):
             posted.append(entry_draft_post(entry=entry, reviewed_by=user))
     if not posted:
-        raise Refused([problem(f"transfer {t.reference}", "status", "a voucher of this transfer awaiting your review",
-                               "none in your books")])
+        raise Refused([problem(lazy_format(_("transfer %(ref)s"), ref=t.reference), _("status"),
+                               _("a voucher of this transfer awaiting your review"), _("none in your books"))])
     return posted
 
 
@@ -352,8 +370,9 @@ def transfer_withdraw(*, transfer: PremiumTransfer, user) -> bool:
         if entry.made_by_id == getattr(user, "pk", None) or is_administrator(user):
             withdrawn.append((side, entry))
     if not withdrawn:
-        raise Refused([problem(f"transfer {t.reference}", "status", "a draft of this transfer you prepared",
-                               "none (posted vouchers are corrected by reversal)")])
+        raise Refused([problem(lazy_format(_("transfer %(ref)s"), ref=t.reference), _("status"),
+                               _("a draft of this transfer you prepared"),
+                               _("none (posted vouchers are corrected by reversal)"))])
     for side, _entry in withdrawn:
         setattr(t, f"{side}_entry", None)
     gone = t.fund_entry_id is None and t.insurer_entry_id is None
@@ -363,7 +382,7 @@ def transfer_withdraw(*, transfer: PremiumTransfer, user) -> bool:
         t.delete()
     else:
         t.save(update_fields=["fund_entry", "insurer_entry"])
-    for _, entry in withdrawn:
+    for _side, entry in withdrawn:
         entry.postings.all().delete()
         entry.delete()
     return gone
@@ -374,7 +393,7 @@ def deposit_release_post(*, obligation: PremiumObligation, reference: str, amoun
                          reviewed_by) -> PremiumTransfer:
     """The fund pays the service deposit the settlement releases: its voucher is prepared and approved
     with the settlement (the same two people), and the insurer confirms the receipt in its own book."""
-    label = f"transfer {reference}"
+    label = lazy_format(_("transfer %(ref)s"), ref=reference)
     _lock_total(obligation=obligation)
     existing = PremiumTransfer.objects.filter(reference=reference).first()
     if existing is not None:
@@ -382,7 +401,8 @@ def deposit_release_post(*, obligation: PremiumObligation, reference: str, amoun
     amount_dec = to_decimal(amount)
     outstanding = _outstanding_fen(obligation=obligation)
     if to_fen(amount_dec) > outstanding:
-        raise Refused([problem(label, "amount", f"at most what is still owed, {Decimal(outstanding) / 100:,.2f}",
+        raise Refused([problem(label, _("amount"), lazy_format(_("at most what is still owed, %(owed)s"),
+                                                                owed=f"{Decimal(outstanding) / 100:,.2f}"),
                                f"{amount_dec:,.2f}")])
     t = PremiumTransfer(reference=reference, fund=obligation.fund, insurer=obligation.insurer, obligation=obligation,
                         year=obligation.year, amount=amount_dec, paid_on=on, entered_by_side=PremiumTransfer.Side.FUND,

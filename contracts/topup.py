@@ -22,6 +22,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import override
 
 from accounts.models import Insurer, Region
 from accounts.services import fund_ensure, insurer_ensure
@@ -81,7 +83,8 @@ class TopupResult:
 
 
 def _p(row, region, field_name, expected, found, note: str = "") -> dict:
-    p = {"row": row, "region": region, "field": field_name, "expected": str(expected), "found": str(found)}
+    with override("en"):  # the table's problems are read in English (--json); a lazy part is put in English
+        p = {"row": row, "region": region, "field": str(field_name), "expected": str(expected), "found": str(found)}
     if note:
         p["note"] = note
     return p
@@ -92,7 +95,7 @@ def _number(text: str, row: int, region: str, name: str, problems: list, whole: 
     text = text.replace("，", ",")
     try:
         if whole:
-            return whole_number(text, limit=PERSONS_MAX, what="a whole number of persons ≥ 0")
+            return whole_number(text, limit=PERSONS_MAX, what=_("a whole number of persons ≥ 0"))
         return amount(text, limit=settings.TOPUP_AMOUNT_LIMIT, limit_name="TOPUP_AMOUNT_LIMIT")
     except BadValue as exc:
         problems.append(_p(row, region, name, exc.expected, exc.found))
@@ -299,7 +302,7 @@ def topup_import(*, path: Path, year: int = 2019, per_capita="15", due: date = d
         ob, created = PremiumObligation.objects.get_or_create(key=key, defaults=dict(
             fund=fund, insurer=insurers[r.insurer], year=year, kind=PremiumObligation.Kind.TOPUP, sequence=1,
             description=f"{year}年农村居民大病保险资金补缴（{per_capita:g}元/人）", amount=r.amount, due_date=due,
-            insured_count=r.count, source=f"补缴表 row {r.row}, file sha256 {digest}"))
+            insured_count=r.count, source=f"补缴表第 {r.row} 行（文件 SHA-256 {digest}）"))
         if not created and (ob.amount.amount != r.amount or ob.insurer_id != insurers[r.insurer].pk):
             conflicts.append(_p(r.row, r.name, "amount", f"{ob.amount.amount:,.2f} to {ob.insurer} (imported before)",
                                 f"{r.amount:,.2f} to {r.insurer}"))

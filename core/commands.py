@@ -8,9 +8,10 @@ import sys
 from decimal import Decimal
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext_lazy as _
 from djmoney.money import Money
 
-from .errors import Refused
+from .errors import Refused, problem_json
 
 
 def _default(value):
@@ -40,8 +41,8 @@ class JsonCommand(BaseCommand):
             ok, payload, text = self.run(**options)
         except Refused as exc:
             self.refused(exc)
-            ok, payload, text = False, {"ok": False, "problems": exc.problems}, "\n".join(
-                ["拒绝 / refused:"] + [f"  - {Refused.describe(p)}" for p in exc.problems])
+            ok, payload, text = False, {"ok": False, "problems": [problem_json(p) for p in exc.problems]}, "\n".join(
+                [str(_("Refused:"))] + [f"  - {Refused.describe(p)}" for p in exc.problems])
         except CommandError:
             raise
         if options.get("json"):

@@ -17,6 +17,8 @@ from djmoney.forms.fields import MoneyField as MoneyFormField
 from djmoney.forms.widgets import MoneyWidget
 from djmoney.money import Money
 
+from .errors import lazy_format
+
 CNY = "CNY"
 FEN = Decimal("0.01")
 
@@ -29,18 +31,18 @@ def to_decimal(value) -> Decimal:
     """Decimal yuan from Money (CNY only), Decimal, int or str; refuses fractions of a fen."""
     if isinstance(value, Money):
         if str(value.currency) != CNY:
-            raise AmountError(f"currency must be CNY, found {value.currency}")
+            raise AmountError(lazy_format(_("currency must be CNY, found %(currency)s"), currency=value.currency))
         value = value.amount
     if isinstance(value, float):
-        raise AmountError(f"amounts are never float, found {value!r}")
+        raise AmountError(lazy_format(_("amounts are never float, found %(value)s"), value=repr(value)))
     try:
         amount = Decimal(str(value).replace(",", "").strip()) if not isinstance(value, Decimal) else value
     except (InvalidOperation, ValueError):
-        raise AmountError(f"not a number: {value!r}") from None
+        raise AmountError(lazy_format(_("not a number: %(value)s"), value=repr(value))) from None
     if not amount.is_finite():
-        raise AmountError(f"not a finite amount: {value!r}")
+        raise AmountError(lazy_format(_("not a finite amount: %(value)s"), value=repr(value)))
     if amount != amount.quantize(FEN):
-        raise AmountError(f"at most 2 decimal places (fen), found {value}")
+        raise AmountError(lazy_format(_("at most 2 decimal places (fen), found %(value)s"), value=value))
     return amount.quantize(FEN)
 
 

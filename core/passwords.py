@@ -1,6 +1,7 @@
 """Passwords for people who keep public money: long, and of several kinds of character."""
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 
 class CharacterClassesValidator:
@@ -17,6 +18,5 @@ class CharacterClassesValidator:
             raise ValidationError(self.get_help_text(), code="password_too_simple")
 
     def get_help_text(self):
-        return (f"密码须至少包含以下 {self.min_classes} 类字符：小写字母、大写字母、数字、其他字符（符号或汉字）。"
-                f" / The password needs at least {self.min_classes} of: lower-case, upper-case, digits, other "
-                "characters (symbols or Chinese).")
+        return _("The password needs at least %(n)s of: lower-case letters, upper-case letters, digits, other "
+                 "characters (symbols or Chinese).") % {"n": self.min_classes}

@@ -5,8 +5,9 @@ cannot sign for money until an administrator enters it.
 """
 
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
 
-from .errors import problem
+from .errors import lazy_format, problem
 
 
 def person_name(user) -> str:
@@ -27,15 +28,22 @@ def signer_problems(label: str, *, made_by, reviewed_by=None, need_reviewer: boo
     """What keeps these people from signing a document that moves money: nobody, no name, one person twice."""
     problems = []
     maker, reviewer = person_of(made_by), person_of(reviewed_by)
-    for who, role, field in ((maker, "a preparer (制单)", "made_by"), (reviewer, "a reviewer (审核)", "reviewed_by")):
+    # Each role's three texts written out whole, so each is one phrase for the translators.
+    roles = (
+        (maker, "made_by", _("made_by"), _("a preparer (制单): a named person"),
+         _("a preparer (制单): an active user"), _("a preparer (制单): a user with a name on record")),
+        (reviewer, "reviewed_by", _("reviewed_by"), _("a reviewer (审核): a named person"),
+         _("a reviewer (审核): an active user"), _("a reviewer (审核): a user with a name on record")),
+    )
+    for who, key, field, named, active, on_record in roles:
         if who is None:
-            if field == "made_by" or need_reviewer:
-                problems.append(problem(label, field, f"{role}: a named person", "nobody"))
+            if key == "made_by" or need_reviewer:
+                problems.append(problem(label, field, named, _("nobody")))
         elif not who.is_active:
-            problems.append(problem(label, field, f"{role}: an active user", who.get_username()))
+            problems.append(problem(label, field, active, who.get_username()))
         elif not person_name(who):
-            problems.append(problem(label, field, f"{role}: a user with a name on record",
-                                    f"{who.get_username()} (no name)"))
+            problems.append(problem(label, field, on_record,
+                                    lazy_format(_("%(user)s (no name)"), user=who.get_username())))
     if maker is not None and reviewer is not None and maker.pk == reviewer.pk:
-        problems.append(problem(label, "reviewed_by", "a reviewer other than the maker (制单)", "the same person"))
+        problems.append(problem(label, _("reviewed_by"), _("a reviewer other than the maker (制单)"), _("the same person")))
     return problems

@@ -11,7 +11,9 @@ from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
-from .errors import Refused, problem
+from django.utils.translation import gettext_lazy as _
+
+from .errors import Refused, lazy_format, problem
 
 _CHUNK = 1 << 20
 
@@ -20,8 +22,12 @@ class Unreadable(Refused):
     """The file itself cannot be read as a table (empty, damaged, unknown encoding)."""
 
     def __init__(self, path: Path, field: str, expected: str, found, line: int | None = None):
-        where = str(Path(path).name) if line is None else f"{Path(path).name} line {line}"
-        super().__init__([{**problem(where, field, expected, found), **({"row": line} if line else {})}])
+        name = Path(path).name
+        where = name if line is None else lazy_format(_("%(file)s line %(line)s"), file=name, line=line)
+        p = problem(where, field, expected, found)
+        if line:
+            p["row"] = line
+        super().__init__([p])
 
 
 def _cell(value) -> str:
@@ -79,18 +85,20 @@ class _Plausible:
                 self.line = self.lines + text.count("\n", 0, at) + 1  # where a user can look first
         self.lines += text.count("\n")
 
-    def problem(self) -> str | None:
+    def problem(self):
         if self.four_byte:
-            return f"neither (as GB18030 it has {self.four_byte} four-byte characters; it reads {self.sample!r})"
+            return lazy_format(_("neither (as GB18030 it has %(n)s four-byte characters; it reads %(sample)s)"),
+                               n=self.four_byte, sample=repr(self.sample))
         if self.non_ascii and (self.non_ascii - self.rare) / self.non_ascii < GB2312_SHARE_MIN:
             share = (self.non_ascii - self.rare) / self.non_ascii
-            return (f"neither (read as GB18030 only {share:.0%} of its non-ASCII characters are common Chinese, "
-                    f"as in {self.sample!r}: Latin-1 or another encoding?)")
+            return lazy_format(_("neither (read as GB18030 only %(share)s of its non-ASCII characters are common "
+                                 "Chinese, as in %(sample)s: Latin-1 or another encoding?)"),
+                               share=f"{share:.0%}", sample=repr(self.sample))
         return None
 
 
 def _encoding(path: Path) -> str:
-    expected = "UTF-8 or GB18030 text, or an XLSX workbook"
+    expected = _("UTF-8 or GB18030 text, or an XLSX workbook")
     not_utf8 = None  # (line, byte) where UTF-8 failed, to show where a user can look
     for encoding in ("utf-8-sig", "gb18030"):
         decoder = codecs.getincrementaldecoder(encoding)()
@@ -112,11 +120,12 @@ def _encoding(path: Path) -> str:
         except UnicodeDecodeError:
             continue
         if check is not None and (found := check.problem()):
-            raise Unreadable(path, "encoding", expected, found, line=check.line)
+            raise Unreadable(path, _("encoding"), expected, found, line=check.line)
         return encoding
     line, byte = not_utf8 or (None, b"")
-    raise Unreadable(path, "encoding", expected, f"neither (byte 0x{byte.hex().upper()} on line {line} is not UTF-8, "
-                     "and the file does not read as GB18030 either)" if line else "neither", line=line)
+    found = lazy_format(_("neither (byte 0x%(byte)s on line %(line)s is not UTF-8, and the file does not read as "
+                          "GB18030 either)"), byte=byte.hex().upper(), line=line) if line else _("neither")
+    raise Unreadable(path, _("encoding"), expected, found, line=line)
 
 
 def _raw_rows(path: Path, head: bytes) -> Iterator[list]:
@@ -126,7 +135,7 @@ def _raw_rows(path: Path, head: bytes) -> Iterator[list]:
         try:
             book = load_workbook(path, read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises many kinds for a damaged workbook
-            raise Unreadable(path, "file", "a readable XLSX workbook", exc) from None
+            raise Unreadable(path, _("file"), _("a readable XLSX workbook"), exc) from None
         try:
             yield from book.worksheets[0].iter_rows(values_only=True)
         finally:
@@ -143,7 +152,7 @@ def iter_table(path: Path) -> Iterator[tuple[int, list[str]]]:
     with open(path, "rb") as f:
         head = f.read(4)
         if not (head + f.read(1 << 16)).strip():
-            raise Unreadable(path, "file", "a table with a header row and figures", "an empty file")
+            raise Unreadable(path, _("file"), _("a table with a header row and figures"), _("an empty file"))
     for n, raw in enumerate(_raw_rows(path, head), start=1):
         cells = [_cell(c) for c in raw]
         while cells and not cells[-1]:

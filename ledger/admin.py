@@ -5,6 +5,7 @@ not its maker, and once posted can only be read or reversed (冲销).
 """
 
 from decimal import Decimal
+from urllib.parse import quote
 
 from django import forms
 from django.contrib import admin, messages
@@ -38,6 +39,25 @@ from .services import (
     period_close,
     period_reopen,
 )
+from .sources import source_label
+
+
+def source_shown(entry) -> str:
+    """Where a voucher came from, in words, with the document it belongs to (a transfer's reference, the
+    settlement's contract year, the voucher a reversal corrects); the stored code stays internal."""
+    words = str(source_label(entry.source))
+    key = entry.idempotency_key or ""
+    if entry.source == "premium-transfer" and key.startswith("transfer:"):
+        return f"{words} {key.removeprefix('transfer:')}"
+    if entry.source == "settlement" and key.startswith("settlement:"):
+        from contracts.models import ContractYear
+
+        cy = ContractYear.objects.filter(pk=key.split(":")[1]).select_related("contract").first()
+        return f"{words} {cy}" if cy is not None else words
+    if entry.source == "reversal" and entry.reverses_id:
+        original = JournalEntry.objects.filter(pk=entry.reverses_id).first()
+        return f"{words} {original}" if original is not None else words
+    return words
 
 
 def draft_editable(entry, user) -> bool:
@@ -237,7 +257,7 @@ class JournalEntryAdmin(admin.ModelAdmin):
     date_hierarchy = "date"
     list_select_related = ("book", "made_by", "reviewed_by")
     change_form_template = "admin/ledger/journalentry/change_form.html"
-    readonly_posted = ("voucher_shown", "book", "date", "memo", "source", "status", "made_by", "reviewed_by",
+    readonly_posted = ("voucher_shown", "book", "date", "memo", "source_shown", "status", "made_by", "reviewed_by",
                        "posted_at", "reverses", "reversed_by_shown", "hash", "prev_hash")
     readonly_draft = ("voucher_shown", "book", "date", "memo", "status", "made_by")
 
@@ -251,6 +271,10 @@ class JournalEntryAdmin(admin.ModelAdmin):
     @admin.display(description=_("voucher"), ordering="number")
     def voucher_shown(self, obj):
         return obj.voucher or _("draft #%(id)s") % {"id": obj.pk}
+
+    @admin.display(description=_("source"))
+    def source_shown(self, obj):
+        return source_shown(obj)
 
     @admin.display(description=_("book"), ordering="book__code")
     def book_code(self, obj):
@@ -296,7 +320,12 @@ class JournalEntryAdmin(admin.ModelAdmin):
         entry = self.get_object(request, object_id)
         request._ledger_book = entry.book if entry is not None else None
         extra = {"entry": entry, "ledger_book": request._ledger_book,
-                 "editable": draft_editable(entry, request.user), **(extra_context or {})}
+                 "editable": draft_editable(entry, request.user),
+                 # Scans go on any draft its maker holds, a transfer's voucher too (ledger.attachments).
+                 "may_attach": entry is not None and not entry.is_posted and (
+                     entry.made_by_id == request.user.pk or is_administrator(request.user)),
+                 "attachments": list(entry.attachments.select_related("uploaded_by").defer("content"))
+                 if entry is not None else [], **(extra_context or {})}
         return super().change_view(request, object_id, form_url, extra)
 
     def get_changeform_initial_data(self, request):
@@ -371,7 +400,57 @@ class JournalEntryAdmin(admin.ModelAdmin):
             path("<int:pk>/post/", self.admin_site.admin_view(self.post_view), name="ledger_journalentry_post"),
             path("<int:pk>/reverse/", self.admin_site.admin_view(self.reverse_view),
                  name="ledger_journalentry_reverse"),
+            path("<int:pk>/attachments/", self.admin_site.admin_view(self.attach_view),
+                 name="ledger_journalentry_attach"),
+            path("<int:pk>/attachments/<int:aid>/", self.admin_site.admin_view(self.attachment_view),
+                 name="ledger_journalentry_attachment"),
         ] + super().get_urls()
+
+    # -- attachments (原始凭证) ------------------------------------------------------------
+
+    def attach_view(self, request, pk):
+        """Add a scan to a draft, or take one off (ledger.attachments); the maker's act."""
+        from django.conf import settings
+
+        from .attachments import attachment_add, attachment_remove
+
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        entry = scoped_get_or_404(request, JournalEntry, pk, perm="ledger.change_journalentry")
+        try:
+            if request.POST.get("remove"):
+                attachment = entry.attachments.filter(pk=request.POST["remove"]).first()
+                if attachment is not None:
+                    attachment_remove(attachment=attachment, by=request.user)
+                    messages.success(request, _("Attachment %(name)s removed.") % {"name": attachment.name})
+            elif request.FILES.get("file") is None:
+                messages.error(request, _("Choose a file to attach (PDF, JPEG or PNG)."))
+            else:
+                upload = request.FILES["file"]
+                # One byte past the limit is enough for the service to refuse it; never read a huge file whole.
+                content = upload.read(settings.ATTACHMENT_MAX_BYTES + 1)
+                added = attachment_add(entry=entry, name=upload.name, content=content, by=request.user)
+                messages.success(request, _("%(name)s attached (SHA-256 %(sha)s…).") % {
+                    "name": added.name, "sha": added.sha256[:16]})
+        except Refused as exc:
+            refusal_messages(request, exc, _("Nothing was attached or removed:"), obj=entry)
+        return HttpResponseRedirect(reverse("admin:ledger_journalentry_change", args=[pk]))
+
+    def attachment_view(self, request, pk, aid):
+        """Download one scan of a voucher the user may read; recorded in the audit trail."""
+        from django.http import Http404, HttpResponse
+
+        from audit.services import audit_record
+
+        entry = scoped_get_or_404(request, JournalEntry, pk)
+        attachment = entry.attachments.filter(pk=aid).first()
+        if attachment is None:
+            raise Http404
+        audit_record(action="attachment_downloaded", actor=request.user, request=request, obj=entry,
+                     digest=attachment.sha256, detail={"name": attachment.name})
+        response = HttpResponse(bytes(attachment.content), content_type=attachment.content_type)
+        response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(attachment.name)}"
+        return response
 
     def post_view(self, request, pk):
         if request.method != "POST":

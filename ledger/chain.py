@@ -52,11 +52,18 @@ def entry_hash(
     made_by: int | None,
     reviewed_by: int | None,
     content: str,
+    supervisor: int | None = None,
+    attachments: tuple = (),
+    month_number: int | None = None,
 ) -> str:
     """The link of one posted entry: its place and people, its content digest, the previous link —
     sealed under the ledger's key (core.seal), so only this application can make a link that verifies."""
-    payload = _dumps([book_code, seq, fiscal_year, number, period, source, idempotency_key, reverses, made_by,
-                      reviewed_by, content])
+    fields = [book_code, seq, fiscal_year, number, period, source, idempotency_key, reverses, made_by,
+              reviewed_by, content]
+    if supervisor is not None or attachments or month_number is not None:
+        # Vouchers sealed before these existed keep their links.
+        fields += [supervisor, sorted(attachments), month_number]
+    payload = _dumps(fields)
     return seal(prev_hash.encode(), payload)
 
 

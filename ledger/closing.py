@@ -9,11 +9,12 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Sum
+from django.utils.translation import gettext_lazy as _
 
 from access.scope import in_scope
 from accounts.models import Account, Book
 from audit.services import audit_record
-from core.errors import Refused, problem
+from core.errors import Refused, lazy_format, problem
 from core.money import to_fen
 from core.people import signer_problems
 
@@ -44,7 +45,8 @@ def _closing_lines(book: Book, year: int) -> list[Line]:
         lines.append(Line(target, credit=Decimal(net) / 100, memo="年末结转"))
     elif net < 0:
         lines.append(Line(target, debit=Decimal(-net) / 100, memo="年末结转"))
-    return lines
+    # 借 before 贷, as a 记账凭证 is written and read.
+    return sorted(lines, key=lambda line: line.debit is None)
 
 
 def _year_final(book: Book, year: int) -> bool:
@@ -69,8 +71,9 @@ def year_end_prepare(*, book: Book, year: int, by) -> JournalEntry | None:
         return None
     problems = signer_problems(f"book {book.code} year {year}", made_by=by, need_reviewer=False)
     if not problems and not in_scope(by, book):
-        problems.append(problem(f"book {book.code} year {year}", "made_by",
-                                f"someone who keeps book {book.code} (in their scope)", by.get_username()))
+        problems.append(problem(lazy_format(_("book %(code)s year %(year)s"), code=book.code, year=year), _("made_by"),
+                                lazy_format(_("someone who keeps book %(code)s (in their scope)"), code=book.code),
+                                by.get_username()))
     if problems:
         raise Refused(problems)
     key = _closing_key(year)
@@ -80,8 +83,11 @@ def year_end_prepare(*, book: Book, year: int, by) -> JournalEntry | None:
         others = others.exclude(pk=draft.pk)
     left = list(others[:20])
     if left:
-        raise Refused([problem(f"book {book.code}", f"year {year}", "no draft entries left in it (post or delete them first)",
-                               f"draft #{d.pk} dated {d.date} «{d.memo}»") for d in left])
+        raise Refused([problem(lazy_format(_("book %(code)s"), code=book.code),
+                               lazy_format(_("year %(year)s"), year=year),
+                               _("no draft entries left in it (post or delete them first)"),
+                               lazy_format(_("draft #%(id)s dated %(date)s «%(memo)s»"), id=d.pk, date=d.date,
+                                           memo=d.memo)) for d in left])
     lines = _closing_lines(book, year)
     if not lines:
         if draft is not None:
@@ -108,23 +114,24 @@ def year_end_close(*, book: Book, year: int, by) -> JournalEntry | None:
     key = _closing_key(year)
     if _year_final(book, year):
         return JournalEntry.objects.filter(book=book, idempotency_key=key).first()
-    label = f"book {book.code} year {year}"
+    label = lazy_format(_("book %(code)s year %(year)s"), code=book.code, year=year)
     problems = [p for p in signer_problems(label, made_by=None, reviewed_by=by) if p["field"] != "made_by"]
     if by is not None and not in_scope(by, book):
-        problems.append(problem(label, "reviewed_by", f"someone who keeps book {book.code} (in their scope)",
+        problems.append(problem(label, _("reviewed_by"),
+                                lazy_format(_("someone who keeps book %(code)s (in their scope)"), code=book.code),
                                 by.get_username()))
     draft = JournalEntry.objects.filter(book=book, idempotency_key=key, status=JournalEntry.Status.DRAFT).first()
     lines = _closing_lines(book, year)
     if lines and draft is None:
-        problems.append(problem(label, "closing entry", "a closing entry prepared for review (year_end_prepare)",
-                                "none"))
+        problems.append(problem(label, _("closing entry"), _("a closing entry prepared for review (year_end_prepare)"),
+                                _("none")))
     elif draft is not None:
         wanted = chain.content_digest(entry_date=date(year, 12, 31), memo=draft.memo, lines=[
             chain.LineContent(ln.account, to_fen(ln.debit or 0), to_fen(ln.credit or 0), ln.memo, ln.counterparty)
             for ln in lines])
         if wanted != draft.content_digest:
-            problems.append(problem(label, "closing entry", "the balances it was prepared from",
-                                    "the books moved since: prepare it again"))
+            problems.append(problem(label, _("closing entry"), _("the balances it was prepared from"),
+                                    _("the books moved since: prepare it again")))
     if problems:
         raise Refused(problems)
     entry = entry_draft_post(entry=draft, reviewed_by=by) if draft is not None else None

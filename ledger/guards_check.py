@@ -10,9 +10,11 @@ import calendar
 from collections import defaultdict
 from datetime import date, timedelta
 
+from django.utils.translation import gettext_lazy as _
+
 from accounts.models import Book
 from audit.models import AuditEvent
-from core.errors import problem
+from core.errors import lazy_format, problem
 
 from .models import Period, PeriodStatusChange
 
@@ -45,12 +47,13 @@ def period_history_problems(book: Book) -> list[dict]:
     """
     problems = []
     periods = {p.pk: p for p in Period.objects.filter(book=book).order_by("year", "month")}
-    label = {pk: f"book {book.code} period {p.year}-{p.month:02d}" for pk, p in periods.items()}
+    label = {pk: lazy_format(_("book %(code)s period %(period)s"), code=book.code, period=f"{p.year}-{p.month:02d}")
+             for pk, p in periods.items()}
 
     for pk, p in periods.items():
         if (p.start_date, p.end_date) != _month_bounds(p.year, p.month):
-            problems.append(problem(label[pk], "dates", "the first to the last day of its year and month",
-                                    f"{p.start_date} to {p.end_date}"))
+            problems.append(problem(label[pk], _("dates"), _("the first to the last day of its year and month"),
+                                    lazy_format(_("%(start)s to %(end)s"), start=p.start_date, end=p.end_date)))
 
     changes = list(PeriodStatusChange.objects.filter(book=book).order_by("period_id", "at", "id"))
     if not changes:
@@ -70,11 +73,14 @@ def period_history_problems(book: Book) -> list[dict]:
     year_close_used = set()  # (event id, period id): one year_closed event accounts for each period once
     for change in changes:
         last_status[change.period_id] = change.new_status
-        where = label.get(change.period_id, f"book {book.code} period {change.year}-{change.month:02d}")
+        where = label.get(change.period_id) or lazy_format(_("book %(code)s period %(period)s"), code=book.code,
+                                                           period=f"{change.year}-{change.month:02d}")
         action = _ACTION.get(change.new_status)
-        what = f"{change.old_status} → {change.new_status} at {change.at:%Y-%m-%d %H:%M:%S}"
+        what = lazy_format(_("%(old)s → %(new)s at %(at)s"), old=change.old_status, new=change.new_status,
+                           at=f"{change.at:%Y-%m-%d %H:%M:%S}")
         if action is None:
-            problems.append(problem(where, "status change", "a status the services set (open, closed, final)", what))
+            problems.append(problem(where, _("status change"), _("a status the services set (open, closed, final)"),
+                                    what))
             continue
         if action == AuditEvent.Action.YEAR_CLOSED:
             match = next((e for e in events[(action, change.year)]
@@ -89,14 +95,18 @@ def period_history_problems(book: Book) -> list[dict]:
                 slot[1] = True
             match = slot
         if match is None:
-            problems.append(problem(where, "status change", f"its audit event ({action}) within {TOLERANCE}",
-                                    f"{what} with no such event: changed behind the services' back"))
+            problems.append(problem(where, _("status change"),
+                                    lazy_format(_("its audit event (%(action)s) within %(tolerance)s"), action=action,
+                                                tolerance=TOLERANCE),
+                                    lazy_format(_("%(what)s with no such event: changed behind the services' back"),
+                                                what=what)))
 
     for pk, status in last_status.items():
         p = periods.get(pk)
         if p is not None and p.status != status:
-            problems.append(problem(label[pk], "status", f"{status} (as its last recorded change left it)",
-                                    f"{p.status}: changed without being recorded"))
+            problems.append(problem(label[pk], _("status"),
+                                    lazy_format(_("%(status)s (as its last recorded change left it)"), status=status),
+                                    lazy_format(_("%(status)s: changed without being recorded"), status=p.status)))
     return problems
 
 

@@ -15,7 +15,7 @@ from core.checkpoints import checkpoint_last
 
 from . import chain
 from .guards_check import period_history_problems
-from .models import AccountBalance, JournalEntry, Period, Posting
+from .models import AccountBalance, JournalEntry, Period, Posting, voucher_label
 
 _MAX_PROBLEMS = 200
 
@@ -32,16 +32,14 @@ class VerifyResult:
     entries: int = 0
     postings: int = 0
     problems: list[dict] = field(default_factory=list)
+    # Facts an accountant must see that are not breaks: a flagged account on its other side.
+    warnings: list[dict] = field(default_factory=list)
 
     def add(self, book: Book, entry: str, check: str, expected, found) -> None:
         self.ok = False
         if len(self.problems) < _MAX_PROBLEMS:
             self.problems.append({"book": book.code, "entry": entry, "check": check,
                                   "expected": str(expected), "found": str(found)})
-
-
-def _voucher(year: int, number) -> str:
-    return f"记-{year}-{number:06d}" if number is not None else "(unnumbered)"
 
 
 def ledger_verify(*, book: Book | None = None, upto: int | None = None) -> VerifyResult:
@@ -79,7 +77,8 @@ def _verify_book(book: Book, result: VerifyResult, upto: int | None = None) -> N
     entries = (
         posted.order_by("seq")
         .values_list("id", "seq", "fiscal_year", "number", "date", "period_id", "memo", "source",
-                     "idempotency_key", "reverses_id", "made_by_id", "reviewed_by_id", "content_digest", "prev_hash", "hash")
+                     "idempotency_key", "reverses_id", "made_by_id", "reviewed_by_id", "content_digest", "prev_hash", "hash",
+                     "supervisor_id", "month_number")
         .iterator(chunk_size=5000)
     )
     postings = (
@@ -90,15 +89,20 @@ def _verify_book(book: Book, result: VerifyResult, upto: int | None = None) -> N
         .iterator(chunk_size=20000)
     )
     pending = next(postings, None)
+    from .opening import opening_digest_rows
+
+    opening_rows = opening_digest_rows(book)
     sums = defaultdict(lambda: [0, 0])
     numbers = defaultdict(list)
+    in_month = defaultdict(list)  # period id -> [(voucher number in the month, date, label)]
     head, expected_seq = "", 0
     checkpoint_state = None  # (link, balances digest) at the checkpoint's length, once reached
+    attachments = _attachments(book, result)
     for (eid, seq, year, number, d, period_id, memo, source, key, reverses_id,
-         made_by, reviewed_by, stored_content, prev_hash, stored_hash) in entries:
+         made_by, reviewed_by, stored_content, prev_hash, stored_hash, supervisor, month_number) in entries:
         result.entries += 1
         expected_seq += 1
-        label = _voucher(year, number)
+        label = voucher_label(year, d.month, number, month_number) or "(unnumbered)"
         lines = []
         while pending is not None and pending[0] == eid:
             _, acc_id, dr, cr, pmemo, cp = pending
@@ -116,7 +120,8 @@ def _verify_book(book: Book, result: VerifyResult, upto: int | None = None) -> N
             prev_hash=prev_hash, book_code=book.code, seq=seq, fiscal_year=year, number=number,
             period=period_label, source=source, idempotency_key=key,
             reverses=seq_of.get(reverses_id) if reverses_id else None,
-            made_by=made_by, reviewed_by=reviewed_by, content=content,
+            made_by=made_by, reviewed_by=reviewed_by, content=content, supervisor=supervisor,
+            attachments=attachments.get(eid, ()), month_number=month_number,
         )
         if recomputed != stored_hash:
             # Without the seal key nobody can make this agree: a changed entry, or a chain re-linked by hand.
@@ -142,14 +147,18 @@ def _verify_book(book: Book, result: VerifyResult, upto: int | None = None) -> N
         if period is None or not (period.start_date <= d <= period.end_date) or period.year != year:
             result.add(book, label, "period", f"the period containing {d}", period_label)
         numbers[year].append(number)
+        if month_number is not None:
+            in_month[period_id].append((month_number, d, label))
         if seq == at_checkpoint:
-            checkpoint_state = (stored_hash, _digest(sums, codes, periods))
+            checkpoint_state = (stored_hash, _digest(sums, codes, periods, opening_rows))
     if pending is not None:
         result.add(book, f"entry id {pending[0]}", "postings", "postings of posted entries only", "an orphan posting")
     if checkpoint is not None:
         _compare_checkpoint(book, result, checkpoint, expected_seq, checkpoint_state)
     if upto is not None:
         return  # a prefix of the chain: the book's head and the balance table describe all of it
+    _verify_opening(book, result)
+    _verify_sides(book, result)
     # Period status changes the database recorded but could not refuse, against the audit trail.
     for p in period_history_problems(book):
         result.add(book, p["entry"], p["field"], p["expected"], p["found"])
@@ -163,6 +172,17 @@ def _verify_book(book: Book, result: VerifyResult, upto: int | None = None) -> N
             missing = sorted(set(range(1, (nums[-1] if nums else 0) + 1)) - set(nums))[:10]
             result.add(book, f"year {year}", "voucher numbers", f"1..{len(nums)} without gaps",
                        f"gaps at {missing}" if missing else "duplicates")
+
+    for period_id, rows in in_month.items():
+        rows.sort()
+        p = periods.get(period_id)
+        if [n for n, _, _ in rows] != list(range(1, len(rows) + 1)):
+            result.add(book, f"period {p}", "voucher numbers in the month", f"1..{len(rows)} without gaps",
+                       ", ".join(str(n) for n, _, _ in rows[:20]))
+        late = next((lb for (_, d1, _), (_, d2, lb) in zip(rows, rows[1:], strict=False) if d2 < d1), None)
+        if late:
+            result.add(book, late, "voucher numbers in date order (序时)", "dated no earlier than the number before",
+                       "dated earlier")
 
     stored = {
         (acc, per): (dr, cr)
@@ -180,8 +200,81 @@ def _verify_book(book: Book, result: VerifyResult, upto: int | None = None) -> N
                        f"{want[0] / 100:.2f} / {want[1] / 100:.2f}", f"{have[0] / 100:.2f} / {have[1] / 100:.2f}")
 
 
-def _digest(sums, codes, periods) -> str:
-    rows = []
+def _attachments(book: Book, result: VerifyResult) -> dict[int, tuple]:
+    """Each posted voucher's attachment digests, each checked against the bytes kept: a replaced scan
+    fails here, a replaced digest fails the voucher's seal."""
+    import hashlib
+
+    from .models import Attachment
+
+    out = defaultdict(tuple)
+    rows = (Attachment.objects.filter(entry__book=book, entry__status=JournalEntry.Status.POSTED)
+            .values_list("entry_id", "entry__fiscal_year", "entry__date__month", "entry__number",
+                         "entry__month_number", "name", "sha256", "content"))
+    for eid, year, month, number, month_number, name, sha, content in rows.iterator(chunk_size=50):
+        out[eid] += (sha,)
+        if hashlib.sha256(bytes(content)).hexdigest() != sha:
+            result.add(book, voucher_label(year, month, number, month_number), f"attachment {name}", f"content with SHA-256 {sha[:16]}",
+                       "other content")
+    return out
+
+
+def _verify_opening(book: Book, result: VerifyResult) -> None:
+    """The opening balances (建账) as approved: sealed, balanced, and nothing prepared but never approved
+    while the book posts."""
+    from .models import Opening
+    from .opening import opening_seal
+
+    opening = Opening.objects.filter(book=book).first()
+    if opening is None:
+        return
+    if opening.status != Opening.Status.APPROVED:
+        if book.chain_length:
+            result.add(book, "(opening)", "opening balances", "approved before the first voucher", "never approved")
+        return
+    if opening.seal != opening_seal(opening):
+        result.add(book, "(opening)", "seal of the opening balances (changed after approval)", opening.seal[:16],
+                   opening_seal(opening)[:16])
+    dr = sum(int(x.amount * 100) for x in opening.lines.values_list("debit", flat=True))
+    cr = sum(int(x.amount * 100) for x in opening.lines.values_list("credit", flat=True))
+    if dr != cr:
+        result.add(book, "(opening)", "opening balances", "debits = credits", f"{dr / 100:.2f} / {cr / 100:.2f}")
+
+
+def _verify_sides(book: Book, result: VerifyResult) -> None:
+    """Accounts that must not run to their other side (Account.deficit), at the end of every month:
+    a refused one there is a break (the posting check was bypassed), a flagged one a warning."""
+    from .opening import opening_fen
+
+    watched = {a.pk: a for a in Account.objects.filter(book=book).exclude(deficit=Account.Deficit.ALLOW)}
+    if not watched:
+        return
+    running = {acc: list(opening_fen(book).get(acc, (0, 0))) for acc in watched}
+    months = (AccountBalance.objects.filter(book=book, account_id__in=watched)
+              .annotate(dr=_fen("debit"), cr=_fen("credit"))
+              .order_by("period__year", "period__month")
+              .values_list("account_id", "period__year", "period__month", "dr", "cr"))
+    reported = set()
+    for acc, year, month, dr, cr in months:
+        r = running[acc]
+        r[0] += dr
+        r[1] += cr
+        a = watched[acc]
+        net = r[0] - r[1] if a.normal_side == Account.Side.DEBIT else r[1] - r[0]
+        if net >= 0 or acc in reported:
+            continue
+        reported.add(acc)
+        where, what = f"{a.code} {a.name} {year}-{month:02d}", f"a balance on its {a.normal_side} side"
+        found = f"{-net / 100:,.2f} on the other side at the month's end"
+        if a.deficit == Account.Deficit.REFUSE:
+            result.add(book, where, "balance direction (不允许赤字)", what, found)
+        else:
+            result.warnings.append({"book": book.code, "entry": where, "check": "balance direction",
+                                    "expected": what, "found": found})
+
+
+def _digest(sums, codes, periods, opening=()) -> str:
+    rows = list(opening)
     for (acc, per), (dr, cr) in sums.items():
         p = periods.get(per)
         rows.append((codes.get(acc, f"?{acc}"), f"{p.year}-{p.month:02d}" if p else f"?{per}", dr, cr))

@@ -13,8 +13,12 @@ from accounts.models import Account, Book
 from core.money import FenField
 
 
-def voucher_label(fiscal_year: int, month: int, number: int | None) -> str:
-    """The voucher label accountants cite (记字号): 记-2019-000001. One place, so every statement agrees."""
+def voucher_label(fiscal_year: int, month: int, number: int | None, month_number: int | None = None) -> str:
+    """The voucher label accountants cite (凭证字号): 记-2019-04-0001, numbered within its month in date
+    order. One place, so every statement agrees. Vouchers posted before monthly numbering existed keep
+    their number within the year: 记-2019-000001."""
+    if month_number is not None:
+        return f"记-{fiscal_year}-{month:02d}-{month_number:04d}"
     if number is None:
         return ""
     return f"记-{fiscal_year}-{number:06d}"
@@ -69,8 +73,11 @@ class JournalEntry(models.Model):
     period = models.ForeignKey(Period, models.PROTECT, related_name="entries", verbose_name=_("period"))
     date = models.DateField(_("date"))
     fiscal_year = models.PositiveSmallIntegerField(_("fiscal year"))
-    # Gapless per book and fiscal year, given at posting: 记-2019-000001.
-    number = models.PositiveIntegerField(_("voucher number"), null=True, blank=True)
+    # Gapless per book and fiscal year in posting order, given at posting: the order of 记账 within the year.
+    number = models.PositiveIntegerField(_("posting number in the year"), null=True, blank=True)
+    # 凭证号: gapless per book and month, in date order (会计基础工作规范 第五十一条), given at posting;
+    # a voucher dated before the last one posted in its month is refused (序时控制): 记-2019-04-0001.
+    month_number = models.PositiveIntegerField(_("voucher number in the month"), null=True, blank=True)
     # Position in the book's hash chain (posting order, across years).
     seq = models.BigIntegerField(_("chain position"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.DRAFT)
@@ -88,6 +95,12 @@ class JournalEntry(models.Model):
         settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+",
         verbose_name=_("reviewed by (审核)"),
     )
+    # The book's 会计主管 when the voucher posted (accounts.Book.supervisor), kept so a later change of
+    # supervisor never rewrites who answered for an old voucher; the chain covers it.
+    supervisor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("chief accountant (会计主管)"),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     posted_at = models.DateTimeField(_("posted at"), null=True, blank=True)
     prev_hash = models.CharField(_("previous hash"), max_length=64, blank=True, default="")
@@ -96,11 +109,12 @@ class JournalEntry(models.Model):
     class Meta:
         verbose_name = _("journal entry")
         verbose_name_plural = _("journal entries")
-        ordering = ["book", "fiscal_year", "number", "id"]
+        ordering = ["book", "date", "month_number", "number", "id"]
         permissions = [("post_journalentry", _("Can review and post vouchers (审核记账)"))]
         constraints = [
             models.UniqueConstraint(fields=["book", "fiscal_year", "number"], name="entry_number_unique"),
             models.UniqueConstraint(fields=["book", "seq"], name="entry_chain_position_unique"),
+            models.UniqueConstraint(fields=["period", "month_number"], name="entry_month_number_unique"),
             models.UniqueConstraint(fields=["book", "idempotency_key"], name="entry_idempotency_key_unique"),
             models.CheckConstraint(
                 condition=Q(status="draft") | Q(number__isnull=False, seq__isnull=False, posted_at__isnull=False),
@@ -120,7 +134,7 @@ class JournalEntry(models.Model):
     @property
     def voucher(self) -> str:
         """The voucher label accountants cite: 记-2019-000001."""
-        return voucher_label(self.fiscal_year, self.date.month, self.number)
+        return voucher_label(self.fiscal_year, self.date.month, self.number, self.month_number)
 
     @property
     def is_posted(self) -> bool:
@@ -128,11 +142,13 @@ class JournalEntry(models.Model):
 
     def label(self) -> str:
         """How messages name the entry: its voucher, else its key, else its draft id."""
+        from core.errors import lazy_format
+
         if self.number is not None:
             return self.voucher
         if self.idempotency_key:
-            return f"key {self.idempotency_key}"
-        return f"draft #{self.pk}"
+            return lazy_format(_("key %(key)s"), key=self.idempotency_key)
+        return lazy_format(_("draft #%(id)s"), id=self.pk)
 
 
 class Posting(models.Model):
@@ -220,3 +236,89 @@ class PeriodStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.year}-{self.month:02d} {self.old_status} → {self.new_status}"
+
+
+class Opening(models.Model):
+    """建账: a book's opening balances (期初余额), as of the first day of its first year.
+
+    Prepared by one person and approved by another, like everything that puts money into a book; it
+    must balance, counts only once approved, and is frozen by the database once approved or once the
+    book has posted. The seal (HMAC under the ledger's key) covers every line, so verify_ledger finds a
+    line changed behind the application's back; checkpoints carry the lines in their balance digest.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("prepared, awaiting approval")
+        APPROVED = "approved", _("approved")
+
+    book = models.OneToOneField(Book, models.PROTECT, related_name="opening", verbose_name=_("book"))
+    as_of = models.DateField(_("opening date (建账日期)"))
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.DRAFT)
+    prepared_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+",
+                                    verbose_name=_("prepared by"))
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True,
+                                    related_name="+", verbose_name=_("approved by"))
+    approved_at = models.DateTimeField(_("approved at"), null=True, blank=True)
+    seal = models.CharField(_("seal"), max_length=64, blank=True, default="", editable=False)
+
+    class Meta:
+        verbose_name = _("opening balances")
+        verbose_name_plural = _("opening balances")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="draft") | (Q(approved_by__isnull=False, approved_at__isnull=False)
+                                               & ~Q(approved_by=F("prepared_by")) & ~Q(seal="")),
+                name="opening_approved_by_another",
+                violation_error_message=_("Opening balances are approved by someone other than who prepared them."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("opening balances of %(book)s as of %(date)s") % {"book": self.book.code, "date": self.as_of})
+
+
+class OpeningLine(models.Model):
+    """One account's opening balance: a debit or a credit above zero, in fen."""
+
+    opening = models.ForeignKey(Opening, models.CASCADE, related_name="lines", verbose_name=_("opening balances"))
+    account = models.ForeignKey(Account, models.PROTECT, related_name="+", verbose_name=_("account"))
+    debit = FenField(_("debit"), db_column="debit_fen", default=0)
+    credit = FenField(_("credit"), db_column="credit_fen", default=0)
+
+    class Meta:
+        verbose_name = _("opening balance")
+        verbose_name_plural = _("opening balances")
+        ordering = ["opening", "account__code"]
+        constraints = [
+            models.UniqueConstraint(fields=["opening", "account"], name="opening_line_one_per_account"),
+            models.CheckConstraint(condition=Q(debit__gt=0, credit=0) | Q(credit__gt=0, debit=0),
+                                   name="opening_line_one_positive_side"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account.code} {self.debit or self.credit}"
+
+
+class Attachment(models.Model):
+    """A scan a voucher rests on (银行回单, invoice, contract page): PDF, JPEG or PNG, kept in the database
+    with its SHA-256. Added and removed only while the voucher is a draft; the posted voucher's seal covers
+    every attachment's digest, so a file replaced behind the application's back fails verify_ledger."""
+
+    entry = models.ForeignKey(JournalEntry, models.PROTECT, related_name="attachments", verbose_name=_("voucher"))
+    name = models.CharField(_("file name"), max_length=200)
+    content_type = models.CharField(_("type"), max_length=40)
+    size = models.PositiveIntegerField(_("size (bytes)"))
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    content = models.BinaryField(_("content"))
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+",
+                                    verbose_name=_("uploaded by"))
+    uploaded_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+        ordering = ["entry", "id"]
+        constraints = [models.UniqueConstraint(fields=["entry", "sha256"], name="attachment_once_per_voucher")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -53,8 +53,12 @@ def _before(year: int, month: int) -> Q:
 
 def account_balance(*, account: Account, as_of: date, upto: int | None = None):
     """Balance of an account at the end of a day, on its normal side, as Money (`upto`: see _movements)."""
+    from .opening import opening_fen
+
     before = _movements(account.book, _before(as_of.year, as_of.month) & Q(account=account), upto)
     dr, cr = before.get(account.pk, (0, 0))
+    odr, ocr = opening_fen(account.book).get(account.pk, (0, 0))
+    dr, cr = dr + odr, cr + ocr
     this_month = Posting.objects.filter(
         account=account, entry__status=JournalEntry.Status.POSTED, entry__date__year=as_of.year,
         entry__date__month=as_of.month, entry__date__lte=as_of, **({"entry__seq__lte": upto} if upto is not None else {}),
@@ -76,6 +80,9 @@ class TrialBalanceRow:
     period_credit: object
     closing_debit: object
     closing_credit: object
+    # Closing on the side opposite the account's normal one, where the account's rule watches that
+    # (Account.deficit): shown flagged, never hidden in the other column.
+    wrong_side: bool = False
 
 
 @dataclass
@@ -111,7 +118,13 @@ def trial_balance(*, book: Book, year: int, month_from: int = 1, month_to: int =
     if not (1 <= month_from <= month_to <= 12):
         raise ValueError(f"months must satisfy 1 ≤ from ≤ to ≤ 12, got {month_from}..{month_to}")
     accounts = list(Account.objects.filter(book=book).order_by("code"))
+    from .opening import opening_fen
+
     opening = _movements(book, _before(year, month_from), upto)
+    # 建账 balances (ledger.opening) come before every period; later years carry all of it forward.
+    for acc, (odr, ocr) in opening_fen(book).items():
+        dr, cr = opening.get(acc, (0, 0))
+        opening[acc] = (dr + odr, cr + ocr)
     during = _movements(book, Q(period__year=year, period__month__gte=month_from, period__month__lte=month_to), upto)
     children = defaultdict(list)
     for a in accounts:
@@ -146,8 +159,9 @@ def trial_balance(*, book: Book, year: int, month_from: int = 1, month_to: int =
         leaf = not children[a.pk]
         if leaf:
             sums = [x + y for x, y in zip(sums, (*o, pdr, pcr, *c), strict=False)]
+        wrong = a.deficit != Account.Deficit.ALLOW and _signed(a.normal_side, odr + pdr, ocr + pcr) < 0
         rows.append(TrialBalanceRow(a, depth(a), leaf, from_fen(o[0]), from_fen(o[1]), from_fen(pdr),
-                                    from_fen(pcr), from_fen(c[0]), from_fen(c[1])))
+                                    from_fen(pcr), from_fen(c[0]), from_fen(c[1]), wrong))
     totals = TrialBalanceRow(None, 0, False, *(from_fen(x) for x in sums))
     return TrialBalance(book, year, month_from, month_to, rows, totals)
 
@@ -174,13 +188,15 @@ def account_statement(*, account: Account, date_from: date, date_to: date,
         Posting.objects.filter(account=account, entry__status=JournalEntry.Status.POSTED,
                                entry__date__gte=date_from, entry__date__lte=date_to,
                                **({"entry__seq__lte": upto} if upto is not None else {}))
-        .order_by("entry__date", "entry__fiscal_year", "entry__number", "line")
-        .values_list("entry__date", "entry__fiscal_year", "entry__number", "entry__memo", "memo", "debit", "credit")
+        .order_by("entry__date", "entry__month_number", "entry__fiscal_year", "entry__number", "line")
+        .values_list("entry__date", "entry__fiscal_year", "entry__number", "entry__month_number", "entry__memo",
+                     "memo", "debit", "credit")
     )
-    for d, year, number, entry_memo, memo, dr, cr in rows.iterator(chunk_size=5000):
+    for d, year, number, month_number, entry_memo, memo, dr, cr in rows.iterator(chunk_size=5000):
         dr_fen, cr_fen = int(dr.amount * 100), int(cr.amount * 100)
         running += _signed(account.normal_side, dr_fen, cr_fen)
-        lines.append(StatementLine(d, voucher_label(year, d.month, number), memo or entry_memo, dr, cr, from_fen(running)))
+        lines.append(StatementLine(d, voucher_label(year, d.month, number, month_number), memo or entry_memo, dr, cr,
+                                   from_fen(running)))
     return opening, lines
 
 

@@ -16,6 +16,7 @@ from datetime import date
 from django.db import IntegrityError, connection, transaction
 from django.db.models import BigIntegerField, ExpressionWrapper, F, Max
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from djmoney.money import Money
 
 from access.roles import is_administrator
@@ -23,12 +24,13 @@ from access.scope import in_scope
 from accounts.models import Account, Book
 from audit.services import audit_record
 from core.bulk import rows_insert
-from core.errors import Refused, problem
+from core.errors import Refused, lazy_format, problem
 from core.money import AmountError, to_fen
 from core.people import person_of, signer_problems
 
 from . import chain
 from .models import AccountBalance, JournalEntry, Period, Posting
+from .sources import source_label
 
 _CHUNK = 2000
 date_type = date  # services take a parameter named `date`
@@ -67,6 +69,11 @@ class _Checked:
     reviewed_by_id: int | None = None
     draft: JournalEntry | None = None
     fields: dict = field(default_factory=dict)
+    attachments: tuple = ()  # SHA-256 of the draft's attachments, sealed with it
+
+
+def _book(book: Book):
+    return lazy_format(_("book %(code)s"), code=book.code)
 
 
 # -- periods ---------------------------------------------------------------------
@@ -76,7 +83,7 @@ class _Checked:
 def fiscal_year_open(*, book: Book, year: int) -> list[Period]:
     """Open the twelve monthly periods of a natural year; opening it again changes nothing."""
     if not 1900 <= year <= 9999:
-        raise Refused([problem(f"book {book.code}", "year", "a year 1900–9999", year)])
+        raise Refused([problem(_book(book), _("year"), _("a year 1900–9999"), year)])
     existing = {p.month: p for p in Period.objects.filter(book=book, year=year)}
     missing = [
         Period(
@@ -94,8 +101,9 @@ def _drafts_refusal(book: Book, periods, what: str):
     drafts = list(JournalEntry.objects.filter(period__in=periods, status=JournalEntry.Status.DRAFT)[:20])
     if drafts:
         raise Refused(
-            [problem(f"book {book.code}", what, "no draft entries left in it (post or delete them first)",
-                     f"draft #{d.pk} dated {d.date} «{d.memo}»") for d in drafts]
+            [problem(_book(book), what, _("no draft entries left in it (post or delete them first)"),
+                     lazy_format(_("draft #%(id)s dated %(date)s «%(memo)s»"), id=d.pk, date=d.date, memo=d.memo))
+             for d in drafts]
         )
 
 
@@ -118,8 +126,8 @@ def period_reopen(*, period: Period, by=None) -> Period:
     period = Period.objects.select_for_update().get(pk=period.pk)
     if period.status == Period.Status.FINAL:
         raise Refused(
-            [problem(f"book {period.book.code}", f"period {period}", "a period not closed with its year",
-                     "closed with the year (final)")]
+            [problem(_book(period.book), lazy_format(_("period %(period)s"), period=period),
+                     _("a period not closed with its year"), _("closed with the year (final)"))]
         )
     period.status = Period.Status.OPEN
     period.closed_at = None
@@ -135,7 +143,8 @@ def year_close(*, book: Book, year: int, by=None) -> list[Period]:
     Book.objects.select_for_update(no_key=True).get(pk=book.pk)
     periods = list(Period.objects.filter(book=book, year=year).order_by("month"))
     if len(periods) != 12:
-        raise Refused([problem(f"book {book.code}", f"year {year}", "12 opened periods", len(periods))])
+        raise Refused([problem(_book(book), lazy_format(_("year %(year)s"), year=year), _("12 opened periods"),
+                               len(periods))])
     _drafts_refusal(book, periods, f"year {year}")
     now = timezone.now()
     Period.objects.filter(pk__in=[p.pk for p in periods]).exclude(status=Period.Status.FINAL).update(
@@ -162,6 +171,10 @@ class _BookContext:
         self.non_leaf = parents
         years = {d.year for d in dates if isinstance(d, date)}
         self.periods = {(p.year, p.month): p for p in Period.objects.filter(book=book, year__in=years)}
+        from .models import Opening
+
+        # The books start on their opening date (建账日期): nothing is dated before the balances taken over.
+        self.opened_on = Opening.objects.filter(book=book).values_list("as_of", flat=True).first()
 
     def check(self, spec: EntrySpec, label: str, problems: list, *, posted_already: bool = False) -> _Checked | None:
         """Check an entry whole. For one whose key was posted before (`posted_already`), only its
@@ -172,43 +185,53 @@ class _BookContext:
         if posted_already:
             pass
         elif not isinstance(spec.date, date):
-            problems.append(problem(label, "date", "a date", spec.date))
+            problems.append(problem(label, _("date"), _("a date"), spec.date))
         else:
             period = self.periods.get((spec.date.year, spec.date.month))
             if period is None:
-                problems.append(problem(label, "date", f"a date in an opened year of book {book.code}",
-                                        f"{spec.date} (year {spec.date.year} not opened)"))
+                problems.append(problem(
+                    label, _("date"), lazy_format(_("a date in an opened year of book %(code)s"), code=book.code),
+                    lazy_format(_("%(date)s (year %(year)s not opened)"), date=spec.date, year=spec.date.year)))
+            elif self.opened_on is not None and spec.date < self.opened_on:
+                problems.append(problem(label, _("date"), lazy_format(
+                    _("a date on or after %(date)s, the day book %(code)s opened (建账)"), date=self.opened_on,
+                    code=book.code), spec.date))
             elif period.status != Period.Status.OPEN:
-                problems.append(problem(label, "date", "a date in an open period",
-                                        f"{spec.date} in period {period} ({period.status})"))
+                problems.append(problem(label, _("date"), _("a date in an open period"), lazy_format(
+                    _("%(date)s in period %(period)s (%(status)s)"), date=spec.date, period=period,
+                    status=Period.Status(period.status).label)))
         if not (spec.memo or "").strip():
-            problems.append(problem(label, "memo", "a memo (摘要)", "nothing"))
+            problems.append(problem(label, _("memo"), _("a memo (摘要)"), _("nothing")))
         lines = list(spec.lines)
         if len(lines) < 2:
-            problems.append(problem(label, "lines", "at least 2 postings", len(lines)))
+            problems.append(problem(label, _("lines"), _("at least 2 postings"), len(lines)))
         checked_lines = []
         total_dr = total_cr = 0
         for n, ln in enumerate(lines, start=1):
-            where = f"line {n}"
+            where = lazy_format(_("line %(n)s"), n=n)
             acc_id = self.accounts.get(ln.account)
             if acc_id is None:
-                problems.append(problem(label, f"{where} account", f"an account of book {book.code}", ln.account))
+                problems.append(problem(label, lazy_format(_("line %(n)s account"), n=n),
+                                        lazy_format(_("an account of book %(code)s"), code=book.code), ln.account))
             elif acc_id in self.non_leaf:
-                problems.append(problem(label, f"{where} account", "a leaf account (it has sub-accounts)", ln.account))
-            dr = self._amount(ln.debit, label, f"{where} debit", problems)
-            cr = self._amount(ln.credit, label, f"{where} credit", problems)
+                problems.append(problem(label, lazy_format(_("line %(n)s account"), n=n),
+                                        _("a leaf account (it has sub-accounts)"), ln.account))
+            dr = self._amount(ln.debit, label, lazy_format(_("line %(n)s debit"), n=n), problems)
+            cr = self._amount(ln.credit, label, lazy_format(_("line %(n)s credit"), n=n), problems)
             if dr is None or cr is None:
                 continue
             if dr and cr:
-                problems.append(problem(label, where, "a debit or a credit, not both", f"debit {ln.debit} and credit {ln.credit}"))
+                problems.append(problem(label, where, _("a debit or a credit, not both"),
+                                        lazy_format(_("debit %(dr)s and credit %(cr)s"), dr=ln.debit, cr=ln.credit)))
             elif not dr and not cr:
-                problems.append(problem(label, where, "a debit or a credit above zero", "neither"))
+                problems.append(problem(label, where, _("a debit or a credit above zero"), _("neither")))
             total_dr += dr
             total_cr += cr
             checked_lines.append((acc_id, chain.LineContent(ln.account, dr, cr, ln.memo or "", ln.counterparty or "")))
         if len(problems) == found_problem and (total_dr != total_cr or total_dr <= 0):
-            problems.append(problem(label, "balance", "Σdebit = Σcredit > 0",
-                                    f"Σdebit {total_dr / 100:.2f}, Σcredit {total_cr / 100:.2f}"))
+            problems.append(problem(label, _("balance"), _("Σdebit = Σcredit > 0"),
+                                    lazy_format(_("Σdebit %(dr)s, Σcredit %(cr)s"), dr=f"{total_dr / 100:.2f}",
+                                                cr=f"{total_cr / 100:.2f}")))
         if len(problems) != found_problem:
             return None
         lc = [c for _, c in checked_lines]
@@ -225,21 +248,24 @@ class _BookContext:
             fen = to_fen(value)
         except AmountError as exc:
             shown = f"{value.amount} {value.currency}" if isinstance(value, Money) else str(value)
-            problems.append(problem(label, where, "a CNY amount with at most 2 decimals", f"{shown} ({exc})"))
+            problems.append(problem(label, where, _("a CNY amount with at most 2 decimals"),
+                                    lazy_format(_("%(value)s (%(why)s)"), value=shown, why=exc.args[0])))
             return None
         if fen < 0:
-            problems.append(problem(label, where, "an amount ≥ 0 (put it on the other side)", value))
+            problems.append(problem(label, where, _("an amount ≥ 0 (put it on the other side)"), value))
             return None
         return fen
 
 
-def _label(spec: EntrySpec, index: int | None) -> str:
-    parts = [] if index is None else [f"entry {index + 1}"]
-    if spec.idempotency_key:
-        parts.append(f"key {spec.idempotency_key}")
-    if not parts:
-        parts.append(f"entry «{spec.memo}» of {spec.date}")
-    return " ".join(parts)
+def _label(spec: EntrySpec, index: int | None):
+    key = spec.idempotency_key
+    if index is not None and key:
+        return lazy_format(_("entry %(n)s key %(key)s"), n=index + 1, key=key)
+    if index is not None:
+        return lazy_format(_("entry %(n)s"), n=index + 1)
+    if key:
+        return lazy_format(_("key %(key)s"), key=key)
+    return lazy_format(_("entry «%(memo)s» of %(date)s"), memo=spec.memo, date=spec.date)
 
 
 def _existing_by_key(book: Book, keys) -> dict:
@@ -266,8 +292,33 @@ def _lock_book(book: Book) -> Book:
     return Book.objects.select_for_update(no_key=True).get(pk=book.pk)
 
 
+def _month_numbers(book: Book, items: list[_Checked]) -> dict[int, int]:
+    """凭证号 within each month, for items already in date order; refused (序时控制) when an item is dated
+    before the last voucher posted in its month, which would number it out of date order."""
+    last = {
+        period: (number or 0, day)
+        for period, number, day in JournalEntry.objects.filter(
+            period__in={c.period.pk for c in items}, status=JournalEntry.Status.POSTED, month_number__isnull=False)
+        .values("period").annotate(n=Max("month_number"), d=Max("date")).values_list("period", "n", "d")
+    }
+    numbers, problems = {}, []
+    for c in items:
+        number, day = last.get(c.period.pk, (0, None))
+        if day is not None and c.spec.date < day:
+            problems.append(problem(c.label, _("date"), lazy_format(
+                _("a date on or after %(day)s, the last voucher posted in %(period)s (vouchers are numbered in "
+                  "date order within a month: date it %(day)s or later)"), day=day, period=c.period), c.spec.date))
+            continue
+        numbers[id(c)] = number + 1
+        last[c.period.pk] = (number + 1, c.spec.date)
+    if problems:
+        raise Refused(problems)
+    return numbers
+
+
 def _seal(book: Book, items: list[_Checked], source: str, now) -> None:
-    """Give each entry its voucher number, chain position and hash, in order."""
+    """Give each entry its voucher numbers, chain position and hash, in order."""
+    month_numbers = _month_numbers(book, items)
     years = {c.spec.date.year for c in items}
     last_number = dict(
         JournalEntry.objects.filter(book=book, fiscal_year__in=years, number__isnull=False)
@@ -284,10 +335,12 @@ def _seal(book: Book, items: list[_Checked], source: str, now) -> None:
             prev_hash=head, book_code=book.code, seq=seq, fiscal_year=year, number=number, period=str(c.period),
             source=source, idempotency_key=c.spec.idempotency_key, reverses=reverses_seq,
             made_by=c.made_by_id, reviewed_by=c.reviewed_by_id, content=c.digest,
+            supervisor=book.supervisor_id, attachments=c.attachments, month_number=month_numbers[id(c)],
         )
         c.fields = {
             "fiscal_year": year, "number": number, "seq": seq, "prev_hash": head, "hash": digest,
-            "posted_at": now, "source": source,
+            "posted_at": now, "source": source, "supervisor_id": book.supervisor_id,
+            "month_number": month_numbers[id(c)],
         }
         head = digest
     book.chain_length, book.chain_head = seq, head
@@ -311,9 +364,76 @@ def _balances_apply(book: Book, items: list[_Checked]) -> None:
     )
 
 
+def _deficit_problems(book: Book, items: list[_Checked]) -> list[dict]:
+    """不允许赤字: an account set to refuse (cash, bank) must not end any day on its other side.
+
+    Runs after the batch's rows are in (same transaction, book locked), from the earliest day the batch
+    draws such an account down: the balance the evening before, then each day's movements up to the last
+    posted day, so a back-dated payment that would overdraw a later day is refused too."""
+    from datetime import timedelta
+
+    from django.db.models import Q, Sum
+
+    from .selectors import account_balance
+
+    earliest, first_item = {}, {}
+    for c in items:
+        for acc_id, lc in c.lines:
+            if (acc_id not in earliest or c.spec.date < earliest[acc_id]) and (lc.credit_fen or lc.debit_fen):
+                earliest[acc_id] = c.spec.date
+                first_item[acc_id] = c
+    guarded = Account.objects.filter(pk__in=list(earliest), deficit=Account.Deficit.REFUSE)
+    problems = []
+    for account in guarded:
+        start = earliest[account.pk]
+        running = int(account_balance(account=account, as_of=start - timedelta(days=1)).amount * 100)
+        # No day can end below zero if the evening before covers every draw-down since (months from the
+        # balance table, the first month from its postings): the usual case, read in O(months).
+        draw = "credit" if account.normal_side == Account.Side.DEBIT else "debit"
+        later = AccountBalance.objects.filter(account=account).filter(
+            Q(period__year__gt=start.year) | Q(period__year=start.year, period__month__gt=start.month)
+        ).aggregate(s=Sum(draw))["s"]
+        first = Posting.objects.filter(account=account, entry__status=JournalEntry.Status.POSTED,
+                                       entry__date__gte=start, entry__date__year=start.year,
+                                       entry__date__month=start.month).aggregate(s=Sum(draw))["s"]
+        if running - sum(int(x.amount * 100) for x in (later, first) if x is not None) >= 0:
+            continue
+        days = (Posting.objects.filter(account=account, entry__status=JournalEntry.Status.POSTED,
+                                       entry__date__gte=start)
+                .values("entry__date").annotate(dr=Sum("debit"), cr=Sum("credit")).order_by("entry__date"))
+        for day in days:
+            dr, cr = int(day["dr"].amount * 100), int(day["cr"].amount * 100)
+            running += dr - cr if account.normal_side == Account.Side.DEBIT else cr - dr
+            if running < 0:
+                other = _("credit") if account.normal_side == Account.Side.DEBIT else _("debit")
+                problems.append(problem(
+                    first_item[account.pk].label, lazy_format(_("account %(code)s"), code=account.code),
+                    lazy_format(_("a balance that never ends a day on the %(side)s side (%(name)s: 不允许赤字)"),
+                                side=other, name=account.name),
+                    lazy_format(_("%(date)s ends at %(side)s %(amount)s"), date=day["entry__date"].isoformat(),
+                                side=other, amount=f"{-running / 100:,.2f}")))
+                break
+    return problems
+
+
 def _post_checked(book: Book, items: list[_Checked], source: str) -> list[JournalEntry]:
     """Write checked entries as posted. Caller holds the book lock inside a transaction."""
+    if book.chain_length == 0:
+        from .opening import opening_pending_problems
+
+        pending = opening_pending_problems(book)
+        if pending:
+            raise Refused(pending)
+    drafts = {c.draft.pk: c for c in items if c.draft is not None}
+    if drafts:
+        from .models import Attachment
+
+        for entry_id, sha in Attachment.objects.filter(entry_id__in=list(drafts)).values_list("entry_id", "sha256"):
+            drafts[entry_id].attachments += (sha,)
     now = timezone.now()
+    given = items
+    # Within a batch, vouchers are numbered and chained in date order (stable for one day).
+    items = sorted(items, key=lambda c: c.spec.date)
     _seal(book, items, source, now)
     new_items = [c for c in items if c.draft is None]
     entries = _entries_insert(book, new_items, now)
@@ -333,12 +453,15 @@ def _post_checked(book: Book, items: list[_Checked], source: str) -> list[Journa
             book=book, seq__gte=items[0].fields["seq"], seq__lte=items[-1].fields["seq"], status="draft"
         ).update(status=JournalEntry.Status.POSTED)
     except IntegrityError as exc:  # the database's own check; the service checked first
-        raise Refused([problem(f"book {book.code}", "database", "the ledger invariants to hold", exc)]) from exc
+        raise Refused([problem(_book(book), _("database"), _("the ledger invariants to hold"), exc)]) from exc
     _balances_apply(book, items)
+    overdrawn = _deficit_problems(book, items)
+    if overdrawn:
+        raise Refused(overdrawn)
     Book.objects.filter(pk=book.pk).update(chain_length=book.chain_length, chain_head=book.chain_head)
     _checkpoint_on_commit(book)
     new_entries = iter(entries)
-    result = []
+    posted = {}
     for c in items:
         if c.draft is None:
             e = next(new_entries)
@@ -346,8 +469,8 @@ def _post_checked(book: Book, items: list[_Checked], source: str) -> list[Journa
         else:
             e = c.draft
             e.refresh_from_db()
-        result.append(e)
-    return result
+        posted[id(c)] = e
+    return [posted[id(c)] for c in given]
 
 
 def book_balances_digest(book: Book) -> str:
@@ -356,7 +479,10 @@ def book_balances_digest(book: Book) -> str:
     rows = AccountBalance.objects.filter(book=book).annotate(
         dr=ExpressionWrapper(F("debit"), output_field=fen), cr=ExpressionWrapper(F("credit"), output_field=fen),
     ).values_list("account__code", "period__year", "period__month", "dr", "cr")
-    return chain.balances_digest((code, f"{y}-{m:02d}", dr, cr) for code, y, m, dr, cr in rows.iterator())
+    from .opening import opening_digest_rows
+
+    return chain.balances_digest([*opening_digest_rows(book),
+                                  *((code, f"{y}-{m:02d}", dr, cr) for code, y, m, dr, cr in rows.iterator())])
 
 
 def _checkpoint_on_commit(book: Book) -> None:
@@ -381,7 +507,7 @@ def _entries_insert(book: Book, items: list[_Checked], now) -> list[JournalEntry
     table = JournalEntry._meta.db_table
     columns = ("book_id", "period_id", "date", "fiscal_year", "number", "seq", "status", "memo", "source",
                "idempotency_key", "content_digest", "reverses_id", "made_by_id", "reviewed_by_id", "created_at",
-               "posted_at", "prev_hash", "hash")
+               "posted_at", "prev_hash", "hash", "supervisor_id", "month_number")
     rows = []
     for c in items:
         f = c.fields
@@ -389,7 +515,7 @@ def _entries_insert(book: Book, items: list[_Checked], now) -> list[JournalEntry
             book.pk, c.period.pk, ops.adapt_datefield_value(c.spec.date), f["fiscal_year"], f["number"], f["seq"],
             JournalEntry.Status.DRAFT, c.spec.memo, f["source"], c.spec.idempotency_key, c.digest,
             c.reverses.pk if c.reverses is not None else None, c.made_by_id, c.reviewed_by_id, created, created,
-            f["prev_hash"], f["hash"],
+            f["prev_hash"], f["hash"], f["supervisor_id"], f["month_number"],
         ))
     rows_insert(table, columns, rows)
     first, last = items[0].fields["seq"], items[-1].fields["seq"]
@@ -432,8 +558,8 @@ def entries_post_many(
     reviewed_by_id = getattr(reviewed_by, "pk", reviewed_by)
     # Whatever puts money into a book was prepared by one named person and approved by another,
     # both of whom keep that book (a fund's people never write into an insurer's book, nor the reverse).
-    problems += signer_problems(f"book {book.code}", made_by=made_by, reviewed_by=reviewed_by)
-    problems += _outside_scope(book, f"book {book.code}", made_by=made_by, reviewed_by=reviewed_by)
+    problems += signer_problems(_book(book), made_by=made_by, reviewed_by=reviewed_by)
+    problems += _outside_scope(book, _book(book), made_by=made_by, reviewed_by=reviewed_by)
     for i, spec in enumerate(entries):
         label = _label(spec, i if len(entries) > 1 else None)
         key = spec.idempotency_key
@@ -443,14 +569,16 @@ def entries_post_many(
         if key and key in existing:
             prior = existing[key]
             if prior.content_digest != c.digest:
-                problems.append(problem(label, "idempotency_key", f"the same content as {prior.label()}",
-                                        "different content under the same key"))
+                problems.append(problem(label, _("idempotency_key"),
+                                        lazy_format(_("the same content as %(label)s"), label=prior.label()),
+                                        _("different content under the same key")))
             result.append(prior)
             continue
         if key and key in seen_keys:
             if seen_keys[key].digest != c.digest:
-                problems.append(problem(label, "idempotency_key", "a key used once in the batch",
-                                        f"also used by {seen_keys[key].label} with other content"))
+                problems.append(problem(label, _("idempotency_key"), _("a key used once in the batch"),
+                                        lazy_format(_("also used by %(label)s with other content"),
+                                                    label=seen_keys[key].label)))
             result.append(seen_keys[key])
             continue
         if key:
@@ -493,7 +621,8 @@ def _outside_scope(book: Book, label: str, **people) -> list[dict]:
     for field_name, value in people.items():
         who = person_of(value)
         if who is not None and not in_scope(who, book):
-            problems.append(problem(label, field_name, f"someone who keeps book {book.code} (in their scope)",
+            problems.append(problem(label, {"made_by": _("made_by"), "reviewed_by": _("reviewed_by")}.get(field_name, field_name),
+                                    lazy_format(_("someone who keeps book %(code)s (in their scope)"), code=book.code),
                                     who.get_username()))
     return problems
 
@@ -515,9 +644,9 @@ def _draft_locked(entry: JournalEntry, label: str) -> JournalEntry:
     """The draft under a row lock, so a maker's edit and a reviewer's posting never cross."""
     locked = JournalEntry.objects.select_for_update().filter(pk=entry.pk).first()
     if locked is None:
-        raise Refused([problem(label, "entry", "a draft that still exists", "deleted meanwhile")])
+        raise Refused([problem(label, _("entry"), _("a draft that still exists"), _("deleted meanwhile"))])
     if locked.status != JournalEntry.Status.DRAFT:
-        raise Refused([problem(locked.label(), "status", "a draft", "posted meanwhile: reverse it instead")])
+        raise Refused([problem(locked.label(), _("status"), _("a draft"), _("posted meanwhile: reverse it instead"))])
     return locked
 
 
@@ -532,34 +661,35 @@ def entry_draft_save(
     is a draft, only by its maker, and only if it is the voucher's own (not a document's half).
     """
     problems = []
-    label = f"draft «{memo}»"
+    label = lazy_format(_("draft «%(memo)s»"), memo=memo)
     if entry is not None:
         _lock_book(book)  # book, then entry: the order posting takes them in, so the two never deadlock
         entry = _draft_locked(entry, label)
         who = person_of(made_by) if made_by is not None else None
         if who is not None and who.pk != entry.made_by_id:
-            problems.append(problem(entry.label(), "made_by", "the draft's own maker (制单)", who.get_username()))
+            problems.append(problem(entry.label(), _("made_by"), _("the draft's own maker (制单)"), who.get_username()))
         if entry.source not in OWN_SOURCES and entry.source != source:
-            problems.append(problem(entry.label(), "source", "a voucher typed in the books",
-                                    f"part of a document ({entry.source}): change it there"))
+            problems.append(problem(entry.label(), _("source"), _("a voucher typed in the books"), lazy_format(
+                _("part of a document (%(source)s): change it there"), source=source_label(entry.source))))
     else:
         problems += signer_problems(label, made_by=made_by, need_reviewer=False)
         problems += _outside_scope(book, label, made_by=made_by)
     context = _BookContext(book, [date])
     period = context.periods.get((date.year, date.month)) if isinstance(date, date_type) else None
     if period is None or period.status != Period.Status.OPEN:
-        problems.append(problem(label, "date", "a date in an open period", date))
+        problems.append(problem(label, _("date"), _("a date in an open period"), date))
     rows = []
     for n, ln in enumerate(lines, start=1):
         acc_id = context.accounts.get(ln.account)
         if acc_id is None or acc_id in context.non_leaf:
-            problems.append(problem(label, f"line {n} account", f"a leaf account of book {book.code}", ln.account))
-        dr = context._amount(ln.debit, label, f"line {n} debit", problems)
-        cr = context._amount(ln.credit, label, f"line {n} credit", problems)
+            problems.append(problem(label, lazy_format(_("line %(n)s account"), n=n),
+                                    lazy_format(_("a leaf account of book %(code)s"), code=book.code), ln.account))
+        dr = context._amount(ln.debit, label, lazy_format(_("line %(n)s debit"), n=n), problems)
+        cr = context._amount(ln.credit, label, lazy_format(_("line %(n)s credit"), n=n), problems)
         if dr and cr:
-            problems.append(problem(label, f"line {n}", "a debit or a credit, not both", "both"))
+            problems.append(problem(label, lazy_format(_("line %(n)s"), n=n), _("a debit or a credit, not both"), _("both")))
         if dr is not None and cr is not None and not dr and not cr:
-            problems.append(problem(label, f"line {n}", "a debit or a credit above zero", "neither"))
+            problems.append(problem(label, lazy_format(_("line %(n)s"), n=n), _("a debit or a credit above zero"), _("neither")))
         rows.append((acc_id, dr, cr, ln))
     if problems:
         raise Refused(problems)
@@ -575,7 +705,8 @@ def entry_draft_save(
         with transaction.atomic():
             entry.save()
     except IntegrityError as exc:  # a key or a reversal another request took a moment ago
-        raise Refused([problem(label, "entry", "a document drafted once", f"already drafted ({exc})")]) from None
+        raise Refused([problem(label, _("entry"), _("a document drafted once"),
+                               lazy_format(_("already drafted (%(why)s)"), why=exc))]) from None
     entry.postings.all().delete()
     _postings_insert([
         (entry.pk, book.pk, n, acc_id, dr, cr, ln.memo or "", ln.counterparty or "")
@@ -592,9 +723,9 @@ def entry_draft_post(*, entry: JournalEntry, reviewed_by) -> JournalEntry:
     book = _lock_book(entry.book)
     entry = JournalEntry.objects.select_for_update().filter(pk=entry.pk).first() or entry
     if entry.status == JournalEntry.Status.POSTED:
-        raise Refused([problem(entry.label(), "status", "a draft awaiting review", "already posted")])
+        raise Refused([problem(entry.label(), _("status"), _("a draft awaiting review"), _("already posted"))])
     if not JournalEntry.objects.filter(pk=entry.pk).exists():
-        raise Refused([problem(entry.label(), "entry", "a draft that still exists", "deleted meanwhile")])
+        raise Refused([problem(entry.label(), _("entry"), _("a draft that still exists"), _("deleted meanwhile"))])
     problems = signer_problems(entry.label(), made_by=entry.made_by_id, reviewed_by=reviewed_by)
     problems += _outside_scope(book, entry.label(), reviewed_by=reviewed_by)
     spec = _spec_of_draft(entry)
@@ -619,11 +750,11 @@ def entry_draft_delete(*, entry: JournalEntry, by) -> None:
     entry = _draft_locked(entry, f"draft #{entry.pk}")
     problems = []
     if who is None or not (who.pk == entry.made_by_id or is_administrator(who)):
-        problems.append(problem(entry.label(), "by", "the draft's maker (制单) or an administrator",
+        problems.append(problem(entry.label(), _("by"), _("the draft's maker (制单) or an administrator"),
                                 who.get_username() if who is not None else "nobody"))
     if entry.source not in OWN_SOURCES:
-        problems.append(problem(entry.label(), "source", "a voucher typed in the books",
-                                f"part of a document ({entry.source}): withdraw the document"))
+        problems.append(problem(entry.label(), _("source"), _("a voucher typed in the books"), lazy_format(
+            _("part of a document (%(source)s): withdraw the document"), source=source_label(entry.source))))
     if problems:
         raise Refused(problems)
     detail = {"memo": entry.memo, "date": entry.date.isoformat(), "source": entry.source,
@@ -648,10 +779,10 @@ def entry_reverse(*, entry: JournalEntry, date: date | None = None, memo: str | 
     original = JournalEntry.objects.select_for_update(of=("self",)).select_related("book").get(pk=entry.pk)
     label = original.label()
     if original.status != JournalEntry.Status.POSTED:
-        raise Refused([problem(label, "status", "a posted entry", "a draft: edit or delete it instead")])
+        raise Refused([problem(label, _("status"), _("a posted entry"), _("a draft: edit or delete it instead"))])
     if original.reverses_id is not None:
-        raise Refused([problem(label, "entry", "an entry that is not itself a reversal",
-                                     "a reversal: post a new entry instead")])
+        raise Refused([problem(label, _("entry"), _("an entry that is not itself a reversal"),
+                                     _("a reversal: post a new entry instead"))])
     existing = JournalEntry.objects.filter(reverses=original).first()
     if existing is not None:
         return existing

@@ -1,6 +1,5 @@
 """Admin for annual settlements (figures, terms, the loss split, review and post) and missed deadlines."""
 
-import json
 from datetime import timedelta
 from decimal import Decimal
 
@@ -14,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from access.admin_scope import scoped_get_or_404
 from access.roles import is_administrator
+from contracts.display import terms_table
 from core.errors import Refused
 from core.money import fmt
 from ledger.admin_views import refusal_messages
@@ -80,7 +80,7 @@ class SettlementAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("terms applied"))
     def terms_shown(self, obj):
-        return format_html("<pre>{}</pre>", json.dumps(obj.terms, ensure_ascii=False, indent=2))
+        return terms_table(obj.terms)
 
     @admin.display(description=_("outcome"))
     def outcome_shown(self, obj):
@@ -158,10 +158,16 @@ class DeadlineAdmin(admin.ModelAdmin):
         return False
 
 
+@admin.display(description=_("matched by"))
+def _matched_by(obj):
+    return obj.matched_by_shown
+
+
 class BankLineInline(admin.TabularInline):
     model = BankLine
-    fields = ("line", "date", "amount", "description", "reference", "counterparty", "matched_by", "matched_at")
+    fields = ("line", "date", "amount", "description", "reference", "counterparty", "matched_by_shown", "matched_at")
     readonly_fields = fields
+    matched_by_shown = staticmethod(_matched_by)
     extra = 0
     can_delete = False
     show_change_link = True
@@ -214,9 +220,11 @@ class BankLineAdmin(admin.ModelAdmin):
     """Manual match and unmatch, recorded with who and when."""
 
     form = BankLineForm
-    list_display = ("statement", "line", "date", "amount", "description", "reference", "matched_by", "matched_at")
+    list_display = ("statement", "line", "date", "amount", "description", "reference", "matched_by_shown",
+                    "matched_at")
     list_filter = ("statement",)
     actions = ["unmatch"]
+    matched_by_shown = staticmethod(_matched_by)
 
     def has_add_permission(self, request):
         return False

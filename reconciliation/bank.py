@@ -17,10 +17,11 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account
 from audit.services import audit_record
-from core.errors import Refused, problem
+from core.errors import Refused, lazy_format, problem
 from core.money import from_fen
 from core.tables import iter_table
 from core.values import BadValue, amount, date_value, within
@@ -46,37 +47,41 @@ def _line_fen(get, cols: dict) -> tuple[int | None, list[tuple[str, str, str]]]:
         try:
             fen = int(_yuan(get("amount"), signed=True) * 100)
         except BadValue as exc:
-            return None, [("amount", exc.expected, exc.found)]
-        return (fen, []) if fen else (None, [("amount", "a non-zero amount", get("amount"))])
+            return None, [(_("amount"), exc.expected, exc.found)]
+        return (fen, []) if fen else (None, [(_("amount"), _("a non-zero amount"), get("amount"))])
     fen, bad = {}, []
     for key in ("debit", "credit"):
         text = get(key)
         try:
             fen[key] = int(_yuan(text, signed=False) * 100) if text else 0
         except BadValue as exc:
-            bad.append((key, _column_reason(text, cols[key], exc), exc.found))
+            bad.append(({"debit": _("debit"), "credit": _("credit")}[key], _column_reason(text, cols[key], exc),
+                        exc.found))
     if bad:
         return None, bad
-    shown = f"{get('debit') or '(empty)'} / {get('credit') or '(empty)'}"
+    shown = lazy_format(_("%(debit)s / %(credit)s"), debit=get("debit") or _("(empty)"),
+                        credit=get("credit") or _("(empty)"))
     if fen["debit"] and fen["credit"]:
-        return None, [("amount", f"an amount in {cols['debit']} or in {cols['credit']}, not in both", shown)]
+        return None, [(_("amount"), lazy_format(_("an amount in %(debit)s or in %(credit)s, not in both"),
+                                                debit=cols["debit"], credit=cols["credit"]), shown)]
     if not fen["debit"] and not fen["credit"]:
-        return None, [("amount", f"a non-zero amount in {cols['debit']} or {cols['credit']}", shown)]
+        return None, [(_("amount"), lazy_format(_("a non-zero amount in %(debit)s or %(credit)s"),
+                                                debit=cols["debit"], credit=cols["credit"]), shown)]
     return fen["credit"] - fen["debit"], []
 
 
-def _column_reason(text: str, column: str, exc: BadValue) -> str:
+def _column_reason(text: str, column: str, exc: BadValue):
     """A signed figure in 支出 or 收入: the column is the direction, so a sign there leaves it in doubt."""
     if text.startswith("-"):
         try:
             _yuan(text[1:], signed=False)
         except BadValue:
             return exc.expected
-        return f"an amount ≥ 0 in {column} (the column says in or out; no sign)"
+        return lazy_format(_("an amount ≥ 0 in %(column)s (the column says in or out; no sign)"), column=column)
     return exc.expected
 
 
-def _balance(value, where: str, field_name: str, problems: list) -> int | None:
+def _balance(value, where, field_name, problems: list) -> int | None:
     try:
         return int(_yuan(str(value), signed=True) * 100)
     except BadValue as exc:
@@ -90,25 +95,29 @@ def bank_statement_import(*, path: Path, account: Account, bank: str, year: int,
     fmt = BankFormat.objects.filter(name=bank).first()
     where = Path(path).name
     if fmt is None:
-        known = ", ".join(BankFormat.objects.values_list("name", flat=True)) or "(none saved)"
-        raise Refused([problem(where, "bank", f"a saved column mapping: {known}", bank)])
+        known = ", ".join(BankFormat.objects.values_list("name", flat=True)) or _("(none saved)")
+        raise Refused([problem(where, _("bank"), lazy_format(_("a saved column mapping: %(known)s"), known=known),
+                               bank)])
     sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     existing = BankStatement.objects.filter(account=account, year=year, month=month).first()
     if existing is not None:
         if existing.file_sha256 == sha:
             return existing  # the same file again: nothing new
-        raise Refused([problem(where, "statement", f"one statement for {year}-{month:02d}", "another file already")])
+        raise Refused([problem(where, _("statement"),
+                               lazy_format(_("one statement for %(month)s"), month=f"{year}-{month:02d}"),
+                               _("another file already"))])
     cols = fmt.columns
     rows = iter_table(path)
-    _, header = next(rows, (1, []))
+    _header_row, header = next(rows, (1, []))
     index = {name: i for i, name in enumerate(header)}
     missing = [v for v in cols.values() if v not in index]
     if missing:
-        raise Refused([problem(where, "header", f"the columns of {bank}: {', '.join(cols.values())}",
+        raise Refused([problem(where, _("header"), lazy_format(_("the columns of %(bank)s: %(columns)s"), bank=bank,
+                                                                columns=", ".join(cols.values())),
                                ", ".join(header))])
     problems, lines, seen, unread = [], [], set(), 0
     if not (1 <= month <= 12 and 1900 <= year <= 9998):
-        raise Refused([problem(where, "month", "a month 1–12 of a year 1900–9998", f"{year}-{month}")])
+        raise Refused([problem(where, _("month"), _("a month 1–12 of a year 1900–9998"), f"{year}-{month}")])
     first, last = date(year, month, 1), (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1))
     for n, cells in rows:
         cells = cells + [""] * (len(header) - len(cells))
@@ -118,26 +127,29 @@ def bank_statement_import(*, path: Path, account: Account, bank: str, year: int,
             day = date_value(get("date"))
         except BadValue as exc:
             day = None
-            problems.append(problem(f"row {n}", "date", exc.expected, exc.found))
+            problems.append(problem(lazy_format(_("row %(n)s"), n=n), _("date"), exc.expected, exc.found))
         if day is not None and not first <= day <= last:
-            problems.append(problem(f"row {n}", "date", f"a date in {year}-{month:02d}", day))
+            problems.append(problem(lazy_format(_("row %(n)s"), n=n), _("date"),
+                                    lazy_format(_("a date in %(month)s"), month=f"{year}-{month:02d}"), day))
         fen, bad = _line_fen(get, cols)
-        problems += [problem(f"row {n}", *b) for b in bad]
+        problems += [problem(lazy_format(_("row %(n)s"), n=n), *b) for b in bad]
         if day is None or fen is None:
             unread += 1
             continue
         key = (day, fen, get("reference"), get("description"))
         if key in seen:
-            problems.append(problem(f"row {n}", "line", "each line once", "a duplicate of an earlier line"))
+            problems.append(problem(lazy_format(_("row %(n)s"), n=n), _("line"), _("each line once"),
+                                    _("a duplicate of an earlier line")))
         seen.add(key)
         lines.append(BankLine(line=n, date=day, amount=Decimal(fen) / 100, description=get("description"),
                               reference=get("reference"), counterparty=get("counterparty")))
     total = sum(int(ln.amount.amount * 100) for ln in lines)
-    o = _balance(opening, where, "opening balance", problems)
-    c = _balance(closing, where, "closing balance", problems)
+    o = _balance(opening, where, _("opening balance"), problems)
+    c = _balance(closing, where, _("closing balance"), problems)
     # With a line unread the sum would be wrong, and the difference it shows a false lead.
     if o is not None and c is not None and not unread and o + total != c:
-        problems.append(problem(where, "closing balance", f"opening + lines = {Decimal(o + total) / 100:,.2f}",
+        problems.append(problem(where, _("closing balance"),
+                                lazy_format(_("opening + lines = %(sum)s"), sum=f"{Decimal(o + total) / 100:,.2f}"),
                                 f"{Decimal(c) / 100:,.2f}"))
     if problems:
         raise Refused(problems)
@@ -162,22 +174,24 @@ def bank_statement_import_mt940(*, path: Path, account: Account, by=None) -> Ban
         opening = parsed.data["final_opening_balance"].amount.amount
         closing = parsed.data["final_closing_balance"]
     except Exception as exc:  # the parser raises many kinds for a malformed file
-        raise Refused([problem(where, "file", "an MT940 statement with :60F: and :62F: balances", exc)]) from None
+        raise Refused([problem(where, _("file"), _("an MT940 statement with :60F: and :62F: balances"), exc)]) from None
     day = closing.date
     sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     existing = BankStatement.objects.filter(account=account, year=day.year, month=day.month).first()
     if existing is not None:
         if existing.file_sha256 == sha:
             return existing
-        raise Refused([problem(where, "statement", f"one statement for {day:%Y-%m}", "another file already")])
+        raise Refused([problem(where, _("statement"), lazy_format(_("one statement for %(month)s"), month=f"{day:%Y-%m}"),
+                               _("another file already"))])
     lines, problems, unread = [], [], 0
-    balances_read = all([_mt940_figure(opening, where, "opening balance", problems),
-                         _mt940_figure(closing.amount.amount, where, "closing balance", problems)])
+    balances_read = all([_mt940_figure(opening, where, _("opening balance"), problems),
+                         _mt940_figure(closing.amount.amount, where, _("closing balance"), problems)])
     for n, t in enumerate(parsed, start=1):
         d = t.data
         if (d["date"].year, d["date"].month) != (day.year, day.month):
-            problems.append(problem(f"line {n}", "date", f"a date in {day:%Y-%m}", d["date"]))
-        if not _mt940_figure(d["amount"].amount, f"line {n}", "amount", problems):
+            problems.append(problem(lazy_format(_("line %(n)s"), n=n), _("date"),
+                                    lazy_format(_("a date in %(month)s"), month=f"{day:%Y-%m}"), d["date"]))
+        if not _mt940_figure(d["amount"].amount, lazy_format(_("line %(n)s"), n=n), _("amount"), problems):
             unread += 1
             continue
         lines.append(BankLine(line=n, date=d["date"], amount=d["amount"].amount,
@@ -185,7 +199,8 @@ def bank_statement_import_mt940(*, path: Path, account: Account, by=None) -> Ban
                               reference=d.get("customer_reference") or d.get("bank_reference") or ""))
     total = sum((ln.amount.amount for ln in lines), Decimal(0))
     if balances_read and not unread and opening + total != closing.amount.amount:
-        problems.append(problem(where, "closing balance", f"opening + lines = {opening + total:,.2f}",
+        problems.append(problem(where, _("closing balance"),
+                                lazy_format(_("opening + lines = %(sum)s"), sum=f"{opening + total:,.2f}"),
                                 f"{closing.amount.amount:,.2f}"))
     if problems:
         raise Refused(problems)
@@ -199,7 +214,7 @@ def bank_statement_import_mt940(*, path: Path, account: Account, by=None) -> Ban
     return statement
 
 
-def _mt940_figure(value: Decimal, where: str, field_name: str, problems: list) -> bool:
+def _mt940_figure(value: Decimal, where, field_name, problems: list) -> bool:
     """The parser reads MT940 figures itself; they must still be fen and plausible."""
     try:
         within(value, limit=getattr(settings, LIMIT), limit_name=LIMIT)
@@ -207,7 +222,7 @@ def _mt940_figure(value: Decimal, where: str, field_name: str, problems: list) -
         problems.append(problem(where, field_name, exc.expected, exc.found))
         return False
     if value != value.quantize(Decimal("0.01")):
-        problems.append(problem(where, field_name, "an amount with at most 2 decimals", value))
+        problems.append(problem(where, field_name, _("an amount with at most 2 decimals"), value))
         return False
     return True
 
@@ -288,8 +303,10 @@ def bank_match_auto(*, statement: BankStatement, by: str = "auto") -> int:
 def bank_match_manual(*, line: BankLine, postings: list[Posting], by: str) -> BankLine:
     fen = int(line.amount.amount * 100)
     if sum(_book_side(p) for p in postings) != fen or any(p.account_id != line.statement.account_id for p in postings):
-        raise Refused([problem(f"bank line {line.line}", "postings", f"postings on {line.statement.account} "
-                               f"adding up to {line.amount}", [str(p) for p in postings])])
+        raise Refused([problem(lazy_format(_("bank line %(n)s"), n=line.line), _("postings"),
+                               lazy_format(_("postings on %(account)s adding up to %(amount)s"),
+                                           account=line.statement.account, amount=line.amount),
+                               "; ".join(str(p) for p in postings) or _("none"))])
     line.matched.set(postings)
     line.matched_by, line.matched_at = by, timezone.now()
     line.save(update_fields=["matched_by", "matched_at"])

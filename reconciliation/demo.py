@@ -74,21 +74,16 @@ def _deposit_received(cy) -> None:
 
 
 def demo_bank_statement(out_dir):
-    """Jincheng fund's 支出户 (1004) in April 2019: an opening balance booked, the bank's statement with
-    the 30% tranche and a 15.00 fee nobody booked, matched, ready for the 余额调节表."""
+    """Jincheng fund's 支出户 (1004) in April 2019: the bank's statement (opening 300,000,000.00, the book's
+    建账 balance) with the 30% tranche and a 15.00 fee nobody booked, matched, ready for the 余额调节表."""
     import csv
     from pathlib import Path
-
-    from ledger.services import Line, entry_post
 
     from .bank import bank_match_auto, bank_statement_import
     from .models import BankFormat
 
     book = Book.objects.get(code="FUND-1405")
-    accountant, reviewer = demo_pair("fund", "1405")
-    entry_post(book=book, date=date(2019, 1, 1), memo="支出户存款期初余额", idempotency_key="demo-opening-1004",
-               lines=[Line("1004", debit="300000000.00"), Line("3001", credit="300000000.00")], source="quickstart",
-               made_by=accountant, reviewed_by=reviewer)
+    accountant, _reviewer = demo_pair("fund", "1405")
     BankFormat.objects.get_or_create(name="工商银行", defaults={"columns": {
         "date": "交易日期", "description": "摘要", "reference": "流水号", "counterparty": "对方户名",
         "debit": "支出", "credit": "收入"}})

@@ -147,3 +147,17 @@ class BankLine(models.Model):
         verbose_name_plural = _("bank statement lines")
         ordering = ["statement", "line"]
         constraints = [models.UniqueConstraint(fields=["statement", "line"], name="bank_line_once")]
+
+    def __str__(self) -> str:
+        # As the statement prints the line: its date, its amount (+ in, − out), what the bank wrote.
+        return f"{self.date} {self.amount.amount:+,.2f} {self.description}".strip()
+
+    @property
+    def matched_by_shown(self) -> str:
+        """Who matched the line, in words: the system's automatic matching, or a person (or who undid it)."""
+        who = self.matched_by
+        if who == "auto":
+            return str(_("matched automatically (系统自动勾对)"))
+        if who.startswith("unmatched by "):
+            return str(_("unmatched by %(user)s") % {"user": who.removeprefix("unmatched by ")})
+        return who

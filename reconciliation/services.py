@@ -12,6 +12,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from access.roles import is_administrator
 from access.scope import in_scope, scope_filter
@@ -21,7 +22,7 @@ from audit.services import audit_record
 from claims.selectors import counted_claims
 from contracts.models import ContractYear, PremiumObligation
 from contracts.services import deposit_release_post
-from core.errors import Refused, problem
+from core.errors import Refused, lazy_format, problem
 from core.people import person_name, person_of, signer_problems
 from ledger.closing import year_end_close, year_end_prepare  # noqa: F401 - scheduled and demo work call them here
 from ledger.models import JournalEntry
@@ -69,24 +70,25 @@ def settlement_draft(*, contract_year: ContractYear, user, as_of: date | None = 
     finds a settlement already there gets None (the scheduled task counts what it made).
     """
     cy = ContractYear.objects.select_for_update().get(pk=contract_year.pk)
-    label = f"settlement {cy}"
+    label = lazy_format(_("settlement %(year)s"), year=cy)
     as_of = as_of or timezone.localdate()
     problems = signer_problems(label, made_by=user, need_reviewer=False)
     fund_book = _book("fund", cy.contract.fund)
     if not problems and not in_scope(user, fund_book):
-        problems.append(problem(label, "user", f"someone who keeps book {fund_book.code} (in their scope)",
-                                user.get_username()))
+        problems.append(problem(label, _("user"), lazy_format(_("someone who keeps book %(code)s (in their scope)"),
+                                                               code=fund_book.code), user.get_username()))
     if problems:
         raise Refused(problems)
     if as_of <= cy.cutoff:
-        raise Refused([problem(label, "as_of", f"a date after the cut-off {cy.cutoff}", as_of)])
+        raise Refused([problem(label, _("as_of"), lazy_format(_("a date after the cut-off %(date)s"), date=cy.cutoff),
+                               as_of)])
     existing = Settlement.objects.filter(contract_year=cy).first()
     if existing is not None and only_new:
         return None
     if existing is not None and existing.status != Settlement.Status.DRAFT:
         return existing
     if policy_loss is not None and not loss_reason.strip():
-        raise Refused([problem(label, "loss_reason", "the reason for the policy / management split", "none")])
+        raise Refused([problem(label, _("loss_reason"), _("the reason for the policy / management split"), _("none"))])
     f = settlement_figures(contract_year=cy)
     terms = terms_from_dict(cy.settlement_terms)
     outcome = settlement_compute(terms=terms, premium=f["premium"], claims=f["claims"], cost=f["cost"],
@@ -130,9 +132,9 @@ def settlement_review(*, settlement: Settlement, user) -> Settlement:
     s = Settlement.objects.select_for_update().get(pk=settlement.pk)
     if s.status != Settlement.Status.DRAFT:
         return s
-    label = f"settlement {s.contract_year}"
+    label = lazy_format(_("settlement %(year)s"), year=s.contract_year)
     problems = signer_problems(label, made_by=s.prepared_by_id, reviewed_by=user)
-    problems += _keeps_fund_book(s, user, "reviewed_by")
+    problems += _keeps_fund_book(s, user, _("reviewed_by"))
     if problems:
         raise Refused(problems)
     s.status, s.reviewed_by = Settlement.Status.REVIEWED, user
@@ -141,11 +143,12 @@ def settlement_review(*, settlement: Settlement, user) -> Settlement:
     return s
 
 
-def _keeps_fund_book(s: Settlement, user, field_name: str) -> list[dict]:
+def _keeps_fund_book(s: Settlement, user, field_name) -> list[dict]:
     book = _book("fund", s.contract_year.contract.fund)
     if user is None or in_scope(user, book):
         return []
-    return [problem(f"settlement {s.contract_year}", field_name, f"someone who keeps book {book.code} (in their scope)",
+    return [problem(lazy_format(_("settlement %(year)s"), year=s.contract_year), field_name,
+                    lazy_format(_("someone who keeps book %(code)s (in their scope)"), code=book.code),
                     user.get_username())]
 
 
@@ -185,6 +188,13 @@ def _key(s: Settlement, key: str) -> str:
     return f"settlement:{s.contract_year_id}:{key}"
 
 
+def _deposit_reference(s: Settlement) -> str:
+    """The reference of the deposit payment a settlement releases, as people read it on the transfer and in
+    its vouchers' 摘要 (its voucher's key is still the transfer's, transfer:<reference>)."""
+    cy = s.contract_year
+    return f"{cy.contract.code}-{cy.year}-保证金释放"
+
+
 @transaction.atomic
 def settlement_post(*, settlement: Settlement, user, on: date | None = None) -> Settlement:
     """Post a reviewed settlement in the fund's book (and pay the released deposit); posting again changes nothing.
@@ -195,17 +205,18 @@ def settlement_post(*, settlement: Settlement, user, on: date | None = None) -> 
     s = Settlement.objects.select_for_update(of=("self",)).select_related("contract_year__contract").get(pk=settlement.pk)
     if s.status == Settlement.Status.POSTED:
         return s
-    label = f"settlement {s.contract_year}"
+    label = lazy_format(_("settlement %(year)s"), year=s.contract_year)
     if s.status != Settlement.Status.REVIEWED:
-        raise Refused([problem(label, "status", "reviewed before posting", s.status)])
+        raise Refused([problem(label, _("status"), _("reviewed before posting"), s.get_status_display())])
     problems = signer_problems(label, made_by=s.prepared_by_id, reviewed_by=s.reviewed_by_id)
     poster = person_of(user)
     if poster is None or not person_name(poster):
-        problems.append(problem(label, "posted_by", "a named person", getattr(poster, "username", "nobody")))
+        problems.append(problem(label, _("posted_by"), _("a named person"),
+                                getattr(poster, "username", None) or _("nobody")))
     elif poster.pk == s.prepared_by_id:
-        problems.append(problem(label, "posted_by", "someone other than the preparer", "the preparer"))
+        problems.append(problem(label, _("posted_by"), _("someone other than the preparer"), _("the preparer")))
     else:
-        problems += _keeps_fund_book(s, poster, "posted_by")
+        problems += _keeps_fund_book(s, poster, _("posted_by"))
     if problems:
         raise Refused(problems)
     cy = s.contract_year
@@ -224,9 +235,10 @@ def settlement_post(*, settlement: Settlement, user, on: date | None = None) -> 
             deposit.forfeited = o["deposit_forfeited"]
             deposit.save(update_fields=["forfeited"])
         if o["deposit_released"] > 0:
-            deposit_release_post(obligation=deposit, reference=_key(s, "deposit"), amount=o["deposit_released"],
+            reference = _deposit_reference(s)
+            deposit_release_post(obligation=deposit, reference=reference, amount=o["deposit_released"],
                                  on=day, made_by=s.prepared_by, reviewed_by=s.reviewed_by)
-            keys.append(f"transfer {_key(s, 'deposit')}")
+            keys.append(f"transfer {reference}")
     s.status, s.posted_at, s.posted_on, s.entry_keys, s.posted_by = (
         Settlement.Status.POSTED, timezone.now(), day, keys, poster)
     s.save(update_fields=["status", "posted_at", "posted_on", "entry_keys", "posted_by"])
@@ -239,12 +251,13 @@ def settlement_insurer_prepare(*, settlement: Settlement, user) -> list[JournalE
     """The insurer's accountant drafts the posted settlement's entries in the insurer's own book, dated as
     the fund posted it, for the insurer's reviewer (settlement_insurer_approve). Again: nothing new."""
     s = Settlement.objects.select_for_update(of=("self",)).select_related("contract_year__contract").get(pk=settlement.pk)
-    label = f"settlement {s.contract_year}"
+    label = lazy_format(_("settlement %(year)s"), year=s.contract_year)
     contract = s.contract_year.contract
     if s.status != Settlement.Status.POSTED:
-        raise Refused([problem(label, "status", "posted in the fund's book first", s.status)])
+        raise Refused([problem(label, _("status"), _("posted in the fund's book first"), s.get_status_display())])
     if party_side(user, fund=contract.fund, insurer=contract.insurer) != "insurer":
-        raise Refused([problem(label, "user", f"an accountant of {contract.insurer}", getattr(user, "username", ""))])
+        raise Refused([problem(label, _("user"), lazy_format(_("an accountant of %(party)s"), party=contract.insurer),
+                               getattr(user, "username", ""))])
     book = _book("insurer", contract.insurer)
     day = s.posted_on or s.as_of
     fiscal_year_open(book=book, year=day.year)
@@ -264,7 +277,8 @@ def settlement_insurer_approve(*, settlement: Settlement, user) -> list[JournalE
     drafts = JournalEntry.objects.filter(book=book, idempotency_key__startswith=f"settlement:{s.contract_year_id}:",
                                          status=JournalEntry.Status.DRAFT).order_by("pk")
     if not drafts:
-        raise Refused([problem(f"settlement {s.contract_year}", "status", "insurer's entries awaiting review", "none")])
+        raise Refused([problem(lazy_format(_("settlement %(year)s"), year=s.contract_year), _("status"),
+                               _("insurer's entries awaiting review"), _("none"))])
     return [entry_draft_post(entry=e, reviewed_by=user) for e in drafts]
 
 
@@ -272,13 +286,14 @@ def settlement_insurer_approve(*, settlement: Settlement, user) -> list[JournalE
 def settlement_delete(*, settlement: Settlement, user) -> None:
     """Withdraw a draft settlement: its preparer's or an administrator's act, recorded with its figures."""
     s = Settlement.objects.select_for_update().get(pk=settlement.pk)
-    label = f"settlement {s.contract_year}"
+    label = lazy_format(_("settlement %(year)s"), year=s.contract_year)
     who = person_of(user)
     problems = []
     if s.status != Settlement.Status.DRAFT:
-        problems.append(problem(label, "status", "a draft", s.status))
+        problems.append(problem(label, _("status"), _("a draft"), s.get_status_display()))
     if who is None or not (who.pk == s.prepared_by_id or is_administrator(who)):
-        problems.append(problem(label, "user", "the preparer or an administrator", getattr(who, "username", "nobody")))
+        problems.append(problem(label, _("user"), _("the preparer or an administrator"),
+                                getattr(who, "username", None) or _("nobody")))
     if problems:
         raise Refused(problems)
     audit_record(action="deleted", actor=who, obj=s, book=_book("fund", s.contract_year.contract.fund),

@@ -12,7 +12,9 @@ always add up to the whole.
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from core.errors import Refused, problem
+from django.utils.translation import gettext_lazy as _
+
+from core.errors import Refused, lazy_format, problem
 
 FEN = Decimal("0.01")
 HUNDRED = Decimal(100)
@@ -71,10 +73,10 @@ def _pct(raw, where, problems, *, allow_none=False) -> Decimal | None:
     try:
         value = Decimal(str(raw))
     except (InvalidOperation, ValueError):
-        problems.append(problem("settlement terms", where, "a percentage 0–100", raw))
+        problems.append(problem(_("settlement terms"), where, _("a percentage 0–100"), raw))
         return None
     if not value.is_finite() or not (0 <= value <= 100):
-        problems.append(problem("settlement terms", where, "a percentage 0–100", raw))
+        problems.append(problem(_("settlement terms"), where, _("a percentage 0–100"), raw))
         return None
     return value
 
@@ -87,8 +89,9 @@ def _bands(raw, key: str, name: str, problems) -> tuple[Band, ...]:
         if score is None or pct is None:
             continue
         if bands and score >= bands[-1].min_score:
-            problems.append(problem("settlement terms", f"{name} {i} min_score",
-                                    f"below {bands[-1].min_score} (bands run highest first)", score))
+            problems.append(problem(_("settlement terms"), f"{name} {i} min_score",
+                                    lazy_format(_("below %(score)s (bands run highest first)"),
+                                                score=bands[-1].min_score), score))
         bands.append(Band(score, pct))
     return tuple(bands)
 
@@ -98,13 +101,13 @@ def terms_from_dict(data: dict) -> Terms:
     problems = []
     cap = _pct(data.get("retained_cap_pct"), "retained_cap_pct", problems)
     if not isinstance(data.get("cost_deducted"), bool):
-        problems.append(problem("settlement terms", "cost_deducted", "true or false", data.get("cost_deducted")))
+        problems.append(problem(_("settlement terms"), "cost_deducted", _("true or false"), data.get("cost_deducted")))
     if data.get("surplus_to") not in ("basic_fund", "next_year_fund"):
-        problems.append(problem("settlement terms", "surplus_to", "basic_fund or next_year_fund",
+        problems.append(problem(_("settlement terms"), "surplus_to", _("basic_fund or next_year_fund"),
                                 data.get("surplus_to")))
     band = _pct(data.get("insurer_loss_band_pct"), "insurer_loss_band_pct", problems, allow_none=True)
     if data.get("beyond_band") not in ("deferred", "shared"):
-        problems.append(problem("settlement terms", "beyond_band", "deferred or shared", data.get("beyond_band")))
+        problems.append(problem(_("settlement terms"), "beyond_band", _("deferred or shared"), data.get("beyond_band")))
     share = _pct(data.get("policy_loss_fund_share_pct", 0), "policy_loss_fund_share_pct", problems)
     incentive = _bands(data.get("incentive"), "extra_pct", "incentive", problems)
     release = _bands(data.get("deposit_release"), "release_pct", "deposit_release", problems)
@@ -124,14 +127,15 @@ def settlement_compute(*, terms: Terms, premium, claims, cost="0", deposit="0", 
     """The settlement outcome for the given figures; touches no book."""
     problems = []
     figures = {}
+    labels = {"premium": _("premium"), "claims": _("claims"), "cost": _("cost"), "deposit": _("deposit")}
     for name, raw in (("premium", premium), ("claims", claims), ("cost", cost), ("deposit", deposit)):
         try:
             value = Decimal(str(raw))
         except (InvalidOperation, ValueError):
-            problems.append(problem("settlement", name, "an amount", raw))
+            problems.append(problem(_("settlement"), labels[name], _("an amount"), raw))
             continue
         if not value.is_finite() or value < 0 or value != value.quantize(FEN):
-            problems.append(problem("settlement", name, "an amount ≥ 0 with at most 2 decimals", raw))
+            problems.append(problem(_("settlement"), labels[name], _("an amount ≥ 0 with at most 2 decimals"), raw))
             continue
         figures[name] = value
     s = None
@@ -141,14 +145,16 @@ def settlement_compute(*, terms: Terms, premium, claims, cost="0", deposit="0", 
         except (InvalidOperation, ValueError):
             s = Decimal(-1)
         if not (0 <= s <= 100):
-            problems.append(problem("settlement", "score", "an assessment score 0–100", score))
+            problems.append(problem(_("settlement"), _("score"), _("an assessment score 0–100"), score))
     if problems:
         raise Refused(problems)
     p, c, e, d = figures["premium"], figures["claims"], figures["cost"], figures["deposit"]
     if d > p:
-        raise Refused([problem("settlement", "deposit", f"at most the premium {p}", d)])
+        raise Refused([problem(_("settlement"), _("deposit"), lazy_format(_("at most the premium %(premium)s"), premium=p),
+                               d)])
     if d and terms.deposit_release and s is None:
-        raise Refused([problem("settlement", "score", "the assessment score (it releases the deposit)", "none")])
+        raise Refused([problem(_("settlement"), _("score"), _("the assessment score (it releases the deposit)"),
+                               _("none"))])
 
     # The deposit: released by the first band the score reaches; forfeited below every band.
     if d and terms.deposit_release:
@@ -174,15 +180,16 @@ def settlement_compute(*, terms: Terms, premium, claims, cost="0", deposit="0", 
         loss = -margin
         if terms.splits_policy_loss:
             if policy_loss is None:
-                raise Refused([problem("settlement", "policy_loss",
-                                       "the policy-caused part of the loss (the accountants' determination)",
-                                       "none: these terms share only policy loss; management loss is the insurer's")])
+                raise Refused([problem(_("settlement"), _("policy_loss"),
+                                       _("the policy-caused part of the loss (the accountants' determination)"),
+                                       _("none: these terms share only policy loss; management loss is the insurer's"))])
             try:
                 x = Decimal(str(policy_loss))
             except (InvalidOperation, ValueError):
                 x = Decimal(-1)
             if not (0 <= x <= loss) or x != x.quantize(FEN):
-                raise Refused([problem("settlement", "policy_loss", f"an amount from 0 to the loss {loss:.2f}",
+                raise Refused([problem(_("settlement"), _("policy_loss"),
+                                       lazy_format(_("an amount from 0 to the loss %(loss)s"), loss=f"{loss:.2f}"),
                                        policy_loss)])
             loss_fund = _q(x * terms.policy_loss_fund_share_pct / HUNDRED)
             loss_insurer = loss - loss_fund

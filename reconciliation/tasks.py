@@ -11,11 +11,13 @@ from datetime import date
 from celery import shared_task
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import override
 
 from access.scope import scope_filter
 from accounts.models import Book
 from audit.services import audit_record
-from core.errors import Refused, problem
+from core.errors import Refused, lazy_format, problem
 from core.people import signer_problems
 
 from .services import deadlines_check, settlements_due_draft, year_end_prepare
@@ -30,12 +32,15 @@ def _day(as_of: str | None) -> date:
 def _acting_person(task: str, acts_for: str | None):
     """The named person a scheduled task prepares for; without one the task does nothing and says so."""
     user = get_user_model().objects.filter(username=acts_for).first() if acts_for else None
-    problems = signer_problems(f"scheduled task {task}", made_by=user, need_reviewer=False)
+    problems = signer_problems(lazy_format(_("scheduled task %(task)s"), task=task), made_by=user, need_reviewer=False)
     if problems:
+        with override("en"):  # the trail keeps refusals in English, the same in every language
+            described = [Refused.describe(p) for p in problems]
         audit_record(action="access_refused", actor=f"task {task}", outcome="refused",
                      detail={"reason": "a scheduled task prepares money documents for a named person",
-                             "acts_for": acts_for or "", "problems": [Refused.describe(p) for p in problems]})
-        raise Refused(problems or [problem(f"scheduled task {task}", "acts_for", "a named person", acts_for)])
+                             "acts_for": acts_for or "", "problems": described})
+        raise Refused(problems or [problem(lazy_format(_("scheduled task %(task)s"), task=task), _("acts_for"),
+                                           _("a named person"), acts_for)])
     return user
 
 

@@ -13,7 +13,7 @@ from django.http import FileResponse, Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from access.admin_scope import refuse, scoped_get_or_404
@@ -61,12 +61,62 @@ class LookupForm(forms.Form):
         return text
 
 
+class KindFilter(admin.SimpleListFilter):
+    """Statements by kind, each kind named by its title."""
+
+    title = _("kind")
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        return [(k, v.title) for k, v in KINDS.items()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(kind=self.value()) if self.value() else queryset
+
+
+def _params_table(params: dict):
+    """A statement's parameters as a small table: year, month (none: the whole year)."""
+    rows = [(_("year"), params.get("year", "-")),
+            (_("month"), params.get("month") or _("the whole year"))]
+    return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
+
+
+def _totals_table(totals: dict):
+    from .labels import total_label
+
+    if not totals:
+        return "-"
+    return format_html("<table>{}</table>", format_html_join(
+        "", '<tr><th>{}</th><td style="text-align:right">{}</td></tr>', ((total_label(k), v) for k, v in totals.items())))
+
+
 @admin.register(ReportRecord)
 class ReportRecordAdmin(ReadOnlyAdmin):
-    list_display = ("code", "kind", "book", "params", "generated_at", "generated_by")
-    list_filter = ("kind", "book")
+    list_display = ("code", "kind_shown", "book", "period_shown", "generated_at", "generated_by")
+    list_filter = (KindFilter, "book")
     search_fields = ("code",)
     change_list_template = "admin/reports/reportrecord/change_list.html"
+    fields = ("code", "kind_shown", "book", "params_shown", "totals_shown", "data_digest", "pdf_sha256",
+              "chain_length", "chain_head", "generated_at", "generated_by")
+    readonly_fields = fields
+
+    @admin.display(description=_("kind"), ordering="kind")
+    def kind_shown(self, obj):
+        return obj.title
+
+    @admin.display(description=_("period"))
+    def period_shown(self, obj):
+        from .labels import period_shown
+
+        return period_shown(obj.params)
+
+    @admin.display(description=_("parameters"))
+    def params_shown(self, obj):
+        return _params_table(obj.params or {})
+
+    @admin.display(description=_("totals shown"))
+    def totals_shown(self, obj):
+        return _totals_table(obj.totals or {})
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -167,7 +217,7 @@ def _issued_dir() -> Path:
 
 
 class JobForm(forms.ModelForm):
-    kind = forms.ChoiceField(label=_("kind"), choices=[(k, f"{v.title} ({k})") for k, v in KINDS.items()])
+    kind = forms.ChoiceField(label=_("kind"), choices=[(k, v.title) for k, v in KINDS.items()])
 
     class Meta:
         model = ReportJob
@@ -179,7 +229,7 @@ class ReportJobAdmin(admin.ModelAdmin):
     form = JobForm
     list_display = ("__str__", "status", "progress_bar", "stage", "parts_done", "parts", "requested_by", "requested_at",
                     "record", "download_link")
-    list_filter = ("status", "kind")
+    list_filter = ("status", KindFilter)
 
     @admin.display(description=_("progress (%)"))
     def progress_bar(self, obj):
@@ -203,7 +253,18 @@ class ReportJobAdmin(admin.ModelAdmin):
         return _download(request, Path(job.file), record=job.record)
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in ReportJob._meta.fields] if obj is not None else []
+        return self.get_fields(request, obj) if obj is not None else []
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return super().get_fields(request, obj)
+        return ["kind_shown", *(f.name for f in ReportJob._meta.fields if f.name not in ("id", "kind"))]
+
+    @admin.display(description=_("kind"))
+    def kind_shown(self, obj):
+        from .labels import kind_title
+
+        return kind_title(obj.kind)
 
     def save_model(self, request, obj, form, change):
         if change:

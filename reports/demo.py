@@ -14,6 +14,7 @@ DEMO = [
     ("premium-status", "FUND-1405", 2019, None), ("premium-status", "FUND-37", 2015, None),
     ("settlement", "FUND-1405", 2019, None), ("settlement", "FUND-37", 2015, None),
     ("operations", "CLIC-1405-DB", 2019, None), ("bank-reconciliation", "FUND-1405", 2019, 4),
+    ("general-ledger", "CLIC-1405-DB", 2019, None), ("cash-journal", "FUND-1405", 2019, None),
 ]
 
 

@@ -25,8 +25,16 @@ class ReportRecord(models.Model):
         ordering = ["-generated_at"]
 
     def __str__(self) -> str:
-        year, month = self.params.get("year"), self.params.get("month")
-        return f"{self.kind} {self.book.code} {year}年{f'{month}月' if month else ''}（核验码 {self.code}）"
+        from .labels import period_shown
+
+        return f"{self.title} {self.book.code} {period_shown(self.params)}（核验码 {self.code}）"
+
+    @property
+    def title(self) -> str:
+        """The statement's title as printed on it (its kind, in words)."""
+        from .labels import kind_title
+
+        return kind_title(self.kind)
 
 
 class ReportJob(models.Model):
@@ -60,4 +68,6 @@ class ReportJob(models.Model):
         ordering = ["-requested_at"]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.book.code} {self.year}{f'-{self.month:02d}' if self.month else ''}"
+        from .labels import kind_title, period_shown
+
+        return f"{kind_title(self.kind)} {self.book.code} {period_shown({'year': self.year, 'month': self.month})}"

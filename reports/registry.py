@@ -7,24 +7,21 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import Count
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Book
-from claims.selectors import counted_claims
 from contracts.models import ContractYear
-from contracts.selectors import premium_status
-from core.errors import Refused, problem
+from core.errors import Refused, lazy_format, problem
 from core.money import cn_upper
 from core.people import person_name
 from ledger.models import JournalEntry
-from ledger.selectors import account_statement, trial_balance
+from ledger.selectors import trial_balance
 from reconciliation.management.commands.settlement_calc import LABELS
 from reconciliation.models import Settlement
 
-
-def _s(money) -> str:
-    amount = money.amount if hasattr(money, "amount") else Decimal(money)
-    return f"{amount:.2f}"
+from .books import cash_journal_data, general_ledger_data, ledger_books_data
+from .figures import two_places as _s
 
 
 def _period(year: int, month: int | None) -> tuple[date, date, int, int]:
@@ -38,7 +35,8 @@ def trial_balance_data(book: Book, year: int, month: int | None, upto: int | Non
     tb = trial_balance(book=book, year=year, month_from=1 if month is None else m1, month_to=m2, upto=upto)
     rows = [{"code": r.account.code, "name": r.account.name, "depth": r.depth, "leaf": r.is_leaf,
              "od": _s(r.opening_debit), "oc": _s(r.opening_credit), "pd": _s(r.period_debit),
-             "pc": _s(r.period_credit), "cd": _s(r.closing_debit), "cc": _s(r.closing_credit)} for r in tb.rows]
+             "pc": _s(r.period_credit), "cd": _s(r.closing_debit), "cc": _s(r.closing_credit),
+             **({"wrong": "1"} if r.wrong_side else {})} for r in tb.rows]
     t = tb.totals
     totals = {"od": _s(t.opening_debit), "oc": _s(t.opening_credit), "pd": _s(t.period_debit),
               "pc": _s(t.period_credit), "cd": _s(t.closing_debit), "cc": _s(t.closing_credit)}
@@ -47,21 +45,8 @@ def trial_balance_data(book: Book, year: int, month: int | None, upto: int | Non
 
 
 def ledger_data(book: Book, year: int, month: int | None, upto: int | None = None) -> dict:
-    start, end, _, _ = _period(year, month)
-    accounts = []
-    for account in book.accounts.filter(children__isnull=True).order_by("code"):
-        opening, lines = account_statement(account=account, date_from=start, date_to=end, upto=upto)
-        if not lines and not opening.amount:
-            continue
-        accounts.append({"code": account.code, "name": account.name, "opening": _s(opening), "lines": [
-            {"date": ln.date.isoformat(), "voucher": ln.voucher, "memo": ln.memo, "debit": _s(ln.debit),
-             "credit": _s(ln.credit), "balance": _s(ln.balance)} for ln in lines],
-            "debit": _s(sum((ln.debit.amount for ln in lines), Decimal(0))),
-            "credit": _s(sum((ln.credit.amount for ln in lines), Decimal(0))),
-            "closing": _s(lines[-1].balance if lines else opening)})
-    return {"title": "明细账", "accounts": accounts,
-            "totals": {"debit": _s(sum(Decimal(a["debit"]) for a in accounts)),
-                       "credit": _s(sum(Decimal(a["credit"]) for a in accounts))}}
+    """明细账 of every leaf account (三栏式, with 本月合计 and 本年累计): reports.books, ledger.books."""
+    return ledger_books_data(book, year, month, upto=upto)
 
 
 def vouchers_data(book: Book, year: int, month: int | None, upto: int | None = None) -> dict:
@@ -70,17 +55,23 @@ def vouchers_data(book: Book, year: int, month: int | None, upto: int | None = N
     if upto is not None:
         entries = entries.filter(seq__lte=upto)
     entries = (entries
-               .select_related("made_by", "reviewed_by").prefetch_related("postings__account")
-               .order_by("fiscal_year", "number"))
+               .select_related("made_by", "reviewed_by", "supervisor").prefetch_related("postings__account")
+               .annotate(attachment_count=Count("attachments"))
+               .order_by("date", "month_number", "number"))
     vouchers, total = [], Decimal(0)
     for e in entries:
+        # 借 lines first, then 贷, each in the order they were entered: how a 记账凭证 is read.
+        postings = sorted(e.postings.all(), key=lambda p: (not p.debit.amount, p.line))
         lines = [{"account": f"{p.account.code} {p.account.name}", "memo": p.memo or e.memo,
-                  "debit": _s(p.debit), "credit": _s(p.credit)} for p in e.postings.all()]
-        amount = sum((p.debit.amount for p in e.postings.all()), Decimal(0))
+                  "debit": _s(p.debit), "credit": _s(p.credit)} for p in postings]
+        amount = sum((p.debit.amount for p in postings), Decimal(0))
         total += amount
+        # 记账: the reviewer's approval is what posts the voucher into the books (one act, 审核记账).
         vouchers.append({"voucher": e.voucher, "date": e.date.isoformat(), "memo": e.memo, "lines": lines,
                          "amount": _s(amount), "upper": cn_upper(amount), "hash": e.hash[:16],
-                         "made_by": person_name(e.made_by), "reviewed_by": person_name(e.reviewed_by)})
+                         "attachments": str(e.attachment_count),
+                         "made_by": person_name(e.made_by), "reviewed_by": person_name(e.reviewed_by),
+                         "posted_by": person_name(e.reviewed_by), "supervisor": person_name(e.supervisor)})
     return {"title": "记账凭证", "vouchers": vouchers, "totals": {"count": str(len(vouchers)), "amount": _s(total)},
             "upper": cn_upper(total)}
 
@@ -91,27 +82,18 @@ def _contract_years(book: Book):
 
 
 def premium_status_data(book: Book, year: int, month: int | None) -> dict:
-    years = [cy for cy in _contract_years(book) if cy.year == year]
-    blocks = []
-    for cy in years:
-        rows = premium_status(contract_year=cy, as_of=cy.cutoff)
-        blocks.append({"contract": cy.contract.name, "cutoff": cy.cutoff.isoformat(), "rows": [
-            {"what": r.obligation.description, "due": r.obligation.due_date.isoformat() if r.obligation.due_date
-             else "考核后", "required": _s(r.required), "received": _s(r.received), "shortfall": _s(r.shortfall),
-             "state": r.state_label + (f" {r.days_late}天" if r.days_late else "")} for r in rows],
-            "required": _s(sum((r.required.amount for r in rows), Decimal(0))),
-            "received": _s(sum((r.received.amount for r in rows), Decimal(0)))})
-    if not blocks:
-        raise Refused([problem(f"book {book.code}", "year", "a year with a contract of this book's owner", year)])
-    return {"title": "保费划拨对账单", "blocks": blocks,
-            "totals": {"required": _s(sum(Decimal(b["required"]) for b in blocks)),
-                       "received": _s(sum(Decimal(b["received"]) for b in blocks))}}
+    # 保费划拨对账单: 应拨, 考核扣留, 已到账 (confirmed by the insurer), 在途, 差额, the deposit and the
+    # reconciliation to the settlement's premium (reports/premium.py, from reconciliation.premium).
+    from .premium import premium_statement_data
+
+    return premium_statement_data(book, year, month)
 
 
 def settlement_data(book: Book, year: int, month: int | None) -> dict:
     settlements = Settlement.objects.filter(contract_year__in=[cy for cy in _contract_years(book) if cy.year == year])
     if not settlements:
-        raise Refused([problem(f"book {book.code}", "year", "a year with a settlement", year)])
+        raise Refused([problem(lazy_format(_("book %(code)s"), code=book.code), _("year"), _("a year with a settlement"),
+                               year)])
     blocks = []
     for s in settlements:
         blocks.append({"contract": s.contract_year.contract.name, "status": s.get_status_display(),
@@ -126,19 +108,11 @@ def settlement_data(book: Book, year: int, month: int | None) -> dict:
 
 
 def operations_data(book: Book, year: int, month: int | None) -> dict:
-    rows = []
-    for cy in _contract_years(book).filter(year=year):
-        claims = counted_claims().filter(charged_to=cy)
-        total = claims.aggregate(s=Sum("paid"))["s"]
-        paid = int(total.amount * 100) if total is not None else 0
-        persons = claims.values("person").distinct().count()
-        premium = sum((o.amount.amount for o in cy.obligations.all()), Decimal(0))
-        rows.append({"contract": cy.contract.name, "premium": _s(premium), "claims": _s(Decimal(paid) / 100),
-                     "beneficiaries": str(persons), "episodes": str(claims.count()),
-                     "loss_ratio": f"{(Decimal(paid) / 100 / premium * 100) if premium else 0:.2f}%"})
-    return {"title": "年度运行分析", "rows": rows,
-            "totals": {"premium": _s(sum(Decimal(r["premium"]) for r in rows)),
-                       "claims": _s(sum(Decimal(r["claims"]) for r in rows))}}
+    # 年度 / 季度运行分析 (--month 3, 6, 9 or 12: the quarter ending that month), claims reconciled to 6511
+    # (reports/operations.py, from claims.operations).
+    from .operations import operations_report_data
+
+    return operations_report_data(book, year, month)
 
 
 def bank_reconciliation_data(book: Book, year: int, month: int | None, upto: int | None = None) -> dict:
@@ -146,11 +120,12 @@ def bank_reconciliation_data(book: Book, year: int, month: int | None, upto: int
     from reconciliation.models import BankStatement
 
     if month is None:
-        raise Refused([problem(f"book {book.code}", "month", "a month (a statement is monthly)", "none")])
+        raise Refused([problem(lazy_format(_("book %(code)s"), code=book.code), _("month"), _("a month (a statement is monthly)"),
+                               _("none"))])
     statements = BankStatement.objects.filter(account__book=book, year=year, month=month).select_related("account")
     if not statements:
-        raise Refused([problem(f"book {book.code}", "month", "a month with an imported bank statement",
-                               f"{year}-{month:02d}")])
+        raise Refused([problem(lazy_format(_("book %(code)s"), code=book.code), _("month"),
+                               _("a month with an imported bank statement"), f"{year}-{month:02d}")])
     blocks = []
     for st in statements:
         r = bank_reconciliation(statement=st, upto=upto)
@@ -200,6 +175,10 @@ class Kind:
 KINDS = {
     "trial-balance": Kind("科目余额表", trial_balance_data, "reports/trial_balance.html", from_chain=True),
     "ledger": Kind("明细账", ledger_data, "", draw="reports.canvas_ledger.ledger_pdf", from_chain=True),
+    "general-ledger": Kind("总分类账", general_ledger_data, "", draw="reports.canvas_ledger.general_ledger_pdf",
+                           from_chain=True),
+    "cash-journal": Kind("银行存款日记账", cash_journal_data, "", draw="reports.canvas_ledger.cash_journal_pdf",
+                         from_chain=True),
     "vouchers": Kind("记账凭证", vouchers_data, "reports/vouchers.html", vouchers_split, from_chain=True),
     "premium-status": Kind("保费划拨对账单", premium_status_data, "reports/premium_status.html"),
     "settlement": Kind("年度结算报告", settlement_data, "reports/settlement.html"),

@@ -19,11 +19,15 @@ from django.conf import settings
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.functional import lazy
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import override
 
 from accounts.models import Book
 from audit.services import audit_record
-from core.errors import Refused, problem
+from core.errors import Refused, lazy_format, problem
 
+from .labels import total_changed
 from .models import ReportJob, ReportRecord
 from .pdf import pdf_join, pdf_render
 from .registry import KINDS
@@ -32,6 +36,20 @@ from .signing import SignatureResult, sign_pdf, validate_pdf
 FONTS = Path(settings.BASE_DIR) / "reports" / "fonts"
 FONT_REGULAR = (FONTS / "NotoSansSC-Regular-GB2312.woff2").as_uri()
 MARK = "LEDGER-VERIFY-"
+
+
+_joined = lazy(lambda items: "; ".join(str(i) for i in items), str)
+
+
+def joined(items):
+    """Items joined with "; ", each put in the language active when shown."""
+    return _joined(items)
+
+
+def english(texts) -> list[str]:
+    """Texts as the audit trail and --json keep them: in English."""
+    with override("en"):
+        return [str(t) for t in texts]
 
 
 def _digest(data: dict) -> str:
@@ -43,9 +61,9 @@ def report_data(*, kind: str, book: Book, year: int, month: int | None = None, u
     book's chain: `upto` entries (default: as many as the book has now), from the postings themselves —
     so verifying it later rebuilds exactly the same figures, whatever was posted since."""
     if kind not in KINDS:
-        raise Refused([problem("report", "kind", f"one of {', '.join(KINDS)}", kind)])
+        raise Refused([problem(_("report"), _("kind"), lazy_format(_("one of %(names)s"), names=", ".join(KINDS)), kind)])
     if month is not None and not 1 <= month <= 12:
-        raise Refused([problem("report", "month", "1–12", month)])
+        raise Refused([problem(_("report"), _("month"), _("a month 1–12"), month)])
     if not KINDS[kind].from_chain:
         return KINDS[kind].build(book, year, month)
     upto = book.chain_length if upto is None else upto
@@ -71,7 +89,8 @@ def html_of(*, kind: str, book: Book, year: int, month: int | None, data: dict, 
     return render_to_string(KINDS[kind].template, {
         "data": data, "book": book, "year": year, "month": month, "code": code, "by": by, "at": at, "part": part,
         "font_regular": FONT_REGULAR, "font_bold": (FONTS / "NotoSansSC-Bold-GB2312.woff2").as_uri(), "mark": MARK,
-        "period": f"{year}年" + (f"{month}月" if month else "1–12月"),
+        # A kind whose month means something else (operations: the quarter ending it) names its own period.
+        "period": data.get("period_label") or f"{year}年" + (f"{month}月" if month else "1–12月"),
     })
 
 
@@ -245,25 +264,25 @@ def report_verify(*, path: Path, by=None) -> Verification:
     # The code's comment ends the statement as laid out; the signature's incremental update follows it.
     found = ([None] + list(re.finditer(rb"\n%LEDGER-VERIFY-([0-9A-F]{16})\r?\n", raw)))[-1]
     if not raw.startswith(b"%PDF") or not found:
-        return Verification(False, differences=["not a statement issued by this ledger (no verification code)"])
+        return Verification(False, differences=[_("not a statement issued by this ledger (no verification code)")])
     code = found.group(1).decode()
     record = ReportRecord.objects.filter(code=code).select_related("book").first()
     # Validated even for a code the database does not know: a statement the institution did sign
     # whose record is gone says something about the database, not the file.
     signature = validate_pdf(raw)
     if record is None:
-        return Verification(False, code, differences=[f"verification code {code} was never issued here"],
-                            signature=signature)
+        return Verification(False, code, differences=[lazy_format(_("verification code %(code)s was never issued here"),
+                                                                  code=code)], signature=signature)
     diffs = []
     if hashlib.sha256(raw).hexdigest() != record.pdf_sha256:
-        diffs.append("the PDF file is not the one issued (its digest differs): it was altered")
+        diffs.append(_("the PDF file is not the one issued (its digest differs): it was altered"))
     if not signature.ok:
-        diffs.append(f"the PDF signature does not validate: {signature.reason}")
+        diffs.append(lazy_format(_("the PDF signature does not validate: %(reason)s"), reason=signature.reason))
     books, notes = _books_still_agree(record)
     diffs += books
     audit_record(action="report_verified", actor=by, obj=record, book=record.book,
                  outcome="ok" if not diffs else "refused",
-                 detail={"file": Path(path).name, "differences": diffs, "notes": notes})
+                 detail={"file": Path(path).name, "differences": english(diffs), "notes": english(notes)})
     return Verification(not diffs, code, record, diffs, signature, notes)
 
 
@@ -273,7 +292,8 @@ def report_verify_record(record: ReportRecord, *, by=None) -> Verification:
     diffs, notes = _books_still_agree(record)
     audit_record(action="report_verified", actor=by, obj=record, book=record.book,
                  outcome="ok" if not diffs else "refused",
-                 detail={"code": record.code, "looked_up_by_code": True, "differences": diffs, "notes": notes})
+                 detail={"code": record.code, "looked_up_by_code": True, "differences": english(diffs),
+                         "notes": english(notes)})
     return Verification(not diffs, record.code, record, diffs, notes=notes)
 
 
@@ -292,7 +312,8 @@ def _books_still_agree(record: ReportRecord) -> tuple[list[str], list[str]]:
     chain = ledger_verify(book=book, upto=record.chain_length)
     diffs += [f"{p['entry']}: {p['check']} — expected {p['expected']}, found {p['found']}" for p in chain.problems[:20]]
     if _link_at(book, record.chain_length) != record.chain_head:
-        diffs.append(f"the book's chain at entry {record.chain_length} is not the one the statement was issued from")
+        diffs.append(lazy_format(_("the book's chain at entry %(n)s is not the one the statement was issued from"),
+                                 n=record.chain_length))
     upto = None
     if KINDS[record.kind].from_chain:
         upto = record.chain_length
@@ -300,14 +321,17 @@ def _books_still_agree(record: ReportRecord) -> tuple[list[str], list[str]]:
         later = JournalEntry.objects.filter(book=book, status="posted", seq__gt=upto, date__gte=start,
                                             date__lte=end).count()
         if later:
-            notes.append(f"{later} voucher(s) dated in this period were posted after the statement was issued; "
-                         f"it shows the books as they stood at entry {upto}")
+            notes.append(lazy_format(_("%(n)s voucher(s) dated in this period were posted after the statement was "
+                                       "issued; it shows the books as they stood at entry %(upto)s"), n=later, upto=upto))
     data = report_data(kind=record.kind, book=book, upto=upto, **record.params)
     if _digest(data) != record.data_digest:
         now = data.get("totals", {})
-        changed = [f"{k}: issued {v}, books now {now.get(k)}" for k, v in record.totals.items() if now.get(k) != v]
-        diffs.append("the books no longer say what the statement says" + (f" ({'; '.join(changed)})" if changed
-                                                                           else " (figures inside changed)"))
+        changed = [total_changed(k, v, now.get(k)) for k, v in record.totals.items() if now.get(k) != v]
+        if changed:
+            diffs.append(lazy_format(_("the books no longer say what the statement says (%(changed)s)"),
+                                     changed=joined(changed)))
+        else:
+            diffs.append(_("the books no longer say what the statement says (figures inside changed)"))
     return diffs, notes
 
 

@@ -215,6 +215,20 @@ def _validation_context(trust_roots: tuple, chain: tuple = ()):
 
 # -- signing ---------------------------------------------------------------------------------
 
+def _off_the_event_loop(call, *args, **kwargs):
+    """pyHanko's synchronous calls start an asyncio loop of their own, which Python refuses inside a running
+    one (an ASGI server, a browser-driving test): there, run the call on a worker thread instead."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return call(*args, **kwargs)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(call, *args, **kwargs).result()
+
+
 def sign_pdf(pdf: bytes | str | Path, *, reason: str = REASON) -> bytes:
     """The PDF with the institution's PAdES signature over all of it (an invisible signature field:
     the signature panel of every reader lists it, and no page's text is covered)."""
@@ -232,7 +246,7 @@ def sign_pdf(pdf: bytes | str | Path, *, reason: str = REASON) -> bytes:
         signer_key_usage={"non_repudiation"})
     # Not strict: WeasyPrint's and pypdf's files carry harmless quirks (a comment after %%EOF among them).
     writer = IncrementalPdfFileWriter(io.BytesIO(raw), strict=False)
-    return signers.sign_pdf(writer, meta, signer=signer).getvalue()
+    return _off_the_event_loop(signers.sign_pdf, writer, meta, signer=signer).getvalue()
 
 
 # -- validation -------------------------------------------------------------------------------
@@ -275,7 +289,7 @@ def validate_pdf(path: bytes | str | Path, *, trust_roots=None) -> SignatureResu
         return SignatureResult(False, reason="the PDF carries no signature")
     signature = signatures[0]  # the ledger's own: any other would have been added after it
     try:
-        status = validate_pdf_signature(signature, _validation_context(roots, chain))
+        status = _off_the_event_loop(validate_pdf_signature, signature, _validation_context(roots, chain))
     except Exception as exc:  # noqa: BLE001
         return SignatureResult(False, reason=f"the signature cannot be validated ({type(exc).__name__}: {exc})")
     whole = status.coverage == SignatureCoverageLevel.ENTIRE_FILE and len(signatures) == 1

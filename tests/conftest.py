@@ -20,8 +20,24 @@ def shandong(db):
     return region_ensure(code="37", name="山东省", level="province")
 
 
+# What the Shandong books hold when this ledger takes them over (建账, ledger.opening): the fund's 支出户
+# holds the year's 大病保险 money, the insurer's 专账 the working capital its head office put in. Cash and
+# bank accounts may not be overdrawn (Account.deficit), so a book that pays needs money to pay from.
+FUND_OPENING = "400000000.00"
+INSURER_OPENING = "100000000.00"
+
+
+def opened(book, balances: dict, *, by, approved_by, as_of=None):
+    """A book's opening balances prepared by one person and approved by another."""
+    from ledger.opening import opening_approve, opening_save
+
+    opening_save(book=book, as_of=as_of or date(2015, 1, 1), balances=balances, by=by)
+    return opening_approve(book=book, by=approved_by)
+
+
 @pytest.fixture
-def fund_book(shandong):
+def unopened_fund_book(shandong):
+    """The Shandong fund's book with its chart and 2015 periods, before its opening balances."""
     fund = fund_ensure(code="F-37", name="山东省城乡居民大病保险资金", region=shandong)
     book = book_create(code="FUND-37", name="山东省大病保险资金账", fund=fund)
     fiscal_year_open(book=book, year=2015)
@@ -29,11 +45,46 @@ def fund_book(shandong):
 
 
 @pytest.fixture
+def fund_book(unopened_fund_book):
+    """The Shandong fund's book, opened with 400,000,000.00 in its 支出户 (1004) against 3001 一般基金结余."""
+    by = person("opening-maker", "孙会计", "fund_accountant", regions=["37"])
+    approved_by = person("opening-checker", "周主管", "reviewer", regions=["37"])
+    opened(unopened_fund_book, {"1004": (FUND_OPENING, None), "3001": (None, FUND_OPENING)}, by=by,
+           approved_by=approved_by)
+    return unopened_fund_book
+
+
+@pytest.fixture
 def insurer_book(db):
+    """The Shandong insurer's 专账, opened with 100,000,000.00 in 1002 银行存款 from its head office (224199)."""
     insurer = insurer_ensure(code="PICC-37", name="中国人民财产保险股份有限公司山东省分公司")
     book = book_create(code="PICC-37-DB", name="人保财险山东大病保险专账", insurer=insurer)
     fiscal_year_open(book=book, year=2015)
+    by = person("opening-insurer-maker", "钱会计", "insurer_accountant", insurers=["PICC-37"])
+    approved_by = person("opening-insurer-checker", "吴主管", "reviewer", insurers=["PICC-37"])
+    opened(book, {"1002": (INSURER_OPENING, None), "224199": (None, INSURER_OPENING)}, by=by, approved_by=approved_by)
     return book
+
+
+def books_opened() -> None:
+    """Every reference book that has not posted yet opened (建账) as quickstart opens it (contracts.demo),
+    the others with 1,000,000,000.00 to pay from (a fund's 1004 against 3001, an insurer's 1002 against
+    224199): cash and bank accounts are never overdrawn, so a book pays only from an opening balance."""
+    from access.demo import PEOPLE, demo_pair
+    from accounts.models import Book
+    from contracts.demo import demo_openings_post, opening_demo
+
+    demo_openings_post()
+    amount = "1000000000.00"
+    for book in Book.objects.filter(chain_length=0, opening__isnull=True).select_related("fund__region", "insurer"):
+        if book.kind == Book.Kind.FUND:
+            side, owner, lines = "fund", book.fund.region.code.split("-")[0], [("1004", amount, None),
+                                                                              ("3001", None, amount)]
+        else:
+            side, owner, lines = "insurer", book.insurer.code, [("1002", amount, None), ("224199", None, amount)]
+        if (side, owner) in PEOPLE:
+            demo_pair(side, owner)
+            opening_demo(book, date(2000, 1, 1), lines, side, owner)
 
 
 def person(username: str, name: str, role: str, *, regions=(), insurers=()):
@@ -96,6 +147,7 @@ def jincheng_people(db):
     from contracts.reference import reference_contracts_load
 
     reference_contracts_load()
+    books_opened()
     return {"fund": demo_pair("fund", "1405"), "insurer": demo_pair("insurer", "CLIC-1405")}
 
 

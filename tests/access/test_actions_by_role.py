@@ -31,6 +31,7 @@ from reconciliation.bank import bank_match_auto, bank_statement_import
 from reconciliation.models import BankFormat, BankLine, Settlement
 from reconciliation.services import settlement_draft, settlement_review
 from tests.claims.test_claims import _row, _write
+from tests.conftest import books_opened
 from tests.reconciliation.test_reconcile import BANK_ROWS, ICBC, _statement
 
 PASSWORD = "Ledger-审计-2026!x"
@@ -62,6 +63,7 @@ def world(db, tmp_path):
     from contracts.reference import reference_contracts_load
 
     reference_contracts_load()
+    books_opened()
     users = {role: user_create(username=role, password=PASSWORD, role=role, full_name=NAMES[role], **SCOPES[role])
              for role in ROLES}
     cy = ContractYear.objects.get(contract__code="JC-2019")

@@ -24,7 +24,7 @@ def test_editing_a_policy_is_checked(staff, db):
                                                    "bands": [["12000", "0.5"], ["10000", "0.6"]], "cap": "300000"}}}
     response = staff.post(f"/admin/claims/benefitpolicy/{p.pk}/change/", {
         "code": p.code, "year": p.year, "name": p.name, "source": p.source, "definition": json.dumps(bad)})
-    assert response.status_code == 200 and "above 12000" in response.content.decode()
+    assert response.status_code == 200 and "第 2 段起点 —— 应为大于 12000" in response.content.decode()
     good = {**p.definition, "groups": {"general": {**p.definition["groups"]["general"], "cap": "350000"}}}
     response = staff.post(f"/admin/claims/benefitpolicy/{p.pk}/change/", {
         "code": p.code, "year": p.year, "name": p.name, "source": p.source, "definition": json.dumps(good)})

@@ -288,7 +288,7 @@ def test_the_import_and_approve_commands(jincheng, tmp_path):
         except SystemExit as exc:
             return exc.code, json.loads(out.getvalue())
 
-    with pytest.raises(CommandError, match="named person"):  # prepared by someone, never by "the operator"
+    with pytest.raises(CommandError, match="有姓名的人员制单"):  # prepared by someone, never by "the operator"
         call_command("import_claims", str(tmp_path / "y.csv"), "--contract", "JC-2019")
     code, data = run("import_claims", str(tmp_path / "y.csv"), "--contract", "JC-2019", "--as", "clic1405-liuyang")
     assert code == 0 and data["claims_created"] == 300 and data["discrepancies"]["2019"]["count"] == 2

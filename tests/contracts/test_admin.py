@@ -98,6 +98,14 @@ def test_the_premium_status_page(desks, jincheng):
         f"/admin/contracts/contractyear/{jincheng.pk}/premium-status/?as_of=2019-07-01")
     text = response.content.decode()
     assert response.status_code == 200
-    assert "逾期后足额 6天" in text  # the 30% tranche arrived 6 days after April 30
+    # Paid by the fund on May 6, 6 days after April 30, not yet confirmed by the insurer: in transit.
+    assert "已拨付待确认 6天" in text and "逾期后足额" not in text
     assert "逾期未足额 1天" in text  # the 60% mark, one day past June 30
     assert "待考核" in text and "147,333,645.00" in text
+    # The insurer confirms the money arrived on May 6; now it is received, 6 days late.
+    t = PremiumTransfer.objects.get()
+    _action(desks["liuyang"], "confirm_own_side", t)
+    _action(desks["zhouting"], "approve", t)
+    text = desks["zhangwei"].get(
+        f"/admin/contracts/contractyear/{jincheng.pk}/premium-status/?as_of=2019-07-01").content.decode()
+    assert "逾期后足额 6天" in text and "已拨付待确认" not in text

@@ -15,7 +15,7 @@ from djmoney.money import Money
 from access.demo import demo_pair
 from accounts.services import book_create, fund_ensure, insurer_ensure, region_ensure
 from audit.models import AuditEvent
-from contracts.demo import transfer_demo
+from contracts.demo import opening_demo, transfer_demo
 from contracts.models import ContractYear, PremiumObligation, PremiumTransfer
 from contracts.selectors import premium_status
 from contracts.services import (
@@ -118,8 +118,13 @@ def _sum(book, code):
 
 @pytest.fixture
 def sides(jincheng):
-    """Jincheng fund: 李敏 prepares, 张伟 reviews; China Life Jincheng: 刘洋 prepares, 周婷 reviews."""
-    return {"fund": demo_pair("fund", "1405"), "insurer": demo_pair("insurer", "CLIC-1405")}
+    """Jincheng fund: 李敏 prepares, 张伟 reviews; China Life Jincheng: 刘洋 prepares, 周婷 reviews. The fund's
+    book opened (建账) on 2019-01-01 with 300,000,000.00 in its 支出户, which it pays from; the insurer's
+    only receives here, and is left without opening balances."""
+    people = {"fund": demo_pair("fund", "1405"), "insurer": demo_pair("insurer", "CLIC-1405")}
+    opening_demo(jincheng.contract.fund.books.get(), date(2019, 1, 1),
+                 [("1004", "300000000.00", None), ("3001", None, "300000000.00")], "fund", "1405")
+    return people
 
 
 def _record(sides, side, **kwargs):
@@ -146,8 +151,10 @@ def test_each_side_books_a_transfer_in_its_own_book_and_it_is_in_transit_until_b
     assert _sum(fund_book, "5101") == (cny("44200093.50"), cny(0))
     assert _sum(fund_book, "1004") == (cny(0), cny("44200093.50"))
     assert _sum(insurer_book, "6031") == (cny(0), cny(0))  # the fund never writes into the insurer's book
+    # Paid by the fund, not yet confirmed by the insurer: in transit (在途), not received (已到账).
     row = premium_status(contract_year=jincheng, as_of=date(2019, 4, 30))[0]
-    assert (row.received, row.in_transit) == (cny("44200093.50"), cny("44200093.50"))
+    assert (row.received, row.in_transit, row.shortfall) == (cny(0), cny("44200093.50"), cny(0))
+    assert (row.state_label, row.days_late) == ("已拨付待确认", None)
 
     # 刘洋 confirms the money arrived on April 28 in the insurer's book; 周婷 posts it.
     t = transfer_confirm(transfer=t, user=liuyang, received_on=date(2019, 4, 28))
@@ -159,7 +166,7 @@ def test_each_side_books_a_transfer_in_its_own_book_and_it_is_in_transit_until_b
     assert _sum(insurer_book, "1002") == (cny("44200093.50"), cny(0))
     assert _sum(insurer_book, "6031") == (cny(0), cny("44200093.50"))
     row = premium_status(contract_year=jincheng, as_of=date(2019, 4, 30))[0]
-    assert (row.state, row.in_transit) == ("paid_on_time", cny(0))
+    assert (row.state, row.received, row.in_transit) == ("paid_on_time", cny("44200093.50"), cny(0))
     assert ledger_verify().ok
 
 

@@ -7,6 +7,7 @@ from contracts.models import ContractYear
 from contracts.reference import reference_contracts_load
 from contracts.topup import REGIONS_FILE
 from reconciliation.models import BankFormat
+from tests.conftest import books_opened
 
 # 工商银行's export: money out in 支出, money in in 收入, never both on one line.
 ICBC = {"date": "交易日期", "description": "摘要", "reference": "流水号", "counterparty": "对方户名", "debit": "支出",
@@ -16,6 +17,7 @@ ICBC = {"date": "交易日期", "description": "摘要", "reference": "流水号
 @pytest.fixture
 def jincheng(db):
     reference_contracts_load()
+    books_opened()
     return ContractYear.objects.get(contract__code="JC-2019", year=2019)
 
 

@@ -215,7 +215,7 @@ def test_the_command_refuses_a_balance_that_is_not_an_amount(icbc_account, tmp_p
     before = table_counts()
     code, out = _run("import_bank_statement", str(path), "--book", "FUND-1405", "--account", "1004", "--bank", "工商银行",
                      "--year", "2020", "--month", "3", *[x for kv in balances.items() for x in kv])
-    assert code == 1 and out["problems"] == [
+    assert code == 1 and [{k: p[k] for k in ("entry", "field", "expected", "found")} for p in out["problems"]] == [
         {"entry": "command line", "field": option, "expected": expected, "found": value}]
     # Nothing but the attempt itself, in the audit trail.
     from audit.models import AuditEvent
@@ -333,5 +333,5 @@ def test_the_topup_command_refuses_bad_options_as_bad_usage(jilin, option, value
     before = table_counts()
     with pytest.raises(CommandError) as info:
         call_command("import_topup", str(TOPUP), option, value, "--json", stdout=StringIO())
-    assert info.value.returncode == 2 and "--due takes YYYY-MM-DD and --per-capita an amount" in str(info.value)
+    assert info.value.returncode == 2 and "--due 须为 YYYY-MM-DD，--per-capita 须为金额" in str(info.value)
     assert_nothing_written(before)

@@ -8,6 +8,15 @@ import pytest
 from core.values import BadValue, amount, date_value, whole_number, within
 
 
+@pytest.fixture(autouse=True)
+def _in_english():
+    """What was expected, as the --json output and the audit trail keep it (in English)."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
 @pytest.mark.parametrize("text, value", [
     ("325.04", Decimal("325.04")), ("1,234,567.5", Decimal("1234567.50")), ("0", Decimal("0.00")),
     ("+7", Decimal("7.00")), (" 12 ", Decimal("12.00")),

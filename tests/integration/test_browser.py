@@ -16,6 +16,7 @@ from audit.models import AuditEvent
 from contracts.reference import reference_contracts_load
 from ledger.models import JournalEntry
 from ledger.services import Line, entry_post, fiscal_year_open
+from tests.conftest import books_opened
 
 from .browser import shot, sign_in
 
@@ -29,6 +30,7 @@ PASSWORD = "Ledger-审计-2026!x"
 @pytest.fixture
 def jincheng(db):
     reference_contracts_load()
+    books_opened()
     for b in Book.objects.all():
         fiscal_year_open(book=b, year=2019)
     fund = Book.objects.get(fund__code="F-1405")

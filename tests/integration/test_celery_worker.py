@@ -100,7 +100,7 @@ def test_workers_racing_on_the_cut_off_draft_one_settlement_each(workers):
     call_command("quickstart", stdout=StringIO())
     Settlement.objects.all().delete()
     # The schedule prepares for a named, responsible person; without one it drafts nothing.
-    with pytest.raises(Exception, match="named person"):
+    with pytest.raises(Exception, match="有姓名的制单人"):  # the refusal, as the worker (zh-hans) words it
         settlement_drafts.apply_async(kwargs={"as_of": "2020-04-01"}, queue=workers).get(timeout=60)
     assert not Settlement.objects.exists()
     chief = user_create(username="chief", password="Chief-结算-2026!x", role="administrator", full_name="钱主任")

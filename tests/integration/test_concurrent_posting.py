@@ -19,6 +19,7 @@ from ledger.integrity import ledger_verify
 from ledger.models import JournalEntry, Posting
 from ledger.selectors import trial_balance
 from ledger.services import EntrySpec, Line, entries_post_many, entry_post, fiscal_year_open
+from tests.conftest import FUND_OPENING, opened
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -45,11 +46,12 @@ def _worker(worker: int, book_codes: list[str], results):
             book = books[i % len(books)]
             entry_post(book=book, date=date(2015, 1 + i % 12, 10), memo=f"进程{worker}单笔{i}",
                        lines=_lines(10000 + worker * 100 + i), idempotency_key=f"w{worker}-s{i}", **signed)
-            # Both racers post the same keyed entries: one must win, the other get it back.
-            entry_post(book=books[0], date=date(2015, 3, 3), memo=f"共同{i}", lines=_lines(500 + i),
+            # Both racers post the same keyed entries: one must win, the other get it back. Every voucher is
+            # dated the 10th of its month, so the racers never post before a month's last voucher (序时控制).
+            entry_post(book=books[0], date=date(2015, 3, 10), memo=f"共同{i}", lines=_lines(500 + i),
                        idempotency_key=f"shared-{i}", **signed)
             posted += 1
-        specs = [EntrySpec(date(2015, 1 + j % 12, 20), _lines(70000 + j), f"进程{worker}批量{j}", f"w{worker}-b{j}")
+        specs = [EntrySpec(date(2015, 1 + j % 12, 10), _lines(70000 + j), f"进程{worker}批量{j}", f"w{worker}-b{j}")
                  for j in range(BATCH)]
         entries_post_many(book=books[-1], entries=specs, source="concurrency-test", **signed)
         results.put((worker, "ok", posted))
@@ -65,6 +67,8 @@ def test_concurrent_posters_lose_nothing_and_number_without_gaps(fund_book, sign
     second = book_create(code="FUND-3705", name="东营市大病保险资金账",
                          fund=fund_ensure(code="F-3705", name="东营市大病保险资金", region=region))
     fiscal_year_open(book=second, year=2015)
+    opened(second, {"1004": (FUND_OPENING, None), "3001": (None, FUND_OPENING)}, by=signed["made_by"],
+           approved_by=signed["reviewed_by"])
     plans = {1: [other.code], 2: [other.code], 3: [other.code, second.code], 4: [second.code, other.code]}
 
     connections.close_all()
@@ -93,6 +97,9 @@ def test_concurrent_posters_lose_nothing_and_number_without_gaps(fund_book, sign
         assert entries.count() == expected[book.code]
         numbers = sorted(entries.values_list("number", flat=True))
         assert numbers == list(range(1, len(numbers) + 1))
+        for month in range(1, 13):  # 凭证号 within each month: gapless, in date order
+            in_month = entries.filter(period__month=month).order_by("month_number")
+            assert list(in_month.values_list("month_number", flat=True)) == list(range(1, in_month.count() + 1))
         keys = list(entries.values_list("idempotency_key", flat=True))
         assert len(keys) == len(set(keys))
         assert Posting.objects.filter(book=book).count() == 2 * expected[book.code]

@@ -8,13 +8,16 @@ import re
 from datetime import date
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpRequest
 from django.test import Client
 
 from accounts.services import account_create
+from audit.models import AuditEvent
 from ledger.admin_views import describe
-from ledger.models import JournalEntry, Period
+from ledger.models import Attachment, JournalEntry, Opening, Period
 from ledger.services import Line, entry_draft_save
+from tests.conftest import premium_lines
 
 ADD = "/admin/ledger/journalentry/add/"
 
@@ -116,12 +119,12 @@ def test_a_voucher_is_prepared_then_posted_by_a_reviewer(zhangsan, lisi, fund_bo
     assert (draft.status, draft.reviewed_by) == ("draft", None)
 
     response = lisi.post(f"/admin/ledger/journalentry/{draft.pk}/post/", follow=True)
-    assert any("记-2015-000001" in m for m in _messages(response))
+    assert any("记-2015-04-0001" in m for m in _messages(response))
     draft.refresh_from_db()
-    assert (draft.status, draft.reviewed_by.username, draft.voucher) == ("posted", "lisi", "记-2015-000001")
+    assert (draft.status, draft.reviewed_by.username, draft.voucher) == ("posted", "lisi", "记-2015-04-0001")
 
     page = lisi.get("/admin/ledger/journalentry/").content.decode()
-    assert "记-2015-000001" in page and "256,000,000.00" in page and "已记账" in page
+    assert "记-2015-04-0001" in page and "256,000,000.00" in page and "已记账" in page
 
 
 def test_the_maker_edits_a_draft_through_the_service(zhangsan, fund_book):
@@ -162,7 +165,7 @@ def test_drafts_are_posted_from_the_list(zhangsan, lisi, fund_book):
     response = lisi.post("/admin/ledger/journalentry/", {"action": "post_drafts",
                                                          "_selected_action": [good.pk, bad.pk]}, follow=True)
     shown = _messages(response)
-    assert any("记-2015-000001" in m for m in shown) and any("借方合计 10.00，贷方合计 9.00" in m for m in shown)
+    assert any("记-2015-04-0001" in m for m in shown) and any("借方合计 10.00，贷方合计 9.00" in m for m in shown)
     assert JournalEntry.objects.get(pk=good.pk).status == "posted"
     assert JournalEntry.objects.get(pk=bad.pk).status == "draft"
 
@@ -196,7 +199,7 @@ def test_a_posted_voucher_is_read_only_and_can_be_reversed(zhangsan, lisi, fund_
     url = f"/admin/ledger/journalentry/{posted_premium.pk}/change/"
     page = zhangsan.get(url).content.decode()
     assert 'name="_save"' not in page and "deletelink" not in page and 'name="postings-0-debit"' not in page
-    assert "冲销" in page and "记-2015-000001" in page
+    assert "冲销" in page and "记-2015-04-0001" in page
     before = JournalEntry.objects.get(pk=posted_premium.pk)
     response = zhangsan.post(url, _voucher_form(fund_book, [("5101", "1.00", ""), ("1004", "", "1.00")],
                                                 memo="改摘要", day="2015-04-29"))
@@ -217,7 +220,7 @@ def test_a_posted_voucher_is_read_only_and_can_be_reversed(zhangsan, lisi, fund_
     assert zhangsan.post(f"/admin/ledger/journalentry/{reversal.pk}/post/").status_code == 403
     response = lisi.post(f"/admin/ledger/journalentry/{reversal.pk}/post/", follow=True)
     reversal.refresh_from_db()
-    assert (reversal.voucher, reversal.status, reversal.reviewed_by.username) == ("记-2015-000002", "posted", "lisi")
+    assert (reversal.voucher, reversal.status, reversal.reviewed_by.username) == ("记-2015-04-0002", "posted", "lisi")
 
     # A reversal is not reversed in turn: refused, in Chinese, and nothing is drafted.
     response = zhangsan.post(f"/admin/ledger/journalentry/{reversal.pk}/reverse/", follow=True)
@@ -229,10 +232,13 @@ def test_the_trial_balance_page(zhangsan, fund_book, posted_premium):
     page = zhangsan.get(f"/admin/accounts/book/{fund_book.pk}/trial-balance/?year=2015&from=1&to=12").content.decode()
     assert "科目余额表" in page and "期初余额" in page and "本期发生额" in page and "期末余额" in page
     cells = re.findall(r'<td class="num">([^<]*)</td>', page)
-    # 5101 debit and 1004 credit, each for the period and at its close; the totals, both sides of both.
-    assert cells.count("256,000,000.00") == 8
+    # The book opened (建账) with 400,000,000.00 in 1004 against 3001: that is 期初, not a movement.
+    # 5101 debit for the period and at its close, 1004 credit for the period, the period totals both sides.
+    assert cells.count("256,000,000.00") == 5
+    assert cells.count("144,000,000.00") == 1  # 1004 at the close: 400,000,000.00 − 256,000,000.00
     totals = re.search(r"<tfoot>(.*?)</tfoot>", page, re.S).group(1)
-    assert re.findall(r'<td class="num">([^<]*)</td>', totals) == ["0.00", "0.00"] + ["256,000,000.00"] * 4
+    assert re.findall(r'<td class="num">([^<]*)</td>', totals) == (
+        ["400,000,000.00"] * 2 + ["256,000,000.00"] * 2 + ["400,000,000.00"] * 2)
     assert 'class="tb-balanced"' in page and 'class="tb-unbalanced"' not in page and "借贷平衡" in page
 
     page = zhangsan.get(f"/admin/accounts/book/{fund_book.pk}/trial-balance/?year=2015&from=5&to=2")
@@ -289,25 +295,25 @@ def test_the_year_end_close_is_prepared_by_one_and_approved_by_another(zhangsan,
     lisi.post("/admin/ledger/period/", {"action": "close_years", "_selected_action": [january.pk]})
     closing.refresh_from_db()
     assert (closing.status, closing.reviewed_by.username) == ("posted", "lisi")
-    assert _lines(closing) == [("5101", 0, 256000000), ("3001", 256000000, 0)]
+    assert _lines(closing) == [("3001", 256000000, 0), ("5101", 0, 256000000)]  # 借 before 贷
     assert set(fund_book.periods.filter(year=2015).values_list("status", flat=True)) == {"final"}
 
 
-def test_refusals_are_translated_part_by_part_and_unknown_phrasings_kept(fund_book):
+def test_a_refusal_is_told_in_the_users_language_and_kept_in_english(fund_book):
+    """Each part of a problem is translated where it is raised; the dict keeps English and a stable code."""
     from django.utils import translation
+    from django.utils.translation import gettext_lazy as _
 
+    from core.errors import lazy_format, problem
+
+    p = problem(lazy_format(_("draft #%(id)s"), id=7), lazy_format(_("line %(n)s account"), n=2),
+                lazy_format(_("a leaf account of book %(code)s"), code="FUND-37"), "1003")
+    assert (p["entry"], p["field"], p["expected"], p["found"], p.code) == (
+        "draft #7", "line 2 account", "a leaf account of book FUND-37", "1003", "a leaf account of book %(code)s")
     with translation.override("zh-hans"):
-        text = describe({"entry": "draft #7", "field": "line 2 account",
-                         "expected": "a leaf account of book FUND-37", "found": "1003"})
-        assert text == "草稿 #7：第 2 行分录的科目 —— 应为账套 FUND-37 的末级科目，实为1003"
-        text = describe({"entry": "reversal of 记-2015-000001", "field": "something new",
-                         "expected": "a phrasing nobody listed", "found": "x"})
-        assert text == "记-2015-000001 的冲销凭证：something new —— 应为a phrasing nobody listed，实为x"
+        assert describe(p) == "草稿 #7：第 2 行分录的科目 —— 应为账套 FUND-37 的末级科目，实为1003"
     with translation.override("en"):
-        text = describe({"entry": "draft #7", "field": "date", "expected": "a date in an open period",
-                         "found": "2015-04-28 in period 2015-04 (closed)"})
-        assert text == "draft #7: date — expected a date in an open period, found 2015-04-28 in period 2015-04 (closed)"
-
+        assert describe(p) == "draft #7: line 2 account — expected a leaf account of book FUND-37, found 1003"
 
 def test_drafts_saved_by_services_show_their_lines(zhangsan, fund_book):
     from tests.conftest import person
@@ -347,3 +353,44 @@ def test_the_voucher_lists_amount_is_right_under_a_search(zhangsan, lisi, fund_b
                 "/admin/ledger/journalentry/"):
         page = lisi.get(url).content.decode()
         assert "44,200,093.50" in page and "88,400,187.00" not in page, url
+
+
+# -- 建账 and attachments: 张三 enters the opening balances, 李四 approves; 张三 attaches a bank receipt --
+
+
+def test_opening_balances_are_typed_with_separators_and_approved_by_another(zhangsan, lisi, unopened_fund_book):
+    url = f"/admin/accounts/book/{unopened_fund_book.pk}/opening/"
+    page = zhangsan.get(url).content.decode()
+    assert "1004 支出户存款" in page and "5101" not in page  # income and expenditure open at zero
+    response = zhangsan.post(url, {"action": "save", "as_of": "2015-01-01", "dr-1004": "400,000,000.00",
+                                   "cr-3001": "399,999,999.00"}, follow=True)
+    assert not Opening.objects.exists()
+    assert any("400,000,000.00" in m and "399,999,999.00" in m for m in _messages(response))
+    zhangsan.post(url, {"action": "save", "as_of": "2015-01-01", "dr-1004": "400,000,000.00",
+                        "cr-3001": "400,000,000.00"})
+    opening = Opening.objects.get(book=unopened_fund_book)
+    assert (opening.status, opening.lines.count()) == ("draft", 2)
+    assert zhangsan.post(url, {"action": "approve"}).status_code == 403  # a preparer never approves
+    lisi.post(url, {"action": "approve"})
+    opening.refresh_from_db()
+    assert (opening.status, opening.approved_by.username) == ("approved", "lisi")
+    assert "400,000,000.00" in lisi.get(url).content.decode()
+
+
+def test_a_scan_is_attached_to_a_draft_and_downloaded(zhangsan, lisi, fund_book, maker):
+    draft = entry_draft_save(book=fund_book, date=date(2015, 4, 28), memo="拨付保费",
+                             lines=premium_lines("256000000.00"), made_by=maker)
+    url = f"/admin/ledger/journalentry/{draft.pk}/attachments/"
+    receipt = b"%PDF-1.4\n% receipt\n%%EOF\n"
+    zhangsan.post(url, {"file": SimpleUploadedFile("银行回单.pdf", receipt, content_type="application/pdf")})
+    response = zhangsan.post(url, {"file": SimpleUploadedFile("x.exe", b"MZ\x90", content_type="application/pdf")},
+                             follow=True)
+    assert any("PDF" in m for m in _messages(response))
+    attachment = Attachment.objects.get(entry=draft)
+    # The reviewer has no right to change vouchers: refused (and recorded), nothing attached.
+    assert lisi.post(url, {"file": SimpleUploadedFile("y.pdf", receipt + b" ")}).status_code == 403
+    assert Attachment.objects.filter(entry=draft).count() == 1
+    download = lisi.get(f"/admin/ledger/journalentry/{draft.pk}/attachments/{attachment.pk}/")
+    assert download.content == receipt and download["Content-Type"] == "application/pdf"
+    assert AuditEvent.objects.filter(action="attachment_downloaded", actor="lisi").count() == 1
+    assert "银行回单.pdf" in zhangsan.get(f"/admin/ledger/journalentry/{draft.pk}/change/").content.decode()

@@ -82,8 +82,9 @@ FAKE_SEAL = "ab" * 32
 def _post_raw(entry, number=1):
     """Turn a draft posted as the first entry of its book, numbered and sealed as the database requires
     (migration 0006), so that what refuses it is the rule a test is about."""
-    _sql("UPDATE ledger_journalentry SET status = 'posted', number = %s, seq = %s, posted_at = %s, prev_hash = '',"
-         " hash = %s WHERE id = %s", [number, number, "2015-05-06 10:00:00+00:00", FAKE_SEAL, entry.pk])
+    _sql("UPDATE ledger_journalentry SET status = 'posted', number = %s, month_number = %s, seq = %s, posted_at = %s,"
+         " prev_hash = '', hash = %s WHERE id = %s",
+         [number, number, number, "2015-05-06 10:00:00+00:00", FAKE_SEAL, entry.pk])
 
 
 def test_an_unbalanced_or_single_posting_entry_cannot_be_posted_by_sql(fund_book, maker, reviewer):
@@ -151,8 +152,8 @@ def test_nothing_enters_or_posts_into_a_closed_period(fund_book, maker, reviewer
     # Closed behind the services' back, with a draft still inside.
     _sql("UPDATE ledger_period SET status = 'closed' WHERE id = %s", [june.pk])
     assert "open period" in _refused(
-        "UPDATE ledger_journalentry SET status = 'posted', number = 1, seq = 1, posted_at = %s, prev_hash = '',"
-        " hash = %s WHERE id = %s", ["2015-06-03 10:00:00+00:00", FAKE_SEAL, draft.pk])
+        "UPDATE ledger_journalentry SET status = 'posted', number = 1, month_number = 1, seq = 1, posted_at = %s,"
+        " prev_hash = '', hash = %s WHERE id = %s", ["2015-06-03 10:00:00+00:00", FAKE_SEAL, draft.pk])
     with pytest.raises(IntegrityError, match="open period"):
         _raw_draft(fund_book, june, date(2015, 6, 4))
     draft.refresh_from_db()
@@ -214,6 +215,10 @@ def test_every_guard_is_installed_after_all_migrations(db):
                          "ledger_account_no_truncate", "ledger_book_no_truncate", "ledger_period_guard_insert",
                          "ledger_period_history", "ledger_period_history_guard", "ledger_balance_guard",
                          "ledger_account_guard_kind", "ledger_book_guard"}
+            # Migrations 0008 and 0009: opening balances and voucher attachments, frozen once sealed.
+            expected |= {"ledger_entry_guard_month_number",  # migration 0010: numbered in the month, in date order
+                         "ledger_opening_guard", "ledger_opening_line_guard", "ledger_opening_no_truncate",
+                         "ledger_opening_line_no_truncate", "ledger_attachment_guard", "ledger_attachment_no_truncate"}
             assert set(raw.POSTGRES_TRIGGERS) <= expected
         else:
             cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'ledger_%'")
@@ -230,6 +235,10 @@ def test_every_guard_is_installed_after_all_migrations(db):
                          "ledger_balance_guard_replaced", "ledger_balance_guard_update",
                          "ledger_balance_guard_updated", "ledger_balance_guard_delete", "ledger_account_guard_kind",
                          "ledger_account_guard_delete", "ledger_book_guard_update", "ledger_book_guard_delete"}
+            # Migrations 0008 and 0009: opening balances and voucher attachments, frozen once sealed.
+            expected |= {f"ledger_{t}_guard_{op}" for t in ("opening", "opening_line", "attachment")
+                         for op in ("insert", "update", "delete")}
+            expected.add("ledger_entry_guard_month_number")  # migration 0010: numbered in the month, in date order
             assert set(raw.SQLITE_TRIGGERS) <= expected
         assert {row[0] for row in cursor.fetchall()} == expected
         if connection.vendor == "postgresql":

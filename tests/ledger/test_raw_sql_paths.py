@@ -472,16 +472,21 @@ def test_a_draft_turned_posted_by_sql_needs_the_next_number_the_next_link_and_a_
     head = posted_premium.hash
     s = via()
 
-    def post(number, seq, prev_hash, hash_):
-        return ("UPDATE ledger_journalentry SET status = 'posted', number = %s, seq = %s, prev_hash = %s, hash = %s,"
-                " posted_at = '2015-05-06 10:00:00+00:00' WHERE id = %s", [number, seq, prev_hash, hash_, draft.pk])
+    def post(number, seq, prev_hash, hash_, month_number=1):  # the first voucher of May
+        return ("UPDATE ledger_journalentry SET status = 'posted', number = %s, month_number = %s, seq = %s,"
+                " prev_hash = %s, hash = %s, posted_at = '2015-05-06 10:00:00+00:00' WHERE id = %s",
+                [number, month_number, seq, prev_hash, hash_, draft.pk])
 
     _attempts_refused(s, [
-        # PostgreSQL's CHECK (entry_posted_is_numbered) refuses the first before the statement trigger runs.
+        # PostgreSQL's CHECK (entry_posted_is_numbered) refuses the first before the statement trigger runs;
+        # SQLite's check of the monthly number may speak first.
         ("UPDATE ledger_journalentry SET status = 'posted', number = 99 WHERE id = %s", [draft.pk]),
         post(2, 2, head, "not a seal"),
         post(2, 2, head, SEAL.upper()),
-    ], naming="sealed|entry_posted_is_numbered")
+    ], naming="sealed|entry_posted_is_numbered|number in its month")
+    # 凭证号 in the month: the next after the last posted in May (none yet), so 1 — not 2, not missing.
+    _attempts_refused(s, [post(2, 2, head, SEAL, month_number=2), post(2, 2, head, SEAL, month_number=None)],
+                      naming="in its month")
     _attempts_refused(s, [post(99, 2, head, SEAL), post(3, 2, head, SEAL)], naming="next in its book and year")
     _attempts_refused(s, [post(2, 3, head, SEAL), post(2, 2, "cd" * 32, SEAL), post(2, 2, "", SEAL),
                           post(2, 1, "", SEAL)])
@@ -493,19 +498,21 @@ def test_a_draft_turned_posted_by_sql_needs_the_next_number_the_next_link_and_a_
     s.run(*post(2, 2, head, SEAL))
     problems = ledger_verify(book=fund_book).problems
     named = {(p["entry"], p["check"]) for p in problems}
-    assert any(entry == "记-2015-000002" and ("hash" in check or "seal" in check) for entry, check in named), problems
+    assert any(entry == "记-2015-05-0001" and ("hash" in check or "seal" in check) for entry, check in named), problems
     assert ("balance 5101 2015-05", "period balance = Σ postings") in named
 
 
 def test_a_batch_posted_by_the_service_passes_the_checks_across_years(fund_book, signed):
-    # One statement posts entries of two years interleaved: numbers run per year, the chain across both.
+    # One call posts entries of two years interleaved: they are numbered and chained in date order (so 2015's
+    # first), numbers run per year and per month, the chain across both; results come back in the order given.
     from ledger.services import EntrySpec, entries_post_many
 
     fiscal_year_open(book=fund_book, year=2016)
     specs = [EntrySpec(date(2016 - i % 2, 3, 1 + i), premium_lines(f"{i + 1}.00"), f"批{i}") for i in range(6)]
     entries = entries_post_many(book=fund_book, entries=specs, **signed)
-    assert [(e.fiscal_year, e.number, e.seq) for e in entries] == [
-        (2016, 1, 1), (2015, 1, 2), (2016, 2, 3), (2015, 2, 4), (2016, 3, 5), (2015, 3, 6)]
+    assert [(e.fiscal_year, e.number, e.month_number, e.seq) for e in entries] == [
+        (2016, 1, 1, 4), (2015, 1, 1, 1), (2016, 2, 2, 5), (2015, 2, 2, 2), (2016, 3, 3, 6), (2015, 3, 3, 3)]
+    assert [e.voucher for e in entries[:2]] == ["记-2016-03-0001", "记-2015-03-0001"]
     assert ledger_verify(book=fund_book).ok
 
 

@@ -1,8 +1,9 @@
 """Reading the books: 科目余额表, balances at a date, 明细账 with a running balance.
 
-The insurer's 2015 Shandong book: premium of 320,000,000.00 (32 yuan × 10,000,000
-insured) received in two tranches, claims accrued to hospitals and paid, and the
-year's surplus owed back to the fund booked to 224101 应返还医保基金.
+The insurer's 2015 Shandong book: opened (建账) with 100,000,000.00 of working capital from its head
+office (1002 银行存款 / 224199 其他), premium of 320,000,000.00 (32 yuan × 10,000,000 insured) received
+in two tranches, claims accrued to hospitals and paid, and the year's surplus owed back to the fund
+booked to 224101 应返还医保基金.
 """
 
 from datetime import date
@@ -41,25 +42,27 @@ def _row(tb, code):
 def test_trial_balance_for_the_year(insurer_year):
     tb = trial_balance(book=insurer_year, year=2015)
     bank = _row(tb, "1002")
+    # The opening balance is 期初, not a movement of the year: 100,000,000.00 + 320,000,000.00 − 18,250,340.27.
     assert (bank.opening_debit, bank.period_debit, bank.period_credit, bank.closing_debit) == (
-        cny(0), cny("320000000.00"), cny("18250340.27"), cny("301749659.73"))
+        cny("100000000.00"), cny("320000000.00"), cny("18250340.27"), cny("401749659.73"))
     premium = _row(tb, "6031")
     assert (premium.period_debit, premium.period_credit, premium.closing_credit) == (
         cny("1500000.00"), cny("320000000.00"), cny("318500000.00"))
     # 2241 其他应付款 shows the sum of its sub-accounts, indented one level up.
     payable = _row(tb, "2241")
     assert not payable.is_leaf and payable.depth == 0 and _row(tb, "224101").depth == 1
-    assert (payable.period_debit, payable.period_credit, payable.closing_credit) == (
-        cny("18250340.27"), cny("19750340.27"), cny("1500000.00"))
+    assert (payable.opening_credit, payable.period_debit, payable.period_credit, payable.closing_credit) == (
+        cny("100000000.00"), cny("18250340.27"), cny("19750340.27"), cny("101500000.00"))
     assert tb.balanced
-    assert (tb.totals.period_debit, tb.totals.closing_debit) == (cny("358000680.54"), cny("320000000.00"))
+    assert (tb.totals.opening_debit, tb.totals.opening_credit) == (cny("100000000.00"), cny("100000000.00"))
+    assert (tb.totals.period_debit, tb.totals.closing_debit) == (cny("358000680.54"), cny("420000000.00"))
 
 
 def test_trial_balance_for_a_later_range_opens_with_what_came_before(insurer_year):
     tb = trial_balance(book=insurer_year, year=2015, month_from=6, month_to=12)
     bank = _row(tb, "1002")
     assert (bank.opening_debit, bank.period_debit, bank.period_credit, bank.closing_debit) == (
-        cny("256000000.00"), cny("64000000.00"), cny("18250340.27"), cny("301749659.73"))
+        cny("356000000.00"), cny("64000000.00"), cny("18250340.27"), cny("401749659.73"))
     hospitals = _row(tb, "224102")
     assert (hospitals.opening_credit, hospitals.period_debit, hospitals.closing_credit) == (
         cny("18250340.27"), cny("18250340.27"), cny(0))
@@ -68,17 +71,18 @@ def test_trial_balance_for_a_later_range_opens_with_what_came_before(insurer_yea
 
 def test_balance_of_an_account_at_a_date(insurer_year):
     bank = insurer_year.accounts.get(code="1002")
-    assert account_balance(account=bank, as_of=date(2015, 4, 28)) == cny(0)
-    assert account_balance(account=bank, as_of=date(2015, 6, 9)) == cny("256000000.00")
-    assert account_balance(account=bank, as_of=date(2015, 6, 10)) == cny("237749659.73")
-    assert account_balance(account=bank, as_of=date(2016, 1, 1)) == cny("301749659.73")
+    assert account_balance(account=bank, as_of=date(2015, 1, 1)) == cny("100000000.00")
+    assert account_balance(account=bank, as_of=date(2015, 4, 28)) == cny("100000000.00")
+    assert account_balance(account=bank, as_of=date(2015, 6, 9)) == cny("356000000.00")
+    assert account_balance(account=bank, as_of=date(2015, 6, 10)) == cny("337749659.73")
+    assert account_balance(account=bank, as_of=date(2016, 1, 1)) == cny("401749659.73")
 
 
 def test_account_statement_runs_the_balance_line_by_line(insurer_year):
     bank = insurer_year.accounts.get(code="1002")
     opening, lines = account_statement(account=bank, date_from=date(2015, 5, 1), date_to=date(2015, 12, 31))
-    assert opening == cny("256000000.00")
+    assert opening == cny("356000000.00")
     assert [(ln.voucher, ln.memo, ln.debit, ln.credit, ln.balance) for ln in lines] == [
-        ("记-2015-000003", "支付5月医院赔款", cny(0), cny("18250340.27"), cny("237749659.73")),
-        ("记-2015-000004", "收到尾款20%", cny("64000000.00"), cny(0), cny("301749659.73")),
+        ("记-2015-06-0001", "支付5月医院赔款", cny(0), cny("18250340.27"), cny("337749659.73")),
+        ("记-2015-12-0001", "收到尾款20%", cny("64000000.00"), cny(0), cny("401749659.73")),
     ]

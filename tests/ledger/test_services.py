@@ -43,7 +43,7 @@ def _refused(call, **kwargs) -> list[dict]:
 def test_premium_transfer_posts_with_voucher_number_hash_and_balances(fund_book, posted_premium):
     e = posted_premium
     assert e.status == "posted"
-    assert e.voucher == "记-2015-000001"
+    assert e.voucher == "记-2015-04-0001"  # 凭证号: the first voucher of April 2015
     assert len(e.hash) == 64 and e.prev_hash == ""
     amounts = {(p.account.code, p.debit, p.credit) for p in e.postings.select_related("account")}
     assert amounts == {
@@ -58,7 +58,7 @@ def test_premium_transfer_posts_with_voucher_number_hash_and_balances(fund_book,
     assert fund_book.chain_length == 1 and fund_book.chain_head == e.hash
 
 
-def test_voucher_numbers_are_gapless_per_book_and_year_and_the_chain_links(fund_book, insurer_book, signed,
+def test_voucher_numbers_are_gapless_per_book_and_month_and_the_chain_links(fund_book, insurer_book, signed,
                                                                           insurer_signed):
     fiscal_year_open(book=fund_book, year=2016)
     e1 = entry_post(book=fund_book, date=date(2015, 4, 28), memo="首期", lines=premium_lines("100.00"), **signed)
@@ -66,8 +66,9 @@ def test_voucher_numbers_are_gapless_per_book_and_year_and_the_chain_links(fund_
     e3 = entry_post(book=fund_book, date=date(2015, 12, 20), memo="尾款20%", lines=premium_lines("25.00"), **signed)
     other = entry_post(book=insurer_book, date=date(2015, 4, 29), memo="收到保费",
                        lines=[Line("1002", debit="100.00"), Line("6031", credit="100.00")], **insurer_signed)
-    assert [e1.voucher, e2.voucher, e3.voucher] == ["记-2015-000001", "记-2016-000001", "记-2015-000002"]
-    assert other.voucher == "记-2015-000001"  # each book numbers its own vouchers
+    assert [e1.voucher, e2.voucher, e3.voucher] == ["记-2015-04-0001", "记-2016-04-0001", "记-2015-12-0001"]
+    assert [e1.number, e2.number, e3.number] == [1, 1, 2]  # the order of posting within each year
+    assert other.voucher == "记-2015-04-0001"  # each book numbers its own vouchers
     assert e2.prev_hash == e1.hash and e3.prev_hash == e2.hash
     assert other.prev_hash == ""
 
@@ -84,7 +85,7 @@ def test_idempotency_key_reused_with_other_content_is_refused(fund_book, posted_
                         lines=premium_lines("256000000.01"), idempotency_key="premium-2015-1", **signed)
     assert problems == [{
         "entry": "key premium-2015-1", "field": "idempotency_key",
-        "expected": "the same content as 记-2015-000001", "found": "different content under the same key",
+        "expected": "the same content as 记-2015-04-0001", "found": "different content under the same key",
     }]
 
 
@@ -155,7 +156,7 @@ def test_a_batch_with_one_bad_entry_writes_nothing_and_lists_every_problem(fund_
 def test_a_batch_posts_in_order_and_posting_it_again_creates_nothing(fund_book, signed):
     specs = [EntrySpec(date(2015, m, 10), premium_lines(f"{m}000.00"), f"第{m}月", f"m{m}") for m in range(1, 13)]
     first = entries_post_many(book=fund_book, entries=specs, **signed)
-    assert [e.voucher for e in first] == [f"记-2015-{n:06d}" for n in range(1, 13)]
+    assert [e.voucher for e in first] == [f"记-2015-{m:02d}-0001" for m in range(1, 13)]
     again = entries_post_many(book=fund_book, entries=specs, **signed)
     assert [e.pk for e in again] == [e.pk for e in first]
     assert JournalEntry.objects.count() == 12 and Posting.objects.count() == 24
@@ -168,8 +169,8 @@ def test_reversal_swaps_sides_links_the_original_and_nets_to_zero(fund_book, pos
     assert entry_reverse(entry=posted_premium, made_by=maker).pk == draft.pk  # preparing twice: the same draft
     assert _refused(entry_draft_post, entry=draft, reviewed_by=maker)[0]["found"] == "the same person"
     rev = entry_draft_post(entry=draft, reviewed_by=reviewer)
-    assert rev.reverses_id == posted_premium.pk and rev.voucher == "记-2015-000002"
-    assert rev.memo.startswith("冲销 记-2015-000001")
+    assert rev.reverses_id == posted_premium.pk and rev.voucher == "记-2015-04-0002"
+    assert rev.memo.startswith("冲销 记-2015-04-0001")
     lines = {(p.account.code, p.debit.amount, p.credit.amount) for p in rev.postings.select_related("account")}
     assert lines == {("5101", 0, 256000000), ("1004", 256000000, 0)}
     april = Period.objects.get(book=fund_book, year=2015, month=4)
@@ -234,7 +235,7 @@ def test_draft_is_posted_by_a_reviewer_who_is_not_its_maker(fund_book, maker, re
     problems = _refused(entry_draft_post, entry=draft, reviewed_by=maker)
     assert problems[0]["expected"] == "a reviewer other than the maker (制单)"
     posted = entry_draft_post(entry=draft, reviewed_by=reviewer)
-    assert posted.pk == draft.pk and posted.voucher == "记-2015-000001"
+    assert posted.pk == draft.pk and posted.voucher == "记-2015-12-0001"
     assert (posted.made_by, posted.reviewed_by) == (maker, reviewer)
     problems = _refused(entry_draft_post, entry=posted, reviewed_by=reviewer)
     assert problems[0]["found"] == "already posted"

@@ -32,7 +32,7 @@ def test_loss_split_review_and_post_from_the_page(jincheng, tmp_path, people):  
     s = settlement_draft(contract_year=jincheng, as_of=date(2020, 5, 1), user=preparer, policy_loss="0.00",
                          loss_reason="初稿")
     page = _client(preparer).get(f"/admin/reconciliation/settlement/{s.pk}/change/").content.decode()
-    assert "承办机构承担" in page and "18,613,027.90" in page and "retained_cap_pct" in page
+    assert "承办机构承担" in page and "18,613,027.90" in page and "承办机构留存上限" in page  # the terms, in words
     # The reviewer may not enter the split (it is the accountants' determination): 403, nothing changed.
     assert _client(reviewer).post(f"/admin/reconciliation/settlement/{s.pk}/split/",
                                   {"policy_loss": "1.00", "reason": "审核人改"}).status_code == 403

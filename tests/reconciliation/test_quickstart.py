@@ -46,6 +46,23 @@ def test_quickstart_posts_the_demo_year_once_and_verifies(db):
     assert second["entries_created"] == 0
     verified = _json("verify_ledger")
     assert (verified["ok"], verified["entries"]) == (True, JournalEntry.objects.count())
+    # Books an accountant would accept: no cash or bank account overdrawn, no fund balance on its wrong side,
+    # at the end of any month (verify_ledger) or of the demo years (the trial balances).
+    assert verified["warnings"] == [] and verified["problems"] == []
+    from accounts.models import Book
+    from ledger.models import Opening
+    from ledger.selectors import trial_balance
+
+    for book in Book.objects.all():
+        for year in set(book.periods.values_list("year", flat=True)):
+            assert not [r.account.code for r in trial_balance(book=book, year=year).rows if r.wrong_side], book.code
+    # Every book that pays was opened (建账) and approved by someone other than who prepared it; no opening
+    # voucher in the books (FUND-1405's 300,000,000.00 is 期初, not a movement of 2019).
+    assert Opening.objects.filter(status="approved").exclude(approved_by=F("prepared_by")).count() >= 4
+    assert not JournalEntry.objects.filter(memo__contains="期初").exists()
+    fund_1405 = trial_balance(book=Book.objects.get(code="FUND-1405"), year=2019)
+    bank = next(r for r in fund_1405.rows if r.account.code == "1004")
+    assert (bank.opening_debit.amount, bank.period_debit.amount) == (Decimal("300000000.00"), Decimal("0.00"))
 
 
 def test_every_demo_voucher_names_two_different_people_who_keep_its_book(db):
@@ -81,7 +98,13 @@ def test_quickstart_prints_balanced_trial_balances(db):
     t4 = next(t for t in TRANSFERS if t[0] == "JC-2019-T4")
     late = (t3[4] - date(2019, 6, 30)).days
     overdue = (date(2020, 3, 31) - date(2019, 9, 30)).days
-    assert f"逾期后足额 {late}天" in text and f"逾期未足额 {overdue}天，在途 {fmt(Decimal(t4[3]))}" in text
+    assert f"逾期后足额 {late}天" in text and f"逾期未足额 {overdue}天" in text
+    # T4 is in transit (在途), not received (已到账): the fund paid it, the insurer has not confirmed it.
+    line = next(ln for ln in text.splitlines() if "第3期" in ln and "逾期未足额" in ln)
+    assert line.split()[-6:-2] == ["0.00", "0.00", fmt(Decimal(t4[3])), "24,200,093.50"]  # withheld, 已到账, 在途, 差额
+    # The premium reconciled as the settlement left it: 147,333,645.00 less the deposit withheld.
+    assert ("合同保费（85.00元/人 × 1,733,337人） 147,333,645.00；应拨保费合计 P 147,333,645.00；"
+            "减：服务保证金考核扣留 -2,946,672.90；扣减后保费（结算口径：已实现保费） 144,386,972.10") in text
     assert "合计 182,541,735.00 元，参保 12,169,449 人" in text  # the table's own 合计 row, as published
     on_time = PremiumObligation.objects.filter(kind="topup", fund__region__parent__name="长春市")
     late_paid = PremiumObligation.objects.filter(kind="topup", fund__region__parent__name="吉林市")
@@ -94,12 +117,20 @@ def test_quickstart_prints_balanced_trial_balances(db):
 def test_premium_status_command_reports_each_obligation(db):
     call_command("quickstart", stdout=StringIO())
     out = _json("premium_status", "--contract", "JC-2019", "--as-of", "2019-10-31")
-    assert [(o["state"], o["days_late"], o["shortfall"]) for o in out["obligations"]] == [
-        ("paid_on_time", None, "0.00"), ("paid_late", 12, "0.00"), ("overdue", 31, "24200093.50"),
-        # The deposit as the settlement left it: 80% released for a score of 85, the rest forfeited.
-        ("awaiting_assessment", None, "11786691.60"),
+    assert [(o["state"], o["days_late"], o["received"], o["in_transit"], o["shortfall"])
+            for o in out["obligations"]] == [
+        ("paid_on_time", None, "44200093.50", "0.00", "0.00"), ("paid_late", 12, "44200093.50", "0.00", "0.00"),
+        # T4 (20,000,000.00) paid by the fund on 2019-09-20, never confirmed by the insurer: in transit.
+        ("overdue", 31, "0.00", "20000000.00", "24200093.50"),
+        # The deposit as it stood on 2019-10-31: all of it owed, the assessment (and the settlement) to come.
+        ("awaiting_assessment", None, "0.00", "0.00", "14733364.50"),
     ]
-    assert out["totals"] == {"required": "144386972.10", "received": "108400187.00", "shortfall": "35986785.10"}
+    assert out["totals"] == {"amount": "147333645.00", "withheld": "0.00", "required": "147333645.00",
+                             "received": "88400187.00", "in_transit": "20000000.00", "shortfall": "38933458.00"}
+    # On the day the settlement was posted: 20% of the deposit withheld, the 80% released and received.
+    out = _json("premium_status", "--contract", "JC-2019", "--as-of", "2020-06-20")
+    assert out["obligations"][3]["withheld"] == "2946672.90" and out["obligations"][3]["received"] == "11786691.60"
+    assert out["totals"]["required"] == "144386972.10" and out["totals"]["shortfall"] == "24200093.50"
 
 
 def test_the_overdue_task_marks_once(db):

@@ -31,8 +31,7 @@ def year(jincheng_people):
     cy = ContractYear.objects.get(contract__code="JC-2019")
     fund, insurer = cy.contract.fund, cy.contract.insurer
     fund_book, insurer_book = fund.books.get(), insurer.books.get()
-    entry_post(book=fund_book, date=date(2019, 1, 1), memo="支出户期初余额", **fund_signed,
-               lines=[Line("1004", debit="200000000.00"), Line("3001", credit="200000000.00")])
+    # The fund's book opened (建账) with 300,000,000.00 in 1004 支出户存款, as quickstart opens it.
     # Recorded by the fund, confirmed by the insurer the same day, each in its own book.
     transfer_demo(people=people, side="fund", confirm_on=date(2019, 4, 26), reference="JC-T1", contract_year=cy,
                   insurer=insurer, amount="132600280.50", paid_on=date(2019, 4, 26))
@@ -78,7 +77,7 @@ BANK_ROWS = [
 def test_the_bank_statement_reconciles_with_the_fee_the_books_lack(year, tmp_path):
     account = year.contract.fund.books.get().accounts.get(code="1004")
     statement = bank_statement_import(path=_statement(tmp_path, BANK_ROWS), account=account, bank="工商银行",
-                                      year=2019, month=4, opening="200000000.00", closing="64399699.50")
+                                      year=2019, month=4, opening="300000000.00", closing="164399699.50")
     # JC-T1 and JC-HAND-2 by reference; the 1,000,000.00 paid in two bank lines matched to one posting.
     assert bank_match_auto(statement=statement) == 3
     fee = BankLine.objects.get(reference="FEE0430")
@@ -86,7 +85,7 @@ def test_the_bank_statement_reconciles_with_the_fee_the_books_lack(year, tmp_pat
     r = bank_reconciliation(statement=statement)
     assert [ln.reference for ln in r.bank_out_not_booked] == ["FEE0430"]
     assert r.bank_in_not_booked == r.booked_in_not_in_bank == r.booked_out_not_in_bank == []
-    assert r.adjusted_book.amount == r.adjusted_bank.amount == D("64399699.50") and r.balanced
+    assert r.adjusted_book.amount == r.adjusted_bank.amount == D("164399699.50") and r.balanced
     # Unmatching puts the line back on both sides of the statement, still in balance.
     bank_unmatch(line=BankLine.objects.get(reference="JC-T1"), by="审核员")
     again = bank_reconciliation(statement=statement)
@@ -96,7 +95,7 @@ def test_the_bank_statement_reconciles_with_the_fee_the_books_lack(year, tmp_pat
 def test_importing_the_same_statement_again_creates_nothing(year, tmp_path):
     account = year.contract.fund.books.get().accounts.get(code="1004")
     path = _statement(tmp_path, BANK_ROWS)
-    kwargs = dict(account=account, bank="工商银行", year=2019, month=4, opening="200000000.00", closing="64399699.50")
+    kwargs = dict(account=account, bank="工商银行", year=2019, month=4, opening="300000000.00", closing="164399699.50")
     first = bank_statement_import(path=path, **kwargs)
     assert bank_statement_import(path=path, **kwargs).pk == first.pk
     assert BankStatement.objects.count() == 1 and BankLine.objects.count() == 5
@@ -105,14 +104,14 @@ def test_importing_the_same_statement_again_creates_nothing(year, tmp_path):
 @pytest.mark.parametrize("rows, closing, bank, field", [
     (BANK_ROWS, "64399699.51", "工商银行", "closing balance"),
     (BANK_ROWS + [BANK_ROWS[-1]], "64399679.50", "工商银行", "line"),
-    (BANK_ROWS[:-1] + [["2019-05-02", "手续费", "FEE", "工商银行", "20.00", ""]], "64399699.50", "工商银行", "date"),
-    (BANK_ROWS, "64399699.50", "建设银行", "bank"),
+    (BANK_ROWS[:-1] + [["2019-05-02", "手续费", "FEE", "工商银行", "20.00", ""]], "164399699.50", "工商银行", "date"),
+    (BANK_ROWS, "164399699.50", "建设银行", "bank"),
 ])
 def test_a_statement_that_does_not_hold_together_is_refused(year, tmp_path, rows, closing, bank, field):
     account = year.contract.fund.books.get().accounts.get(code="1004")
     with pytest.raises(Refused) as info:
         bank_statement_import(path=_statement(tmp_path, rows), account=account, bank=bank, year=2019, month=4,
-                              opening="200000000.00", closing=closing)
+                              opening="300000000.00", closing=closing)
     assert field in [p["field"] for p in info.value.problems]
     assert not BankStatement.objects.exists() and not BankLine.objects.exists()
 
@@ -120,7 +119,7 @@ def test_a_statement_that_does_not_hold_together_is_refused(year, tmp_path, rows
 MT940 = """:20:STARTUMSE
 :25:ICBC/1004
 :28C:00001/001
-:60F:C190401CNY200000000,00
+:60F:C190401CNY300000000,00
 :61:1904260426D132600280,50NTRFJC-T1//B1
 :86:PREMIUM TRANSFER
 :61:1904280428D1000000,00NTRFB0428//B2
@@ -138,14 +137,14 @@ def test_an_mt940_statement_imports_and_reconciles(year, tmp_path):
 
     account = year.contract.fund.books.get().accounts.get(code="1004")
     path = tmp_path / "icbc.sta"
-    path.write_text(MT940.format(closing="64399699,50"))
+    path.write_text(MT940.format(closing="164399699,50"))
     statement = bank_statement_import_mt940(path=path, account=account)
     assert (statement.year, statement.month, statement.lines.count()) == (2019, 4, 4)
     bank_match_auto(statement=statement)
     r = bank_reconciliation(statement=statement)
     assert [ln.reference for ln in r.bank_out_not_booked] == ["FEE0430"] and r.balanced
     bad = tmp_path / "bad.sta"
-    bad.write_text(MT940.format(closing="64399699,49"))
+    bad.write_text(MT940.format(closing="164399699,49"))
     BankStatement.objects.all().delete()
     with pytest.raises(Refused) as info:
         bank_statement_import_mt940(path=bad, account=account)
@@ -157,10 +156,10 @@ def test_the_bank_reconciliation_statement_pdf(year, tmp_path):
 
     account = year.contract.fund.books.get().accounts.get(code="1004")
     statement = bank_statement_import(path=_statement(tmp_path, BANK_ROWS), account=account, bank="工商银行",
-                                      year=2019, month=4, opening="200000000.00", closing="64399699.50")
+                                      year=2019, month=4, opening="300000000.00", closing="164399699.50")
     bank_match_auto(statement=statement)
     record = report_issue(kind="bank-reconciliation", book=account.book, year=2019, month=4, out=tmp_path / "b.pdf")
-    assert record.totals == {"adjusted": "64399699.50"} and report_verify(path=tmp_path / "b.pdf").ok
+    assert record.totals == {"adjusted": "164399699.50"} and report_verify(path=tmp_path / "b.pdf").ok
 
 
 def test_the_reconciliation_command_and_admin_page_list_the_planted_items(year, admin_client):

@@ -33,6 +33,7 @@ from reconciliation.services import (
     year_end_close,
     year_end_prepare,
 )
+from tests.conftest import books_opened
 
 IDNO = "140525198001010" + "01"
 IDNO += check_digit(IDNO)
@@ -164,6 +165,7 @@ def test_a_loss_needs_the_accountants_split_with_a_reason(jincheng, tmp_path, pe
 
 def test_shandong_loss_beyond_the_band_is_recorded_not_paid(db, tmp_path):
     reference_contracts_load()
+    books_opened()
     cy = ContractYear.objects.get(contract__code="SD-2015")
     people = demo_people_of(cy.contract)["fund"]
     _paid_by_the_insurer(cy, "SD-T", "320000000.00", date(2015, 4, 28))
@@ -230,6 +232,7 @@ def test_jiangxi_surplus_carried_into_next_years_fund(db, tmp_path):
     """Jiangxi 2024 terms: profit after cost held to 4% (5% with a score ≥ 90); the excess stays with the
     insurer as next year's critical-illness fund (2203 预收保费), nothing is paid back."""
     reference_contracts_load()
+    books_opened()
     cy = ContractYear.objects.get(contract__code="JX-NC-2025")
     people = demo_people_of(cy.contract)["fund"]
     cy.operating_cost = "6000000.00"
@@ -290,7 +293,7 @@ def test_the_january_close_is_prepared_for_a_named_person_and_approved_by_a_revi
 
     from audit.models import AuditEvent
 
-    with pytest.raises(ValidationError, match="named person"):  # Refused, as the task result carries it
+    with pytest.raises(ValidationError, match="有姓名的制单人"):  # Refused, as the task result carries it
         year_end_close_all.apply(kwargs={"year": 2019}).get()
     assert AuditEvent.objects.get(action="access_refused", actor="task year_end_close").detail["acts_for"] == ""
     assert year_end_close_all.apply(kwargs={"year": 2019, "acts_for": accountant.username}).get() == 1

@@ -22,7 +22,7 @@ def _settle(*args):
 @pytest.mark.django_db
 def test_settle_command(jincheng, people):  # noqa: F811
     # A settlement is prepared by a named person: without --as the command is refused as bad usage.
-    with pytest.raises(CommandError, match="named person"):
+    with pytest.raises(CommandError, match="有姓名的人员编制"):
         call_command("settle", "JC-2019", "2019", "--as-of", "2020-05-20")
     me = ("--as", people[0].username)
     code, out = _settle("JC-2019", "2019", "--as-of", "2020-03-31", *me)

@@ -138,7 +138,7 @@ def test_manual_match_and_unmatch_in_the_admin_record_who(year, staff, tmp_path)
     assert list(line.matched.all()) == [posting] and line.matched_by == "duizhang"
     wrong = account.postings.get(entry__date=date(2019, 4, 28))
     response = staff.post(f"/admin/reconciliation/bankline/{line.pk}/change/", {"matched": [wrong.pk]}, follow=True)
-    assert any("adding up to" in str(m) for m in response.context["messages"])
+    assert any("合计为" in str(m) for m in response.context["messages"])
     assert list(line.matched.all()) == [posting]  # refused: unchanged
     staff.post("/admin/reconciliation/bankline/", {"action": "unmatch", "_selected_action": [line.pk]})
     line.refresh_from_db()
@@ -147,5 +147,5 @@ def test_manual_match_and_unmatch_in_the_admin_record_who(year, staff, tmp_path)
     page = staff.get(f"/admin/reconciliation/bankstatement/{line.statement.pk}/change/").content.decode()
     rows = {r[2]: tr for tr in page.split("<tr")[1:] for r in BANK_ROWS if f">{r[2]}<" in tr}
     assert set(rows) == {r[2] for r in BANK_ROWS}
-    assert "unmatched by duizhang" in rows["JC-T1"]
+    assert "duizhang 取消勾对" in rows["JC-T1"]  # who undid it, in words
     assert not any("duizhang" in tr for ref, tr in rows.items() if ref != "JC-T1")

@@ -10,7 +10,7 @@ from pypdf import PdfReader
 from ledger.services import EntrySpec, entries_post_many, entry_post
 from reports.models import ReportJob
 from reports.registry import vouchers_split
-from reports.services import report_job_run, report_verify
+from reports.services import english, report_job_run, report_verify
 from tests.conftest import premium_lines
 
 
@@ -61,7 +61,7 @@ def test_a_long_voucher_book_is_laid_out_in_parts_joined_numbered_and_verifiable
     # as it was at entry 300), and the auditor is told the books have moved on since.
     entry_post(book=long_ledger, date=date(2015, 12, 31), memo="补记", lines=premium_lines("1.00"), **signed)
     later = report_verify(path=job.file)
-    assert later.ok and later.notes == ["1 voucher(s) dated in this period were posted after the statement was "
+    assert later.ok and english(later.notes) == ["1 voucher(s) dated in this period were posted after the statement was "
                                         "issued; it shows the books as they stood at entry 300"]
 
 
@@ -74,7 +74,12 @@ def test_a_long_ledger_is_drawn_in_one_part_with_every_page_numbered(long_ledger
     assert n > 10 and all(f"第 {i} 页 / 共 {n} 页" in t for i, t in enumerate(pages, 1))
     text = "".join(pages)
     assert "5101 大病保险支出（续）" in text
-    assert text.count("期初余额") == 2 and text.count("本期合计") == 2  # one per account, not per page
+    # One opening row per account (1004 and 3001 carry their 建账 balances), not per page; each page an
+    # account runs past ends with 过次页 and the next starts with 承前页 under the account's heading （续）.
+    assert text.count("上年结转") == 3
+    assert text.count("过次页") == text.count("承前页") == text.count("（续）") >= n - 2
+    # 1004 and 5101 close January to October; 3001, which never moved, closes December (its balance shows).
+    assert text.count("本月合计") == text.count("本年累计") == 2 * 10 + 1
     # Totals in the record are the whole ledger's: 300 × 1000 + (0 + … + 299) = 344,850.00 each side.
     assert job.record.totals == {"debit": "344850.00", "credit": "344850.00"}
     assert report_verify(path=job.file).ok

@@ -2,6 +2,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import CommandError
+from django.utils.translation import gettext_lazy as _
 
 from accounts.services import regions_load
 from core.commands import JsonCommand
@@ -22,7 +23,7 @@ class Command(JsonCommand):
         paths = [Path(f) for f in files] or sorted(SHIPPED.glob("*.csv"))
         missing = [str(p) for p in paths if not p.is_file()]
         if missing:
-            raise CommandError(f"no such file: {', '.join(missing)}", returncode=2)
+            raise CommandError(_("no such file: %(file)s") % {"file": ", ".join(missing)}, returncode=2)
         created = {p.name: regions_load(p) for p in paths}
         text = "；".join(f"{name}：新建 {n} 个统筹地区" for name, n in created.items())
         return True, {"created": created}, text

@@ -1,4 +1,5 @@
 from django.core.management.base import CommandError
+from django.utils.translation import gettext_lazy as _
 
 from access.commands import AsUser
 from claims.models import ClaimBatch
@@ -17,9 +18,9 @@ class Command(AsUser, JsonCommand):
     def run(self, *, batch, **options):
         b = ClaimBatch.objects.filter(pk=batch).first()
         if b is None:
-            raise CommandError(f"no claims batch {batch}", returncode=2)
+            raise CommandError(_("no claims batch %(batch)s") % {"batch": batch}, returncode=2)
         if self.user is None:
-            raise CommandError("a batch is approved by a named reviewer: give --as USERNAME (or LEDGER_USER)",
+            raise CommandError(_("a batch is approved by a named reviewer: give --as USERNAME (or LEDGER_USER)"),
                                returncode=2)
         self.authorize(b, "ledger.post_journalentry")
         posted = claims_post(batch=b, reviewed_by=self.user)

@@ -1,10 +1,11 @@
 
 from django.core.management.base import CommandError
+from django.utils.translation import gettext_lazy as _
 
 from claims.policies import policy_from_file, policy_get
 from claims.rules import GROUPS
 from core.commands import JsonCommand
-from core.errors import Refused, problem
+from core.errors import Refused, lazy_format, problem
 from core.money import AmountError, to_decimal
 
 
@@ -27,7 +28,7 @@ class Command(JsonCommand):
         overrides = {}
         for item in param:
             if "=" not in item:
-                raise CommandError(f"--param: expected NAME=VALUE, found {item!r}", returncode=2)
+                raise CommandError(_("--param: expected NAME=VALUE, found %(value)r") % {"value": item}, returncode=2)
             name, value = item.split("=", 1)
             overrides[name.strip()] = value.strip()
         problems, amounts = [], {}
@@ -35,10 +36,11 @@ class Command(JsonCommand):
             try:
                 amounts[name] = to_decimal(raw)
             except AmountError as exc:
-                problems.append(problem("benefit", f"--{name.replace('_', '-')}", "a CNY amount", f"{raw} ({exc})"))
+                problems.append(problem(_("benefit"), f"--{name.replace('_', '-')}", _("a CNY amount"),
+                                        lazy_format(_("%(value)s (%(why)s)"), value=raw, why=exc)))
                 continue
             if amounts[name] < 0:
-                problems.append(problem("benefit", f"--{name.replace('_', '-')}", "an amount ≥ 0", raw))
+                problems.append(problem(_("benefit"), f"--{name.replace('_', '-')}", _("an amount ≥ 0"), raw))
         if problems:
             raise Refused(problems)
         p = policy_file_or_code(policy, policy_file, overrides)

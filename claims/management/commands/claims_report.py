@@ -1,4 +1,5 @@
 from django.core.management.base import CommandError
+from django.utils.translation import gettext_lazy as _
 
 from access.commands import AsUser
 from claims.selectors import claims_discrepancies, claims_totals
@@ -20,7 +21,8 @@ class Command(AsUser, JsonCommand):
     def run(self, *, contract, year, limit, **options):
         cy = ContractYear.objects.filter(contract__code=contract, year=year).first()
         if cy is None:
-            raise CommandError(f"no contract year {contract} {year}", returncode=2)
+            raise CommandError(_("no contract year %(contract)s %(year)s") % {"contract": contract, "year": year},
+                               returncode=2)
         self.authorize(cy, "claims.view_claim")
         d = claims_discrepancies(contract_year=cy, limit=limit)
         t = claims_totals(contract_year=cy)

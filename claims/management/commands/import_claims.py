@@ -2,6 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from access.commands import AsUser
 from claims.selectors import claims_discrepancies
@@ -25,12 +26,12 @@ class Command(AsUser, JsonCommand):
     def run(self, *, file, contract, dry_run, **options):
         path = Path(file)
         if not path.is_file():
-            raise CommandError(f"no such file: {file}", returncode=2)
+            raise CommandError(_("no such file: %(file)s") % {"file": file}, returncode=2)
         c = Contract.objects.filter(code=contract).first()
         if c is None:
-            raise CommandError(f"no contract with code {contract!r}", returncode=2)
+            raise CommandError(_("no contract with code %(code)r") % {"code": contract}, returncode=2)
         if self.user is None and not dry_run:
-            raise CommandError("a claims batch is prepared by a named person: give --as USERNAME (or LEDGER_USER)",
+            raise CommandError(_("a claims batch is prepared by a named person: give --as USERNAME (or LEDGER_USER)"),
                                returncode=2)
         self.authorize(c, "claims.add_claimbatch")
         payload = {"rows": 0, "claims_created": 0, "problems": [], "batch": None, "status": None,

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 from django.core.management.base import CommandError
+from django.utils.translation import gettext_lazy as _
 
 from access.commands import AsUser
 from contracts.topup import topup_import
@@ -29,12 +30,12 @@ class Command(AsUser, JsonCommand):
     def run(self, *, file, year, per_capita, due, dry_run, accept_discrepancies, **options):
         path = Path(file)
         if not path.is_file():
-            raise CommandError(f"no such file: {file}", returncode=2)
+            raise CommandError(_("no such file: %(file)s") % {"file": file}, returncode=2)
         try:
             due_date = date_value(due)
             parse_amount(per_capita)
         except BadValue:
-            raise CommandError("--due takes YYYY-MM-DD and --per-capita an amount such as 15 or 15.50",
+            raise CommandError(_("--due takes YYYY-MM-DD and --per-capita an amount such as 15 or 15.50"),
                                returncode=2) from None
         if self.user is not None and not self.user.has_perm("contracts.add_premiumobligation"):
             self.authorize(self.user, "contracts.add_premiumobligation")

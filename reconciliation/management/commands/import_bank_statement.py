@@ -2,6 +2,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import CommandError
+from django.utils.translation import gettext_lazy as _
 
 from access.commands import AsUser
 from accounts.models import Account
@@ -39,15 +40,16 @@ class Command(AsUser, JsonCommand):
         if acc is not None:
             self.authorize(acc, "reconciliation.add_bankstatement")
         if acc is None:
-            raise CommandError(f"no account {account} in book {book}", returncode=2)
+            raise CommandError(_("no account %(account)s in book %(book)s") % {"account": account, "book": book},
+                               returncode=2)
         path = Path(file)
         if not path.is_file():
-            raise CommandError(f"no such file: {file}", returncode=2)
+            raise CommandError(_("no such file: %(file)s") % {"file": file}, returncode=2)
         if mt940:
             statement = bank_statement_import_mt940(path=path, account=acc, by=self.actor)
         else:
             if None in (bank, year, month, opening, closing):
-                raise CommandError("CSV needs --bank, --year, --month, --opening and --closing", returncode=2)
+                raise CommandError(_("CSV needs --bank, --year, --month, --opening and --closing"), returncode=2)
             opening, closing = _balances(opening=opening, closing=closing)
             statement = bank_statement_import(path=path, account=acc, bank=bank, year=year, month=month,
                                               opening=opening, closing=closing, by=self.actor)
@@ -70,7 +72,7 @@ def _balances(**given: str):
         try:
             values.append(amount(text, signed=True, limit=settings.BANK_AMOUNT_LIMIT, limit_name="BANK_AMOUNT_LIMIT"))
         except BadValue as exc:
-            problems.append(problem("command line", f"--{option}", exc.expected, exc.found))
+            problems.append(problem(_("command line"), f"--{option}", exc.expected, exc.found))
     if problems:
         raise Refused(problems)
     return values

@@ -25,6 +25,7 @@ class Command(JsonCommand):
         from ledger.text import trial_balance_text
         from reconciliation.demo import demo_all
         from reconciliation.management.commands.settlement_calc import LABELS
+        from reconciliation.premium import premium_statement
         from reports.demo import demo_reports_write
 
         t0 = time.perf_counter()
@@ -39,7 +40,11 @@ class Command(JsonCommand):
                f"本次新记凭证 {created} 张（再次运行不会重复记账）。"]
         for cy in [cy for cy in years if cy.transfers.exists()]:
             out += ["", f"保费划拨 {cy.contract.name} {cy.year}年，应拨 {fmt(cy.premium)}（截至结算时点 {cy.cutoff}）"]
-            out += premium_status_text(premium_status(contract_year=cy, as_of=cy.cutoff))
+            out += premium_status_text(premium_statement(contract_year=cy, as_of=cy.cutoff).rows)
+            st = premium_statement(contract_year=cy)  # as the settlement left it: the statement's reconciliation
+            out.append(f"保费核对（{st.as_of_basis}）：" + "；".join(
+                f"{label} {fmt(amount)}" for label, amount, kind in st.lines if kind in ("head", "sum", "less"))
+                + ("；与年度结算一致" if st.checks and st.reconciles else ""))
         out += ["", f"吉林省2019年补缴表（15元/人）：合计 {fmt(topups.total_amount)} 元，参保 {topups.total_insured:,} 人；"
                     + "，".join(f"{k} {fmt(v)}" for k, v in sorted(topups.by_insurer.items()))
                     + f"；表内差异 {len([w for w in topups.warnings if w['found'] != '0'])} 处已按原表接受（见 import_topup）"]

@@ -1,4 +1,5 @@
 from django.core.management.base import CommandError
+from django.utils.translation import gettext_lazy as _
 
 from access.commands import AsUser
 from contracts.models import ContractYear
@@ -25,7 +26,8 @@ class Command(AsUser, JsonCommand):
         cy = ContractYear.objects.select_related("contract__fund", "contract__insurer").filter(
             contract__code=contract, year=year).first()
         if cy is None:
-            raise CommandError(f"no contract year {contract} {year}", returncode=2)
+            raise CommandError(_("no contract year %(contract)s %(year)s") % {"contract": contract, "year": year},
+                               returncode=2)
         self.authorize(cy, "contracts.view_contractyear")
         r = transfers_reconcile(fund=cy.contract.fund, insurer=cy.contract.insurer, year=year)
         agree = not (r.fund_only or r.insurer_only or r.mismatched) and r.difference == 0

@@ -3,6 +3,7 @@ from decimal import Decimal
 
 from django.core.management.base import CommandError
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from access.commands import AsUser
 from contracts.models import ContractYear
@@ -32,15 +33,17 @@ class Command(AsUser, JsonCommand):
     def run(self, *, contract, year, as_of=None, dry_run=False, policy_loss=None, reason="", **options):
         cy = ContractYear.objects.filter(contract__code=contract, year=year).first()
         if cy is None:
-            raise CommandError(f"no contract year {contract} {year}", returncode=2)
+            raise CommandError(_("no contract year %(contract)s %(year)s") % {"contract": contract, "year": year},
+                               returncode=2)
         if self.user is None:
-            raise CommandError("a settlement is prepared by a named person: give --as USERNAME (or LEDGER_USER)",
+            raise CommandError(_("a settlement is prepared by a named person: give --as USERNAME (or LEDGER_USER)"),
                                returncode=2)
         self.authorize(cy, "reconciliation.add_settlement")
         try:
             day = date.fromisoformat(as_of) if as_of else None
         except ValueError:
-            raise CommandError(f"--as-of: expected YYYY-MM-DD, found {as_of!r}", returncode=2) from None
+            raise CommandError(_("--as-of: expected YYYY-MM-DD, found %(value)r") % {"value": as_of},
+                               returncode=2) from None
         result = {}
         try:
             with transaction.atomic():

@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 from django.core.management.base import CommandError
+from django.utils.translation import gettext_lazy as _
 
 from core.commands import JsonCommand
 from core.errors import Refused, problem
@@ -32,11 +33,11 @@ class Command(JsonCommand):
     def run(self, *, terms, premium, claims, cost, deposit, score, policy_loss, **options):
         path = Path(terms)
         if not path.is_file():
-            raise CommandError(f"no such file: {terms}", returncode=2)
+            raise CommandError(_("no such file: %(file)s") % {"file": terms}, returncode=2)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise Refused([problem(str(path), "file", "a JSON terms file", exc)]) from None
+            raise Refused([problem(str(path), _("file"), _("a JSON terms file"), exc)]) from None
         outcome = settlement_compute(terms=terms_from_dict(data), premium=premium, claims=claims, cost=cost,
                                      deposit=deposit, score=score, policy_loss=policy_loss)
         payload = outcome.as_json()

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 from django.core.management.base import CommandError
+from django.utils.translation import gettext_lazy as _
 
 from access.commands import AsUser
 from accounts.models import Book
@@ -23,7 +24,7 @@ class Command(AsUser, JsonCommand):
     def run(self, *, kind, book, year, month=None, out, **options):
         b = Book.objects.filter(code=book).first()
         if b is None:
-            raise CommandError(f"no book with code {book!r}", returncode=2)
+            raise CommandError(_("no book with code %(code)r") % {"code": book}, returncode=2)
         self.authorize(b, "reports.add_reportjob")
         record = report_issue(kind=kind, book=b, year=year, month=month, out=Path(out),
                               by=self.user.get_username() if self.user else "report command")

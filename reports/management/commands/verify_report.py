@@ -1,10 +1,12 @@
 from pathlib import Path
 
 from django.core.management.base import CommandError
+from django.utils.translation import gettext_lazy as _
 
 from access.commands import AsUser
 from core.commands import JsonCommand
-from reports.services import report_verify
+from reports.labels import kind_title
+from reports.services import english, report_verify
 
 
 class Command(AsUser, JsonCommand):
@@ -17,14 +19,15 @@ class Command(AsUser, JsonCommand):
     def run(self, *, file, **options):
         path = Path(file)
         if not path.is_file():
-            raise CommandError(f"no such file: {file}", returncode=2)
+            raise CommandError(_("no such file: %(file)s") % {"file": file}, returncode=2)
         v = report_verify(path=path, by=self.actor)
         if v.record is not None:
             self.authorize(v.record, "reports.view_reportrecord")
-        payload = {"ok": v.ok, "code": v.code, "differences": v.differences,
+        payload = {"ok": v.ok, "code": v.code, "differences": english(v.differences),
                    "kind": v.record.kind if v.record else None, "book": v.record.book.code if v.record else None}
         if v.ok:
-            text = f"核对一致：{path.name} 是本系统出具的 {v.record.kind}（{v.record.book.code}，核验码 {v.code}），账簿至今未变。"
+            text = (f"核对一致：{path.name} 是本系统出具的{kind_title(v.record.kind)}（{v.record.book.code}，核验码 {v.code}），"
+                    "账簿至今未变。")
         else:
-            text = "核对不一致 / NOT verified:\n" + "\n".join(f"  - {d}" for d in v.differences)
+            text = "核对不一致：\n" + "\n".join(f"  - {d}" for d in v.differences)
         return v.ok, payload, text
