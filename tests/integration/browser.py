@@ -48,13 +48,17 @@ def _audit_trail_flushable():
 
     if connection.vendor != "sqlite":
         return
-    guards = importlib.import_module("audit.migrations.0002_append_only")
+    # The trail's own guards and those of its sealed chain (links and head), lifted and put back together.
+    guards = [importlib.import_module(f"audit.migrations.{name}") for name in ("0002_append_only", "0006_sealed_trail")]
     with connection.cursor() as cursor:
-        for sql in guards.SQLITE_DROP:
-            cursor.execute(sql)
-        cursor.execute("DELETE FROM audit_auditevent")
-        for sql in guards.SQLITE:
-            cursor.execute(sql)
+        for module in guards:
+            for sql in module.SQLITE_DROP:
+                cursor.execute(sql)
+        for table in ("audit_auditlink", "audit_auditchain", "audit_auditevent"):
+            cursor.execute(f"DELETE FROM {table}")
+        for module in guards:
+            for sql in module.SQLITE:
+                cursor.execute(sql)
 
 
 @pytest.fixture
