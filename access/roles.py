@@ -29,7 +29,9 @@ class Role:
 
 # Preparers (制单) draft what puts money into their own side's books; reviewers (审核) approve what
 # someone else prepared. No role both prepares and approves, and deleting a draft is its preparer's.
-FUND_ACCOUNTANT = Role("fund_accountant", "基金会计（制单）", tuple(VIEW + [
+# A voucher's lines (postings) are written with the voucher: whoever prepares vouchers holds their rights too.
+LINES = ["ledger.add_posting", "ledger.change_posting", "ledger.delete_posting"]
+FUND_ACCOUNTANT = Role("fund_accountant", "基金会计（制单）", tuple(VIEW + LINES + [
     "ledger.add_journalentry", "ledger.change_journalentry", "ledger.delete_journalentry",
     "contracts.add_premiumtransfer", "contracts.change_premiumtransfer",
     "reconciliation.add_settlement", "reconciliation.change_settlement", "reconciliation.delete_settlement",
@@ -38,7 +40,7 @@ FUND_ACCOUNTANT = Role("fund_accountant", "基金会计（制单）", tuple(VIEW
 REVIEWER = Role("reviewer", "审核", tuple(VIEW + [
     "ledger.post_journalentry", "ledger.change_period", "reconciliation.approve_settlement", "reports.add_reportjob",
 ]))
-INSURER_ACCOUNTANT = Role("insurer_accountant", "承办机构会计", tuple(VIEW + [
+INSURER_ACCOUNTANT = Role("insurer_accountant", "承办机构会计", tuple(VIEW + LINES + [
     "ledger.add_journalentry", "ledger.change_journalentry", "ledger.delete_journalentry",
     "contracts.add_premiumtransfer", "contracts.change_premiumtransfer",
     "claims.add_claimbatch", "claims.delete_claimbatch",

@@ -64,11 +64,13 @@ class ClaimBatchAdmin(ReadOnlyAdmin):
         url = reverse("admin:claims_claim_report", args=[cy.pk]) + f"?batch={obj.pk}"
         return format_html('<a href="{}">{}</a>', url, _("report"))
 
+    # Action rights narrow Django's own check on batches to a named right.
     def has_approve_permission(self, request):
-        return request.user.has_perm("ledger.post_journalentry")
+        return super().has_view_permission(request) and request.user.has_perm("ledger.post_journalentry")
 
     def has_withdraw_permission(self, request):
-        return request.user.has_perm("claims.delete_claimbatch")
+        # Django's delete right on batches (ReadOnlyAdmin hides the page's own delete; withdrawing is the service's).
+        return admin.ModelAdmin.has_delete_permission(self, request)
 
     @admin.action(description=_("Review and post the selected batches (审核记账)"), permissions=["approve"])
     def approve(self, request, queryset):

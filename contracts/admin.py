@@ -247,7 +247,7 @@ class PremiumTransferAdmin(admin.ModelAdmin):
         return False  # drafts are withdrawn (action), posted vouchers reversed; a transfer is never deleted here
 
     def has_approve_permission(self, request):
-        return request.user.has_perm("ledger.post_journalentry")
+        return super().has_view_permission(request) and request.user.has_perm("ledger.post_journalentry")
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
@@ -269,7 +269,7 @@ class PremiumTransferAdmin(admin.ModelAdmin):
 
     def has_confirm_permission(self, request):
         # Confirming books the user's own side: for a fund's or an insurer's accountant only.
-        return self.has_add_permission(request)
+        return self.has_add_permission(request)  # Django's add right, narrowed to the two sides' accountants
 
     @admin.action(description=_("Confirm for my side (draft my book's voucher)"), permissions=["confirm"])
     def confirm_own_side(self, request, queryset):

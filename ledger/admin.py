@@ -133,11 +133,13 @@ class PeriodAdmin(admin.ModelAdmin):
         self._years(request, queryset, lambda book, year: year_end_close(book=book, year=year, by=request.user),
                     _("%(book)s %(year)s closed for good"), _("%(book)s %(year)s was not closed:"))
 
+    # Action rights narrow Django's own check on the model (someone Django lets see periods) to a named right.
     def has_prepare_permission(self, request):
-        return request.user.has_perm("ledger.add_journalentry")
+        return super().has_view_permission(request) and request.user.has_perm("ledger.add_journalentry")
 
     def has_post_permission(self, request):
-        return request.user.has_perm("ledger.post_journalentry") and request.user.has_perm("ledger.change_period")
+        return (super().has_view_permission(request) and request.user.has_perm("ledger.post_journalentry")
+                and request.user.has_perm("ledger.change_period"))
 
 
 class YuanField(YuanFormField):
@@ -217,20 +219,21 @@ class PostingInline(admin.TabularInline):
             field.widget.can_delete_related = field.widget.can_view_related = False
         return field
 
-    # A voucher's lines are edited with the voucher: the user's right on the voucher (Django's check, on
-    # the parent model) narrowed to drafts its maker is editing.
+    # A voucher's lines are edited with the voucher: Django's check on the lines (roles that prepare vouchers
+    # hold the posting rights too, access.roles) and the user's right on the voucher itself, narrowed to
+    # drafts its maker is editing.
     def _may_edit_lines(self, request, obj) -> bool:
         perm = "ledger.add_journalentry" if obj is None else "ledger.change_journalentry"
         return request.user.has_perm(perm) and draft_editable(obj, request.user)
 
     def has_add_permission(self, request, obj=None):
-        return self._may_edit_lines(request, obj)
+        return super().has_add_permission(request, obj) and self._may_edit_lines(request, obj)
 
     def has_change_permission(self, request, obj=None):
-        return self._may_edit_lines(request, obj)
+        return super().has_change_permission(request, obj) and self._may_edit_lines(request, obj)
 
     def has_delete_permission(self, request, obj=None):
-        return self._may_edit_lines(request, obj)
+        return super().has_delete_permission(request, obj) and self._may_edit_lines(request, obj)
 
 
 class EntryForm(forms.ModelForm):
@@ -470,7 +473,7 @@ class JournalEntryAdmin(admin.ModelAdmin):
         return True
 
     def has_post_permission(self, request):
-        return request.user.has_perm("ledger.post_journalentry")
+        return super().has_view_permission(request) and request.user.has_perm("ledger.post_journalentry")
 
     @admin.action(description=_("Review and post the selected drafts (审核记账)"), permissions=["post"])
     def post_drafts(self, request, queryset):

@@ -191,7 +191,7 @@ class BankStatementAdmin(admin.ModelAdmin):
         return bank_reconciliation(statement=obj).balanced
 
     def has_match_permission(self, request):
-        return request.user.has_perm("reconciliation.change_bankline")
+        return super().has_view_permission(request) and request.user.has_perm("reconciliation.change_bankline")
 
     @admin.action(description=_("Match automatically"), permissions=["match"])
     def auto_match(self, request, queryset):
