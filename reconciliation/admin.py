@@ -184,7 +184,12 @@ class BankStatementAdmin(admin.ModelAdmin):
     readonly_fields = ("account", "year", "month", "opening", "closing", "file_sha256", "imported_at")
 
     def has_add_permission(self, request):
-        return False  # imported with import_bank_statement, checked whole
+        return False  # uploaded through the preview page (admin_uploads), checked whole
+
+    def get_urls(self):
+        from . import admin_uploads, admin_workspace
+
+        return admin_uploads.urls(self) + admin_workspace.urls(self) + super().get_urls()
 
     @admin.display(description=_("余额调节表"), boolean=True)
     def balanced_shown(self, obj):
