@@ -17,16 +17,17 @@ from .roles import ROLES
 @transaction.atomic
 def roles_sync() -> dict[str, int]:
     """Create or refresh one group per role with exactly its permissions; how many each holds."""
-    everything = Permission.objects.all()
+    # Every permission read once, as ids by (app, codename): it runs for each person added, so it stays cheap.
+    everything = {(app, codename): pk for pk, app, codename in
+                  Permission.objects.values_list("pk", "content_type__app_label", "codename")}
     counts = {}
     for role in ROLES.values():
         group, _created = Group.objects.get_or_create(name=role.group)
         if role.permissions == ("*",):
-            perms = list(everything)
+            perms = list(everything.values())
         else:
             wanted = {tuple(p.split(".", 1)) for p in role.permissions}
-            perms = [p for p in everything.select_related("content_type")
-                     if (p.content_type.app_label, p.codename) in wanted]
+            perms = [pk for key, pk in everything.items() if key in wanted]
         group.permissions.set(perms)
         counts[role.code] = len(perms)
     return counts

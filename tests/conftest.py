@@ -3,10 +3,24 @@
 from datetime import date
 
 import pytest
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
 from access.demo import DemoPerson, demo_person
 from accounts.services import book_create, fund_ensure, insurer_ensure, region_ensure
 from ledger.services import Line, entry_post, fiscal_year_open
+
+
+class FewRoundsPBKDF2PasswordHasher(PBKDF2PasswordHasher):
+    """Production's hasher (PBKDF2-SHA256, salted) at a thousand rounds instead of a million: every user a
+    test creates and every sign-in hashes a password, and at ~0.5 s a hash that was a large share of the
+    suite. Same algorithm, same code path, same stored format; only the work factor is a test's."""
+
+    iterations = 1000
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["tests.conftest.FewRoundsPBKDF2PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)

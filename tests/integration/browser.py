@@ -11,7 +11,8 @@ from django.conf import settings
 from .requires import need
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-SHOTS = Path(settings.BASE_DIR) / "out" / "screenshots"
+# scripts/test gives the SQLite suite its own folder (SCREENSHOTS_DIR): both suites run at once.
+SHOTS = Path(os.environ.get("SCREENSHOTS_DIR") or Path(settings.BASE_DIR) / "out" / "screenshots")
 
 
 def chromium_missing() -> bool:
