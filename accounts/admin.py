@@ -228,6 +228,28 @@ class BookAdmin(admin.ModelAdmin):
             return default, None
         return year, month
 
+    @staticmethod
+    def _month_range(request) -> tuple[int, int]:
+        """Months `from`..`to` of the trial balance a figure was clicked on (default the whole year)."""
+        try:
+            m1, m2 = int(request.GET.get("from") or 1), int(request.GET.get("to") or 12)
+        except ValueError:
+            m1, m2 = 0, 0
+        if not 1 <= m1 <= m2 <= 12:
+            messages.error(request, _("Year and months must be numbers, with 1 ≤ from ≤ to ≤ 12."))
+            return 1, 12
+        return m1, m2
+
+    @staticmethod
+    def _opening_link(request, book, year, month_from) -> str | None:
+        """The book's approved 建账 page, for the opening row of its first year (where those balances start)."""
+        from ledger.models import Opening
+
+        opening = Opening.objects.filter(book=book, status=Opening.Status.APPROVED).first()
+        if opening is None or opening.as_of.year != year or month_from != 1:
+            return None
+        return reverse("admin:accounts_book_opening", args=[book.pk])
+
     def _books_context(self, request, book, year, month, title) -> dict:
         return {**self.admin_site.each_context(request), "title": title, "book": book, "opts": self.model._meta,
                 "year": year, "month": month, "months": range(1, 13), "generated_at": timezone.localtime(),
@@ -247,11 +269,15 @@ class BookAdmin(admin.ModelAdmin):
                                                                                            "code": code})
             used = set(book.accounts.filter(postings__entry__fiscal_year=year).values_list("code", flat=True))
             account = next((a for a in leaves if a.code in used), leaves[0] if leaves else None)
-        m1, m2 = (month, month) if month else (1, 12)
+        m1, m2 = (month, month) if month else self._month_range(request)
         ledgers = account_ledger(book=book, year=year, month_from=m1, month_to=m2, accounts=[account]) if account else []
+        _link_vouchers(book, ledgers)
         context = self._books_context(request, book, year, month,
                                       _("Account ledger (明细账): %(book)s") % {"book": book})
-        context.update(kind="ledger", leaves=leaves, account=account, blocks=ledgers)
+        if not month and (m1, m2) != (1, 12):  # a range of months, as the trial balance it came from
+            context.update(period=f"{year}年{m1}–{m2}月", month_from=m1, month_to=m2)
+        context.update(kind="ledger", leaves=leaves, account=account, blocks=ledgers,
+                       opening_link=self._opening_link(request, book, year, m1))
         return TemplateResponse(request, "admin/accounts/book/account_books.html", context)
 
     def general_ledger_view(self, request, pk):
@@ -268,6 +294,26 @@ class BookAdmin(admin.ModelAdmin):
                                       _("General ledger (总分类账): %(book)s") % {"book": book})
         context.update(kind="general", blocks=blocks)
         return TemplateResponse(request, "admin/accounts/book/account_books.html", context)
+
+
+def _link_vouchers(book, blocks) -> None:
+    """Give each line of a 明细账 its voucher's id (row.entry_id), for a link to the voucher's page (voucher
+    numbers are unique per book and month: ledger invariant 4), and each account its period totals as money."""
+    from core.money import from_fen
+    from ledger.models import JournalEntry, voucher_label
+
+    for block in blocks:  # the period's movements, as the trial balance shows them
+        block.period_debit_money, block.period_credit_money = from_fen(block.period_debit), from_fen(block.period_credit)
+    years = {r.date.year for b in blocks for r in b.rows if r.kind == "line"}
+    if not years:
+        return
+    ids = {voucher_label(fy, d.month, n, mn): pk for pk, fy, d, n, mn in JournalEntry.objects.filter(
+        book=book, status=JournalEntry.Status.POSTED, fiscal_year__in=years,
+        postings__account__in=[b.account for b in blocks]).distinct().values_list(
+        "pk", "fiscal_year", "date", "number", "month_number")}
+    for block in blocks:
+        for row in block.rows:
+            row.entry_id = ids.get(row.voucher) if row.kind == "line" else None
 
 
 class AccountForm(forms.ModelForm):

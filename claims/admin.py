@@ -12,8 +12,10 @@ from access.admin_scope import scoped_get_or_404
 from contracts.models import ContractYear
 from core.admin import ReadOnlyAdmin
 from core.errors import Refused
+from core.exports import ListExport
 from ledger.admin_views import refusal_messages
 
+from .exports import ClaimResource
 from .models import BenefitPolicy, Claim, ClaimBatch, Hospital
 from .rules import GROUPS
 from .selectors import claims_discrepancies, claims_totals
@@ -55,6 +57,11 @@ class ClaimBatchAdmin(ReadOnlyAdmin):
     list_select_related = ("contract", "prepared_by", "reviewed_by")
     ordering = ("-status", "-imported_at")  # "prepared" sorts after "posted": awaiting review first
     actions = ["approve", "withdraw"]
+
+    def get_urls(self):
+        from imports.admin_views import upload_urls  # 上传赔案文件: upload, preview, 确认导入
+
+        return upload_urls(self, "claims") + super().get_urls()
 
     @admin.display(description=_("discrepancy report"))
     def report_link(self, obj):
@@ -108,7 +115,8 @@ class GroupFilter(admin.SimpleListFilter):
 
 
 @admin.register(Claim)
-class ClaimAdmin(ReadOnlyAdmin):
+class ClaimAdmin(ListExport, ReadOnlyAdmin):
+    resource_classes = [ClaimResource]  # 导出 (claims.exports)
     list_display = ("claim_no", "contract_year", "group_shown", "settled_on", "hospital", "oop", "expected", "paid",
                     "channel", "charged_to", "report_link")
     list_filter = ("contract_year", "channel", GroupFilter)

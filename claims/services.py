@@ -43,6 +43,7 @@ CLAIM_NO_MAX = Claim._meta.get_field("claim_no").max_length
 HOSPITAL_CODE_MAX = Hospital._meta.get_field("code").max_length
 HOSPITAL_NAME_MAX = Hospital._meta.get_field("name").max_length
 MAX_PROBLEMS = 500
+PROGRESS_ROWS = 1000  # how often a caller's progress callback hears of the rows read
 
 
 @dataclass
@@ -124,14 +125,14 @@ def _charged_to(cy: ContractYear, settled_on: date, years_by_fund: dict) -> int 
 
 
 @transaction.atomic
-def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False) -> ImportResult:
+def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, progress=None) -> ImportResult:
     """Import a claims file for the insurer's book: every row checked, the whole file or nothing.
 
     ID numbers are checked (18 characters, GB 11643 check character, a real birth date)
     and kept only as keyed pseudonyms. The batch is prepared by `by`, a named person; it puts
     money into the book only when a reviewer other than them posts it (claims_post). A claim
     whose month could no longer be posted (a closed period) refuses the file. The same file
-    again imports nothing.
+    again imports nothing. `progress(rows)`, if given, is told the rows read every PROGRESS_ROWS rows.
     """
     if not dry_run:
         signers = signer_problems(lazy_format(_("claims file %(file)s"), file=Path(path).name), made_by=by,
@@ -214,6 +215,8 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False) 
     ops = connection.ops
     for n, cells in rows:
         result.rows += 1
+        if progress is not None and result.rows % PROGRESS_ROWS == 0:
+            progress(result.rows)
         if len(cells) > len(COLUMNS) or len(cells) < len(COLUMNS) - 1:
             problems.add(n, _("columns"), lazy_format(_("%(n)s columns"), n=len(COLUMNS)), len(cells))
             continue

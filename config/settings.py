@@ -72,11 +72,16 @@ INSTALLED_APPS = [
     "claims",
     "reconciliation",
     "reports",
+    "import_export",  # list exports from the admin (core.exports)
+    "imports",  # uploads with a preview (bank statements, claims files, top-up tables)
     "access",  # last: wraps every admin registered above in the user's scope
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's CSS and scripts) served by the application itself from STATIC_ROOT, after
+    # `collectstatic`: gunicorn alone is the whole web tier (docs/operations.md).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -173,7 +178,16 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+# Production serves hashed, compressed copies collected by `manage.py collectstatic` (WhiteNoise, cached for a
+# year); development serves the apps' files as they are.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
+                    else "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# Development (and the tests) read the apps' files where they are; production only what collectstatic wrote.
+WHITENOISE_AUTOREFRESH = WHITENOISE_USE_FINDERS = DEBUG
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Money: CNY only, 2 places (fen).
@@ -194,6 +208,11 @@ REPORT_PART_ROWS = int(os.environ.get("REPORT_PART_ROWS", "3000"))
 REPORT_JOBS_DIR = Path(os.environ.get("REPORT_JOBS_DIR", BASE_DIR / "out" / "jobs"))
 # The shipped font converted to TrueType for the canvas renderer (made on first use).
 REPORT_FONT_CACHE = Path(os.environ.get("REPORT_FONT_CACHE", BASE_DIR / "out" / "fonts"))
+# A statement requested while no worker listens is offered to be rendered in the request itself when it is
+# no larger than this many rows (postings of a 明细账, voucher lines of a 记账凭证 …; reports.workers).
+REPORT_INLINE_MAX_ROWS = int(os.environ.get("REPORT_INLINE_MAX_ROWS", "2000"))
+# A job still queued after this many minutes with no worker listening says so in the list (状态说明).
+REPORT_QUEUED_STALE_MINUTES = int(os.environ.get("REPORT_QUEUED_STALE_MINUTES", "5"))
 
 LOGGING = {
     "version": 1,
@@ -223,6 +242,13 @@ CLAIM_AMOUNT_LIMIT = _env_yuan("CLAIM_AMOUNT_LIMIT", "5000000")  # per claim: ou
 ATTACHMENT_MAX_BYTES = int(os.environ.get("ATTACHMENT_MAX_BYTES", str(10 * 1024 * 1024)))
 TOPUP_AMOUNT_LIMIT = _env_yuan("TOPUP_AMOUNT_LIMIT", "1000000000")  # per row of a top-up table
 BANK_AMOUNT_LIMIT = _env_yuan("BANK_AMOUNT_LIMIT", "10000000000")  # per bank statement line and balance
+
+# -- uploads in the admin (imports) -----------------------------------------------------------
+# A file above this size is refused before it is read; above this many rows the confirmed import runs
+# on a Celery worker (queue UPLOAD_QUEUE) with its progress on the staged upload, below it in the request.
+UPLOAD_MAX_BYTES = int(os.environ.get("UPLOAD_MAX_BYTES", str(20 * 1024 * 1024)))
+UPLOAD_INLINE_ROWS = int(os.environ.get("UPLOAD_INLINE_ROWS", "2000"))
+UPLOAD_QUEUE = os.environ.get("UPLOAD_QUEUE", "celery")  # Celery's default queue
 
 # -- audit trail flood limit ------------------------------------------------------------------
 # Events of requests without a signed-in user (failed sign-ins, CSRF failures, expired sessions)

@@ -14,11 +14,13 @@ from access.admin_scope import scoped_get_or_404
 from access.roles import FUND_ACCOUNTANT, INSURER_ACCOUNTANT
 from audit.services import audit_record
 from core.errors import Refused
+from core.exports import ListExport
 from core.forms import dry_run
 from core.money import fmt
 from ledger.admin_views import refusal_messages
 
 from .display import terms_table, tranches_table
+from .exports import PremiumTransferResource
 from .models import Assessment, Contract, ContractYear, PremiumObligation, PremiumTransfer
 from .services import obligations_generate, transfer_approve, transfer_confirm, transfer_record, transfer_withdraw
 
@@ -129,6 +131,7 @@ class ContractYearAdmin(admin.ModelAdmin):
             "title": _("Premium status: %(cy)s") % {"cy": cy},
             "cy": cy, "st": st, "rows": st.rows, "as_of": as_of, "opts": self.model._meta,
             "totals": {k: fmt(v) for k, v in st.totals.items()},
+            "premium_book": _premium_book(request, cy),  # the PDF / Excel buttons (reports issue page)
         }
         return TemplateResponse(request, "admin/contracts/premium_status.html", context)
 
@@ -141,6 +144,17 @@ class ContractYearAdmin(admin.ModelAdmin):
                    "mismatched": [(f, i, f.amount - i.amount) for f, i in r.mismatched],
                    "title": _("Fund ↔ insurer reconciliation: %(cy)s") % {"cy": cy}}
         return TemplateResponse(request, "admin/contracts/transfer_reconciliation.html", context)
+
+
+def _premium_book(request, cy):
+    """The book in the user's scope whose 保费划拨对账单 covers this contract year (the fund's first)."""
+    from django.db.models import Q
+
+    from access.scope import scope_filter
+    from accounts.models import Book
+
+    books = Book.objects.filter(Q(fund=cy.contract.fund) | Q(insurer=cy.contract.insurer)).order_by("kind", "code")
+    return scope_filter(books, request.user).values_list("pk", flat=True).first()
 
 
 @admin.register(Assessment)
@@ -166,6 +180,11 @@ class PremiumObligationAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_urls(self):
+        from imports.admin_views import upload_urls  # 上传补缴表: upload, preview, 确认导入
+
+        return upload_urls(self, "topup") + super().get_urls()
 
 
 class TransferForm(forms.ModelForm):
@@ -210,8 +229,9 @@ def _voucher_state(entry) -> str:
 
 
 @admin.register(PremiumTransfer)
-class PremiumTransferAdmin(admin.ModelAdmin):
+class PremiumTransferAdmin(ListExport, admin.ModelAdmin):
     form = TransferForm
+    resource_classes = [PremiumTransferResource]  # 导出 (contracts.exports)
     list_display = ("reference", "fund", "insurer", "year", "amount_shown", "paid_on", "received_on",
                     "entered_by_side", "fund_state", "insurer_state", "in_transit_shown")
     list_filter = ("year", "insurer", "entered_by_side", "fund_entry__status", "insurer_entry__status")

@@ -1,4 +1,4 @@
-"""Reading tables users upload: CSV in UTF-8 (with or without BOM) or GB18030, or XLSX — streamed.
+"""Reading tables users upload: CSV in UTF-8 (with or without BOM) or GB18030, XLSX or legacy XLS — streamed.
 
 Claims files run to a million rows, so rows are yielded one at a time and the file is
 never held whole in memory; the encoding is settled by a first pass before any row is read.
@@ -141,9 +141,36 @@ def _raw_rows(path: Path, head: bytes) -> Iterator[list]:
         finally:
             book.close()
         return
+    if head == b"\xd0\xcf\x11\xe0":  # an OLE2 file: the legacy XLS that Chinese online banking still exports
+        yield from _xls_rows(path)
+        return
     encoding = _encoding(path)
     with open(path, encoding=encoding, newline="") as text:
         yield from csv.reader(text)
+
+
+def _xls_rows(path: Path) -> Iterator[list]:
+    """The first sheet of a legacy XLS workbook (xlrd): dates as datetimes, errors as their text."""
+    import xlrd
+
+    try:
+        book = xlrd.open_workbook(path, on_demand=True)
+    except Exception as exc:  # xlrd raises many kinds for a damaged or foreign OLE2 file
+        raise Unreadable(path, _("file"), _("a readable XLS workbook"), exc) from None
+    try:
+        sheet = book.sheet_by_index(0)
+        for r in range(sheet.nrows):
+            row = []
+            for cell in sheet.row(r):
+                if cell.ctype == xlrd.XL_CELL_DATE:
+                    row.append(xlrd.xldate.xldate_as_datetime(cell.value, book.datemode))
+                elif cell.ctype == xlrd.XL_CELL_ERROR:
+                    row.append(xlrd.error_text_from_code.get(cell.value, "#ERR"))
+                else:
+                    row.append(cell.value)
+            yield row
+    finally:
+        book.release_resources()
 
 
 def iter_table(path: Path) -> Iterator[tuple[int, list[str]]]:

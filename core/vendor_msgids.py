@@ -15,6 +15,9 @@ DJANGO = [
 ]
 
 VENDOR = [
+    # django-import-export's export page (its Chinese catalogue leaves these empty)
+    _('Resource'),
+    _('Select all'),
     _('Axes'),
     _('access failure'),
     _('access failures'),

@@ -24,10 +24,12 @@ from access.scope import scope_filter
 from accounts.models import Account, Book
 from core.admin import ReadOnlyAdmin
 from core.errors import Refused
+from core.exports import ListExport
 from core.money import YuanFormField, fmt, to_decimal
 
 from .admin_views import check, refusal_messages
 from .closing import year_end_close, year_end_prepare
+from .exports import JournalEntryResource, PostingResource
 from .models import AccountBalance, JournalEntry, Period, Posting
 from .services import (
     OWN_SOURCES,
@@ -58,6 +60,26 @@ def source_shown(entry) -> str:
         original = JournalEntry.objects.filter(pk=entry.reverses_id).first()
         return f"{words} {original}" if original is not None else words
     return words
+
+
+def source_link(entry, user) -> dict:
+    """The voucher's source document for its page: words, and a link when the user's scope holds the document
+    (ledger.sources.source_document; the documents' apps register how to find them). A year-end close links
+    to the year's periods; a voucher typed in by hand has no document."""
+    from access.scope import in_scope
+
+    from .sources import source_document
+
+    words, url, name = source_shown(entry), None, ""
+    if entry.source == "year-end close":
+        url = reverse("admin:ledger_period_changelist") + f"?book__id__exact={entry.book_id}&year={entry.fiscal_year}"
+        name = _("periods of %(year)s") % {"year": entry.fiscal_year}
+    else:
+        doc = source_document(entry)
+        if doc is not None and in_scope(user, doc):
+            url = reverse(f"admin:{doc._meta.app_label}_{doc._meta.model_name}_change", args=[doc.pk])
+            name = f"{doc._meta.verbose_name} {doc}"
+    return {"words": words, "url": url, "name": name}
 
 
 def draft_editable(entry, user) -> bool:
@@ -250,8 +272,9 @@ class EntryForm(forms.ModelForm):
 
 
 @admin.register(JournalEntry)
-class JournalEntryAdmin(admin.ModelAdmin):
+class JournalEntryAdmin(ListExport, admin.ModelAdmin):
     form = EntryForm
+    resource_classes = [JournalEntryResource, PostingResource]  # 导出: the vouchers, or their lines (ledger.exports)
     inlines = [PostingInline]
     list_display = ("voucher_shown", "book_code", "date", "memo", "status", "amount_shown", "made_by", "reviewed_by")
     list_filter = ("status", "book", "fiscal_year")
@@ -323,6 +346,7 @@ class JournalEntryAdmin(admin.ModelAdmin):
         entry = self.get_object(request, object_id)
         request._ledger_book = entry.book if entry is not None else None
         extra = {"entry": entry, "ledger_book": request._ledger_book,
+                 "source_link": source_link(entry, request.user) if entry is not None else None,
                  "editable": draft_editable(entry, request.user),
                  # Scans go on any draft its maker holds, a transfer's voucher too (ledger.attachments).
                  "may_attach": entry is not None and not entry.is_posted and (

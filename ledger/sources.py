@@ -33,3 +33,29 @@ def source_label(source: str):
         if match:
             return lazy_format(words, **match.groupdict())
     return source
+
+
+# -- the document a voucher belongs to --------------------------------------------------------------------
+# The ledger knows vouchers, not the documents above it (transfers, claims batches, settlements): each app
+# that books vouchers registers how to find its document from a voucher (its source code, its idempotency
+# key, a relation), and the voucher page asks here. A finder returns the document (a model instance the
+# admin can link to) or None.
+
+_FINDERS: list = []
+
+
+def source_finder_register(finder) -> None:
+    """`finder(entry)` → the document the voucher belongs to, or None; registered once at start-up."""
+    if finder not in _FINDERS:
+        _FINDERS.append(finder)
+
+
+def source_document(entry):
+    """The document the voucher belongs to: a reversal's original voucher, or what a registered finder names."""
+    if entry.source == "reversal" and entry.reverses_id:
+        return entry.reverses
+    for finder in _FINDERS:
+        found = finder(entry)
+        if found is not None:
+            return found
+    return None

@@ -5,21 +5,23 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from access.admin_scope import scoped_get_or_404
 from access.roles import is_administrator
 from contracts.display import terms_table
 from core.errors import Refused
+from core.exports import ListExport
 from core.money import fmt
 from ledger.admin_views import refusal_messages
-from ledger.models import JournalEntry, Posting
+from ledger.models import Posting
 
 from .bank import bank_match_auto, bank_match_manual, bank_reconciliation, bank_unmatch
+from .exports import BankLineResource
 from .management.commands.settlement_calc import LABELS
 from .models import BankLine, BankStatement, Deadline, Settlement
 from .services import settlement_delete, settlement_draft, settlement_post, settlement_review
@@ -37,12 +39,19 @@ class SettlementAdmin(admin.ModelAdmin):
     list_filter = ("status", "contract_year__year")
     change_form_template = "admin/reconciliation/settlement/change_form.html"
     readonly_fields = ("contract_year", "status", "as_of", "premium", "claims", "cost", "deposit", "score",
-                       "policy_loss", "loss_reason", "terms_shown", "outcome_shown", "entries_shown",
+                       "policy_loss", "loss_reason", "terms_shown", "outcome_shown",
                        "prepared_by", "reviewed_by", "posted_by", "posted_at")
     fields = readonly_fields
 
     def has_add_permission(self, request):
-        return False  # drafted by `settle` or the scheduled task after the cut-off
+        # Drafted from the books (起草结算, `settle --as`, or the scheduled task), never typed in: Django's own
+        # check (reconciliation.add_settlement, a fund accountant's) decides who may; the page is the draft page.
+        return super().has_add_permission(request)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        return HttpResponseRedirect(reverse("admin:reconciliation_settlement_draft"))
 
     def has_delete_permission(self, request, obj=None):
         # A draft is withdrawn by its preparer (or an administrator), never by anyone else.
@@ -88,23 +97,25 @@ class SettlementAdmin(admin.ModelAdmin):
         return format_html("<table>{}</table>", format_html_join(
             "", '<tr><td>{}</td><td style="text-align:right">{}</td></tr>', rows))
 
-    @admin.display(description=_("entries posted"))
-    def entries_shown(self, obj):
-        keys = [k.split(":", 1)[1] for k in obj.entry_keys if ":" in k and not k.startswith("transfer ")]
-        entries = JournalEntry.objects.filter(idempotency_key__in=keys).select_related("book")
-        if not entries:
-            return "-"
-        return format_html_join(mark_safe("<br>"), '<a href="{}">{} {}</a> {}', (
-            (reverse("admin:ledger_journalentry_change", args=[e.pk]), e.book.code, e.voucher, e.memo)
-            for e in entries))
-
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        from .admin_settlement import change_context
+
         extra = {"loss_form": LossSplitForm(), **(extra_context or {})}
+        obj = self.get_object(request, object_id)
+        if obj is not None:
+            extra.update(change_context(request, obj))
         return super().change_view(request, object_id, form_url, extra)
 
     def get_urls(self):
         view = self.admin_site.admin_view
+        from .admin_settlement import draft_view, insurer_view
+
         return [
+            path("draft/", view(lambda request: draft_view(self, request)), name="reconciliation_settlement_draft"),
+            path("<int:pk>/insurer-prepare/", view(insurer_view("prepare")),
+                 name="reconciliation_settlement_insurer_prepare"),
+            path("<int:pk>/insurer-approve/", view(insurer_view("approve")),
+                 name="reconciliation_settlement_insurer_approve"),
             path("<int:pk>/review/", view(self.action_view("review")), name="reconciliation_settlement_review"),
             path("<int:pk>/post/", view(self.action_view("post")), name="reconciliation_settlement_post"),
             path("<int:pk>/split/", view(self.action_view("split")), name="reconciliation_settlement_split"),
@@ -178,13 +189,23 @@ class BankLineInline(admin.TabularInline):
 
 @admin.register(BankStatement)
 class BankStatementAdmin(admin.ModelAdmin):
-    list_display = ("account", "year", "month", "opening", "closing", "balanced_shown", "imported_at")
+    list_display = ("account", "year", "month", "opening", "closing", "balanced_shown", "workspace_link",
+                    "imported_at")
     inlines = [BankLineInline]
     actions = ["auto_match"]
-    readonly_fields = ("account", "year", "month", "opening", "closing", "file_sha256", "imported_at")
+    readonly_fields = ("account", "year", "month", "opening", "closing", "file_sha256", "imported_at",
+                       "workspace_link")
 
     def has_add_permission(self, request):
         return False  # uploaded through the preview page (admin_uploads), checked whole
+
+    @admin.display(description=_("对账"))
+    def workspace_link(self, obj):
+        # The reconciliation workspace of this account × month (admin_workspace): lines, postings, 余额调节表.
+        if obj is None or obj.pk is None:
+            return "-"
+        return format_html('<a href="{}">{}</a>', reverse("admin:reconciliation_bankstatement_workspace",
+                                                          args=[obj.pk]), _("Reconcile"))
 
     def get_urls(self):
         from . import admin_uploads, admin_workspace
@@ -221,8 +242,10 @@ class BankLineForm(forms.ModelForm):
 
 
 @admin.register(BankLine)
-class BankLineAdmin(admin.ModelAdmin):
+class BankLineAdmin(ListExport, admin.ModelAdmin):
     """Manual match and unmatch, recorded with who and when."""
+
+    resource_classes = [BankLineResource]  # 导出 (reconciliation.exports)
 
     form = BankLineForm
     list_display = ("statement", "line", "date", "amount", "description", "reference", "matched_by_shown",
@@ -246,7 +269,14 @@ class BankLineAdmin(admin.ModelAdmin):
             else:
                 bank_unmatch(line=form.instance, by=who)
         except Refused as exc:
+            request._bank_match_refused = True
             refusal_messages(request, exc, _("%(line)s: nothing changed:") % {"line": form.instance})
+
+    def message_user(self, request, message, level=messages.INFO, *args, **kwargs):
+        # Django's "changed successfully" would contradict the refusal just shown.
+        if getattr(request, "_bank_match_refused", False) and level == messages.SUCCESS:
+            return
+        super().message_user(request, message, level, *args, **kwargs)
 
     @admin.action(description=_("Unmatch"), permissions=["change"])
     def unmatch(self, request, queryset):

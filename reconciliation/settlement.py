@@ -122,6 +122,27 @@ def _band_for(bands: tuple[Band, ...], score: Decimal | None) -> Band | None:
     return next((b for b in bands if score >= b.min_score), None)
 
 
+def deposit_band(terms: Terms, score) -> Band | None:
+    """The deposit-release band the score reaches (None: below every band, or no score)."""
+    return _band_for(terms.deposit_release, None if score is None else Decimal(str(score)))
+
+
+def incentive_band(terms: Terms, score) -> Band | None:
+    """The incentive band the score reaches, whose extra share adds to the retained cap."""
+    return _band_for(terms.incentive, None if score is None else Decimal(str(score)))
+
+
+def retained_cap(terms: Terms, earned: Decimal, score) -> Decimal:
+    """The most the insurer keeps of a non-negative margin: (cap + incentive) percent of the earned premium."""
+    extra = incentive_band(terms, score)
+    return _q(earned * (terms.retained_cap_pct + (extra.pct if extra else 0)) / HUNDRED)
+
+
+def insurer_loss_band(terms: Terms, earned: Decimal, loss: Decimal) -> Decimal:
+    """The part of a loss within the insurer's band (all of it where the terms set no band)."""
+    return loss if terms.insurer_loss_band_pct is None else min(loss, _q(earned * terms.insurer_loss_band_pct / HUNDRED))
+
+
 def settlement_compute(*, terms: Terms, premium, claims, cost="0", deposit="0", score=None,
                        policy_loss=None) -> Outcome:
     """The settlement outcome for the given figures; touches no book."""
@@ -158,7 +179,7 @@ def settlement_compute(*, terms: Terms, premium, claims, cost="0", deposit="0", 
 
     # The deposit: released by the first band the score reaches; forfeited below every band.
     if d and terms.deposit_release:
-        band = _band_for(terms.deposit_release, s)
+        band = deposit_band(terms, s)
         released = _q(d * band.pct / HUNDRED) if band else Decimal(0)
     else:
         released = d
@@ -169,8 +190,7 @@ def settlement_compute(*, terms: Terms, premium, claims, cost="0", deposit="0", 
     zero = Decimal("0.00")
     retained = surplus_returned = surplus_carried = loss = loss_insurer = loss_fund = loss_deferred = zero
     if margin >= 0:
-        extra = _band_for(terms.incentive, s)
-        cap = _q(earned * (terms.retained_cap_pct + (extra.pct if extra else 0)) / HUNDRED)
+        cap = retained_cap(terms, earned, s)
         retained = min(margin, cap)
         if terms.surplus_to == "basic_fund":
             surplus_returned = margin - retained
@@ -194,8 +214,7 @@ def settlement_compute(*, terms: Terms, premium, claims, cost="0", deposit="0", 
             loss_fund = _q(x * terms.policy_loss_fund_share_pct / HUNDRED)
             loss_insurer = loss - loss_fund
         else:
-            band = loss if terms.insurer_loss_band_pct is None else min(
-                loss, _q(earned * terms.insurer_loss_band_pct / HUNDRED))
+            band = insurer_loss_band(terms, earned, loss)
             beyond = loss - band
             if terms.beyond_band == "deferred":
                 loss_deferred = beyond

@@ -19,9 +19,14 @@ DEMO = [
 
 
 def demo_reports_write(out_dir) -> list[str]:
+    """Each statement as a signed PDF and, beside it, as an XLSX of the same figures (each with its own
+    verification code): the paths written, PDF then XLSX."""
     written = []
     for kind, code, year, month in DEMO:
-        path = Path(out_dir) / "reports" / f"{kind}_{code}_{year}{f'-{month:02d}' if month else ''}.pdf"
-        report_issue(kind=kind, book=Book.objects.get(code=code), year=year, month=month, out=path, by="quickstart")
-        written.append(str(path.relative_to(Path(out_dir).parent)))
+        stem = Path(out_dir) / "reports" / f"{kind}_{code}_{year}{f'-{month:02d}' if month else ''}"
+        for fmt in ("pdf", "xlsx"):
+            path = stem.with_suffix(f".{fmt}")
+            report_issue(kind=kind, book=Book.objects.get(code=code), year=year, month=month, out=path,
+                         by="quickstart", format=fmt)
+            written.append(str(path.relative_to(Path(out_dir).parent)))
     return written

@@ -13,7 +13,9 @@ class ReportRecord(models.Model):
     params = models.JSONField(_("parameters"))
     data_digest = models.CharField(_("digest of the figures"), max_length=64)
     totals = models.JSONField(_("totals shown"), default=dict)
-    pdf_sha256 = models.CharField(_("digest of the PDF"), max_length=64)
+    # The file issued: a PDF (signed) or an XLSX workbook of the same figures; its SHA-256 below.
+    format = models.CharField(_("format"), max_length=4, choices=[("pdf", "PDF"), ("xlsx", "XLSX")], default="pdf")
+    pdf_sha256 = models.CharField(_("digest of the issued file"), max_length=64)
     chain_length = models.BigIntegerField(_("entries in the book's chain then"))
     chain_head = models.CharField(_("the book's chain head then"), max_length=64)
     generated_at = models.DateTimeField(_("generated at"), auto_now_add=True)

@@ -116,17 +116,33 @@ def _write(out: Path, pdf: bytes, code: str) -> None:
     out.write_bytes(sign_pdf(pdf + f"\n%{MARK}{code}\n".encode(), reason=f"出具报表，核验码 {MARK}{code}"))
 
 
-def _record(*, kind, book, params, data, code, out: Path, by, chain_length, chain_head) -> ReportRecord:
+def _record(*, kind, book, params, data, code, out: Path, by, chain_length, chain_head,
+            format: str = "pdf") -> ReportRecord:
     return ReportRecord.objects.create(
         code=code, kind=kind, book=book, params=params, data_digest=_digest(data), totals=data.get("totals", {}),
-        pdf_sha256=hashlib.sha256(out.read_bytes()).hexdigest(), chain_length=chain_length, chain_head=chain_head,
-        generated_by=by)
+        format=format, pdf_sha256=hashlib.sha256(out.read_bytes()).hexdigest(), chain_length=chain_length,
+        chain_head=chain_head, generated_by=by)
+
+
+FORMATS = ("pdf", "xlsx")
+
+
+def report_format(out, format: str | None = None) -> str:
+    """The format asked for, else the one the file name's suffix names (.xlsx), else PDF."""
+    if format:
+        if format not in FORMATS:
+            raise Refused([problem(_("report"), _("format"), lazy_format(_("one of %(names)s"), names=", ".join(FORMATS)),
+                                   format)])
+        return format
+    return "xlsx" if Path(out).suffix.lower() == ".xlsx" else "pdf"
 
 
 def report_issue(*, kind: str, book: Book, year: int, month: int | None = None, out: Path, by: str = "system",
-                 progress=None) -> ReportRecord:
+                 progress=None, format: str | None = None) -> ReportRecord:
     """Render one statement to `out` in this process and record what it shows; `progress(pct, stage)`
-    hears each step."""
+    hears each step. `format` "pdf" (signed) or "xlsx" (the same figures in a workbook); by default
+    the suffix of `out` decides."""
+    fmt = report_format(out, format)
     step = progress or (lambda pct, stage: None)
     book.refresh_from_db()
     step(10, "读取账簿")
@@ -135,14 +151,23 @@ def report_issue(*, kind: str, book: Book, year: int, month: int | None = None, 
     data = report_data(kind=kind, book=book, year=year, month=month, upto=chain_length)
     code = secrets.token_hex(8).upper()
     step(30, "排版")
-    pdf, pages = pdf_of(kind=kind, book=book, year=year, month=month, data=data, code=code, by=by,
-                        at=timezone.localtime())
-    _write(Path(out), pdf, code)
-    step(100, f"完成，共 {pages} 页")
+    if fmt == "xlsx":
+        from .xlsx import xlsx_of
+
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_bytes(xlsx_of(kind=kind, book=book, year=year, month=month, data=data, code=code, mark=MARK,
+                                      by=by, at=timezone.localtime()))
+        pages = None
+        step(100, "完成")
+    else:
+        pdf, pages = pdf_of(kind=kind, book=book, year=year, month=month, data=data, code=code, by=by,
+                            at=timezone.localtime())
+        _write(Path(out), pdf, code)
+        step(100, f"完成，共 {pages} 页")
     record = _record(kind=kind, book=book, params={"year": year, "month": month}, data=data, code=code, out=Path(out),
-                     by=by, chain_length=chain_length, chain_head=chain_head)
+                     by=by, chain_length=chain_length, chain_head=chain_head, format=fmt)
     audit_record(action="report_issued", actor=by, obj=record, book=book, digest=record.pdf_sha256,
-                 detail={"kind": kind, "year": year, "month": month, "pages": pages})
+                 detail={"kind": kind, "year": year, "month": month, "pages": pages, "format": fmt})
     return record
 
 
@@ -166,12 +191,18 @@ def report_job_fail(*, job_id: int, error: str) -> None:
     _job_update(job_id, status=ReportJob.Status.FAILED, error=error, finished_at=timezone.now())
 
 
-def report_job_plan(*, job_id: int) -> int:
-    """Read the books for a queued statement and cut it into parts; how many (0: nothing to do)."""
-    job = ReportJob.objects.select_related("book").get(pk=job_id)
-    if job.status in (ReportJob.Status.DONE, ReportJob.Status.FAILED):
+def report_job_plan(*, job_id: int, claimed: bool = False) -> int:
+    """Read the books for a queued statement and cut it into parts; how many (0: nothing to do).
+
+    The job is taken only while still queued (one UPDATE, so a worker and a user's "render it now", or a
+    message delivered twice, never both render it), unless the caller has `claimed` it that way already."""
+    if not claimed and not ReportJob.objects.filter(pk=job_id, status=ReportJob.Status.QUEUED).update(
+            status=ReportJob.Status.RUNNING):
         return 0
-    _job_update(job_id, status=ReportJob.Status.RUNNING, progress=2, stage="读取账簿")
+    job = ReportJob.objects.select_related("book").get(pk=job_id)
+    if job.status != ReportJob.Status.RUNNING:
+        return 0
+    _job_update(job_id, progress=2, stage="读取账簿")
     book = job.book
     try:
         chain_length, chain_head = book.chain_length, _link_at(book, book.chain_length)
@@ -234,13 +265,14 @@ def report_job_assemble(*, job_id: int) -> ReportJob:
     return job
 
 
-def report_job_run(*, job_id: int) -> ReportJob:
+def report_job_run(*, job_id: int, claimed: bool = False) -> ReportJob:
     """The whole job in this process, part after part (no worker reachable, or a short statement)."""
     try:
-        for index in range(report_job_plan(job_id=job_id)):
+        n = report_job_plan(job_id=job_id, claimed=claimed)
+        for index in range(n):
             report_part_render(job_id=job_id, index=index)
         job = ReportJob.objects.get(pk=job_id)
-        if job.status == ReportJob.Status.RUNNING:
+        if n and job.status == ReportJob.Status.RUNNING:
             return report_job_assemble(job_id=job_id)
         return job
     except Exception as exc:
@@ -261,6 +293,8 @@ class Verification:
 def report_verify(*, path: Path, by=None) -> Verification:
     """Whether this statement is one the ledger issued, unaltered, and the books it stands on still say so."""
     raw = Path(path).read_bytes()
+    if raw.startswith(b"PK"):  # a workbook (XLSX is a zip): the code is in its properties
+        return _verify_xlsx(path, raw, by=by)
     # The code's comment ends the statement as laid out; the signature's incremental update follows it.
     found = ([None] + list(re.finditer(rb"\n%LEDGER-VERIFY-([0-9A-F]{16})\r?\n", raw)))[-1]
     if not raw.startswith(b"%PDF") or not found:
@@ -284,6 +318,33 @@ def report_verify(*, path: Path, by=None) -> Verification:
                  outcome="ok" if not diffs else "refused",
                  detail={"file": Path(path).name, "differences": english(diffs), "notes": english(notes)})
     return Verification(not diffs, code, record, diffs, signature, notes)
+
+
+def _verify_xlsx(path: Path, raw: bytes, *, by=None) -> Verification:
+    """An XLSX statement: the code from the workbook's properties, the file's digest as issued (a workbook is
+    not signed: its digest, recorded at issue, is what ties it to us), then the books as for a PDF."""
+    from .xlsx import xlsx_code
+
+    code = xlsx_code(raw, MARK)
+    if code is None:
+        return Verification(False, differences=[_("not a statement issued by this ledger (no verification code)")])
+    record = ReportRecord.objects.filter(code=code).select_related("book").first()
+    if record is None:
+        return Verification(False, code, differences=[lazy_format(_("verification code %(code)s was never issued here"),
+                                                                  code=code)])
+    diffs = []
+    if record.format != "xlsx":
+        diffs.append(lazy_format(_("verification code %(code)s was issued as a %(format)s, not as this workbook"),
+                                 code=code, format=record.format.upper()))
+    elif hashlib.sha256(raw).hexdigest() != record.pdf_sha256:
+        diffs.append(_("the XLSX file is not the one issued (its digest differs): it was altered"))
+    books, notes = _books_still_agree(record)
+    diffs += books
+    audit_record(action="report_verified", actor=by, obj=record, book=record.book,
+                 outcome="ok" if not diffs else "refused",
+                 detail={"file": Path(path).name, "format": "xlsx", "differences": english(diffs),
+                         "notes": english(notes)})
+    return Verification(not diffs, code, record, diffs, None, notes)
 
 
 def report_verify_record(record: ReportRecord, *, by=None) -> Verification:

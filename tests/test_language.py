@@ -26,7 +26,7 @@ SIGN_IN = "/admin/login/"
 
 ALLOWED = [
     re.compile(r"[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+-?"),  # codes: FUND-1405, CLIC-1405-DB, JC-2019-T3, SHA-256
-    re.compile(r"CNY|PDF|JPEG|CSV|XLSX|JSON|MT940|UTF-8|GB18030"),  # units and file formats
+    re.compile(r"CNY|PDF|JPEG|CSV|XLSX?|Excel|JSON|MT940|SWIFT|camt\.053|UTF-8|GB18030"),  # units and file formats
     re.compile(r"[0-9a-f]{8,}|[0-9A-F]{16}"),  # digests; the verification code printed on a statement
     re.compile(r"[\w.-]+\.(?:csv|pdf|xlsx|json)"),  # file names people uploaded or downloaded
 ]

@@ -83,3 +83,17 @@ def test_a_long_ledger_is_drawn_in_one_part_with_every_page_numbered(long_ledger
     # Totals in the record are the whole ledger's: 300 × 1000 + (0 + … + 299) = 344,850.00 each side.
     assert job.record.totals == {"debit": "344850.00", "credit": "344850.00"}
     assert report_verify(path=job.file).ok
+
+
+def test_a_job_is_taken_once_whoever_asks_second_renders_nothing(fund_book):
+    """A worker and a user's "render it now" (or one message delivered twice): only the first takes the job."""
+    from reports.services import report_job_plan
+
+    job = ReportJob.objects.create(kind="trial-balance", book=fund_book, year=2015, requested_by="测试")
+    assert report_job_plan(job_id=job.pk) == 1
+    assert report_job_plan(job_id=job.pk) == 0  # already running: the second delivery does nothing
+    job.refresh_from_db()
+    assert job.status == "running"
+    assert report_job_run(job_id=job.pk).status == "running"  # not claimed by this caller: left to its owner
+    done = report_job_run(job_id=job.pk, claimed=True)
+    assert done.status == "done" and Path(done.file).is_file()

@@ -173,9 +173,13 @@ def test_one_posting_changed_behind_the_application_fails_every_statement_that_c
     assert covering == {("trial-balance", "FUND-1405", 2019, None), ("vouchers", "FUND-1405", 2019, None),
                         ("premium-status", "FUND-1405", 2019, None), ("settlement", "FUND-1405", 2019, None),
                         ("bank-reconciliation", "FUND-1405", 2019, 4), ("cash-journal", "FUND-1405", 2019, None)}
-    for (kind, code, year, month), path in zip(DEMO, written, strict=True):
-        v = report_verify(path=tmp_path / path)
-        if (kind, code, year, month) in covering:
-            assert not v.ok and any(d.startswith("记-2019-04-0001: seal") for d in v.differences), (kind, v.differences)
-        else:
-            assert v.ok, (kind, code, v.differences)
+    # Each statement is written as a PDF and, beside it, as an XLSX of the same figures: both say the same.
+    assert [p[-4:] for p in written] == [".pdf", "xlsx"] * len(DEMO)
+    for (kind, code, year, month), pair in zip(DEMO, zip(written[::2], written[1::2], strict=True), strict=True):
+        for path in pair:
+            v = report_verify(path=tmp_path / path)
+            if (kind, code, year, month) in covering:
+                assert not v.ok and any(d.startswith("记-2019-04-0001: seal") for d in v.differences), (
+                    kind, path, v.differences)
+            else:
+                assert v.ok, (kind, code, path, v.differences)

@@ -78,7 +78,7 @@ class Command(JsonCommand):
             if tb is not None and tb.totals.period_debit.amount:
                 out += [""] + trial_balance_text(tb)
         reports = demo_reports_write(settings.BASE_DIR / "out")
-        out += ["", f"报表（PDF，每页带核验码，可用 verify_report 核对）：{len(reports)} 份，位于 out/"]
+        out += ["", f"报表（PDF 与同数据的 XLSX，均带核验码，可用 verify_report 核对）：{len(reports)} 份，位于 out/"]
         out += [f"  {r}" for r in reports]
         out.append("")
         out.append(f"verify_ledger: {'通过' if verified.ok else '失败'} — {verified.entries} 张凭证，{verified.postings} 条分录")

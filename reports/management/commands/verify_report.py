@@ -10,7 +10,7 @@ from reports.services import english, report_verify
 
 
 class Command(AsUser, JsonCommand):
-    help = "Whether a PDF statement is one we issued and the books still say what it says (exit 0) or not (exit 1)."
+    help = "Whether a statement (PDF or XLSX) is one we issued and the books still say what it says (exit 0) or not (exit 1)."
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
