@@ -160,6 +160,8 @@ def test_the_summary_follows_by_itself_once_the_window_has_ended(settings):
 def _attack(worker: int, n: int, results):
     try:
         connections.close_all()  # never share the parent's socket
+        # A lock waited on for a minute is an error the parent is told of, never a silent hang.
+        connection.settings_dict.setdefault("OPTIONS", {})["options"] = "-c lock_timeout=60000"
         c = Client(REMOTE_ADDR=ATTACKER)
         for i in range(n):
             c.post(LOGIN, {"username": f"w{worker}-{i}", "password": "wrong"})
@@ -180,10 +182,17 @@ def test_worker_processes_share_one_count(settings):
     procs = [ctx.Process(target=_attack, args=(w, 40, results)) for w in range(4)]
     for p in procs:
         p.start()
-    outcome = sorted(results.get(timeout=240) for _ in procs)
-    for p in procs:
-        p.join(timeout=30)
-    assert outcome == [(w, "ok") for w in range(4)]
+    outcome = []
+    try:
+        for _ in procs:
+            outcome.append(results.get(timeout=240))
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()
+    # A child that died or hung says so: which, and with what exit code.
+    assert sorted(outcome) == [(w, "ok") for w in range(4)], [(p.pid, p.exitcode) for p in procs]
     assert AuditEvent.objects.filter(ip=ATTACKER).count() == 25
     audit_flood_summarize(now=_window_ended(settings))
     (summary,) = _summaries()

@@ -1,17 +1,21 @@
 """Uploads with a preview, in a real Chromium: a bank statement with a planted bad row refused on its preview
 page (row, field, expected, found; no confirm button; nothing written), a clean one previewed, confirmed
-and imported; a claims file previewed and imported as a batch awaiting review."""
+and imported, then reconciled in the workspace to an equal 余额调节表; a claims file previewed and imported as a batch awaiting review."""
 
 import csv
+from datetime import date
 from pathlib import Path
 
 import pytest
 from django.db import connection
 
 from access.services import user_create
+from accounts.models import Book
 from bench.claims_data import HEADER
 from claims.models import Claim, ClaimBatch
 from contracts.reference import reference_contracts_load
+from ledger.services import Line, entry_post, fiscal_year_open
+from reconciliation.bank import bank_reconciliation
 from reconciliation.models import BankFormat, BankLine, BankStatement
 from tests.conftest import books_opened
 from tests.imports.conftest import ICBC
@@ -33,7 +37,13 @@ def jincheng(db):
     reference_contracts_load()
     books_opened()
     BankFormat.objects.create(name="工商银行", columns=ICBC)
-    user_create(username="limin", password=PASSWORD, role="fund_accountant", regions=["1405"], full_name="李敏")
+    limin = user_create(username="limin", password=PASSWORD, role="fund_accountant", regions=["1405"],
+                        full_name="李敏")
+    zhang = user_create(username="zhangwei", password=PASSWORD, role="reviewer", regions=["1405"], full_name="张伟")
+    fund = Book.objects.get(code="FUND-1405")
+    fiscal_year_open(book=fund, year=2020)
+    entry_post(book=fund, date=date(2020, 3, 2), memo="拨付大病保险费（T1）", made_by=limin, reviewed_by=zhang,
+               lines=[Line("5101", debit="1000000.00"), Line("1004", credit="1000000.00")])
     user_create(username="liuyang", password=PASSWORD, role="insurer_accountant", insurers=["CLIC-1405"],
                 full_name="刘洋")
 
@@ -43,7 +53,7 @@ def _upload_statement(page, name: str):
     page.click("a.upload-link")
     page.wait_for_load_state()
     page.select_option("select[name=account]", label=page.locator("select[name=account] option").filter(
-        has_text="FUND-1405").first.inner_text())
+        has_text="FUND-1405").filter(has_text="1004").first.inner_text())  # the fund's 支出户
     page.select_option("select[name=source]", "table")
     page.select_option("select[name=bank]", "工商银行")
     page.fill("input[name=year]", "2020")
@@ -91,6 +101,30 @@ def test_a_bank_statement_refused_then_a_clean_one_imported(jincheng, new_page):
     page.wait_for_load_state()
     assert "299,019,980.00" in page.content() or "299019980" in page.content()
     shot(page, "uploads-05-statement-page")
+
+    # Reconciled in the workspace: the premium paid on 03-02 is in the books (记-2020-03-0001); the bank's
+    # 20,000.00 received and its 20.00 fee are not yet, so they stay as the 余额调节表's items.
+    # The import matched it by itself (same amount, same day); undone here and accepted again as suggested.
+    page.goto(f"{page.base}/admin/reconciliation/bankstatement/{statement.pk}/workspace/")
+    page.wait_for_load_state()
+    assert page.locator("#ws-matched form").count() == 1 and page.locator("#ws-suggestions form").count() == 0
+    page.click("#ws-matched form [type=submit]")
+    page.wait_for_function("document.querySelectorAll('#ws-suggestions form').length === 1")
+    assert page.inner_text("#ws-r-bank-out") == "1,000,020.00" and page.inner_text("#ws-r-book-out") == "1,000,000.00"
+    assert not BankLine.objects.get(reference="T1").matched.exists()
+    page.click("#ws-suggestions form [type=submit]")
+    page.wait_for_function("document.querySelectorAll('#ws-matched form').length === 1")
+    figures = {k: page.inner_text(f"#ws-{k}") for k in (
+        "r-book", "r-bank", "r-bank-in", "r-bank-out", "r-book-in", "r-book-out", "adjusted-book", "adjusted-bank")}
+    assert figures == {"r-book": "299,000,000.00", "r-bank": "299,019,980.00", "r-bank-in": "20,000.00",
+                       "r-bank-out": "20.00", "r-book-in": "0.00", "r-book-out": "0.00",
+                       "adjusted-book": "299,019,980.00", "adjusted-bank": "299,019,980.00"}
+    assert page.get_attribute("#ws-balanced", "data-balanced") == "yes"
+    t1 = BankLine.objects.get(reference="T1")
+    assert [p.entry.voucher for p in t1.matched.all()] == ["记-2020-03-0001"]
+    r = bank_reconciliation(statement=statement)
+    assert r.balanced and r.adjusted_book == r.adjusted_bank
+    shot(page, "uploads-09-statement-reconciled")
 
 
 def test_a_claims_file_uploaded_previewed_and_imported_awaiting_review(jincheng, new_page, tmp_path):
