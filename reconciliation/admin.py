@@ -16,7 +16,7 @@ from access.roles import is_administrator
 from contracts.display import terms_table
 from core.errors import Refused
 from core.exports import ListExport
-from core.money import fmt
+from core.money import YuanFormField, fmt
 from ledger.admin_views import refusal_messages
 from ledger.models import Posting
 
@@ -28,7 +28,8 @@ from .services import settlement_delete, settlement_draft, settlement_post, sett
 
 
 class LossSplitForm(forms.Form):
-    policy_loss = forms.DecimalField(label=_("policy-caused loss"), max_digits=17, decimal_places=2, min_value=0)
+    policy_loss = YuanFormField(label=_("policy-caused loss"), max_digits=17, decimal_places=2, min_value=0,
+                                widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}))
     reason = forms.CharField(label=_("reason"), widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
 
 

@@ -16,6 +16,7 @@ from accounts.models import Book
 from contracts.display import terms_table
 from contracts.models import ContractYear
 from core.errors import Refused, describe
+from core.money import YuanFormField
 from ledger.admin_views import refusal_messages
 from ledger.models import JournalEntry
 
@@ -26,11 +27,15 @@ from .settlement_preview import contract_years_to_settle, settlement_explained, 
 DRAFT_PERM = "reconciliation.add_settlement"  # what `settle --as` checks of a fund accountant
 
 
+# Typed as accountants write amounts (10,000,000.00): a text box, not a number spinner.
+AMOUNT_INPUT = forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"})
+
+
 class DraftForm(forms.Form):
     contract_year = forms.IntegerField(widget=forms.HiddenInput)
     as_of = forms.DateField(label=_("as of"), widget=forms.DateInput(attrs={"type": "date"}))
-    policy_loss = forms.DecimalField(label=_("policy-caused loss"), max_digits=17, decimal_places=2, min_value=0,
-                                     required=False)
+    policy_loss = YuanFormField(label=_("policy-caused loss"), max_digits=17, decimal_places=2, min_value=0,
+                                required=False, widget=AMOUNT_INPUT)
     reason = forms.CharField(label=_("reason"), required=False,
                              widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
 

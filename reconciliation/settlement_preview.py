@@ -78,7 +78,7 @@ def settlement_explain(*, terms: dict, premium, claims, cost, deposit, score, po
                                         score=score, policy_loss=policy_loss)
         o = ex.outcome
     except Refused as exc:
-        if t.splits_policy_loss and policy_loss is None and [str(p["field"]) for p in exc.problems] == [str(_("policy_loss"))]:
+        if t.splits_policy_loss and policy_loss is None and [p["field"] for p in exc.problems] == ["policy_loss"]:
             # Everything up to the loss holds whatever the split; the split itself waits for the accountants.
             ex.needs_policy_loss = True
             ex.problems = list(exc.problems)
@@ -128,7 +128,7 @@ def settlement_explain(*, terms: dict, premium, claims, cost, deposit, score, po
             steps.append(Step(_("surplus carried to next year's critical-illness fund"), _("margin − retained"),
                               o.surplus_carried))
         return ex
-    steps.append(Step(_("loss"), "−margin", o.loss))
+    steps.append(Step(_("loss"), _("−margin"), o.loss))
     if t.splits_policy_loss:
         if ex.needs_policy_loss:
             steps.append(Step(_("policy-caused loss"),

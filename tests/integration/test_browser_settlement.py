@@ -116,3 +116,59 @@ def test_a_settlement_drafted_reviewed_and_posted_in_the_browser(jincheng, peopl
     assert sorted((e.status, e.reviewed_by_id, e.postings.filter(debit__gt=0).get().debit.amount)
                   for e in insurer_entries.all()) == [("posted", checker.pk, D("17055362.94"))] * 2
     shot(cp, "settlement-insurer-posted")
+
+
+def test_a_loss_drafted_then_split_reviewed_and_posted_in_the_browser(jincheng, people, new_page, tmp_path):  # noqa: F811
+    """Claims of 160,000,000.00 against an earned premium of 144,386,972.10 and 3,000,000.00 of cost: a loss of
+    18,613,027.90. 李敏 drafts it pending the bureau's determination, then records the split (10,000,000.00
+    policy-caused, shared 50%); 张伟 reviews and posts: the fund bears 5,000,000.00, the insurer 13,613,027.90."""
+    (tmp_path / "loss").mkdir()
+    _claims(tmp_path / "loss", jincheng.contract, [("JC-9", "2019-12-01", "2019-12-05", "40000000.00")])
+    preparer, reviewer = people
+    _passwords(preparer, reviewer)
+    page = new_page()
+    sign_in(page, preparer.username, PASSWORD)
+    page.goto(page.base + f"/admin/reconciliation/settlement/draft/?contract_year={jincheng.pk}")
+    page.fill("#id_as_of", "2020-05-20")
+    page.click("button[name=preview]")
+    page.wait_for_load_state()
+    shot(page, "settlement-loss-preview")
+    assert page.locator("#id_policy_loss").count() == 1  # the page asks for the accountants' determination
+    assert page.inner_text("#fig-claims") == "160,000,000.00" and "18,613,027.90" in page.inner_text("#settlement-steps")
+    assert Settlement.objects.count() == 0
+    page.fill("#id_policy_loss", "0.00")
+    page.fill("#id_reason", "待医保局认定政策性亏损")
+    with page.expect_navigation():
+        page.click("#settle-draft")
+    s = Settlement.objects.get()
+    assert (s.status, s.prepared_by, s.outcome["loss"], s.outcome["loss_fund"]) == (
+        "draft", preparer, "18613027.90", "0.00")
+
+    # The determination arrives: the split is recorded on the settlement's page and the draft recomputed.
+    page.fill("#id_policy_loss", "10,000,000.00")
+    page.fill("#id_reason", "2019年目录调整导致的政策性超支（医保局认定）")
+    with page.expect_navigation():
+        page.click("button:has-text('记录划分并重算')")
+    s.refresh_from_db()
+    assert (s.status, s.prepared_by, s.policy_loss.amount) == ("draft", preparer, D("10000000.00"))
+    assert (s.outcome["loss"], s.outcome["loss_fund"], s.outcome["loss_insurer"]) == (
+        "18613027.90", "5000000.00", "13613027.90")
+    assert "5,000,000.00" in page.inner_text("#settlement-steps")
+    shot(page, "settlement-loss-split")
+
+    rp = new_page()
+    sign_in(rp, reviewer.username, PASSWORD)
+    rp.goto(rp.base + f"/admin/reconciliation/settlement/{s.pk}/change/")
+    with rp.expect_navigation():
+        rp.click("button:has-text('复核')")
+    with rp.expect_navigation():
+        rp.click("button:has-text('记账')")
+    s.refresh_from_db()
+    assert (s.status, s.reviewed_by, s.posted_by) == ("posted", reviewer, reviewer)
+    fund_book = jincheng.contract.fund.books.get()
+    entries = JournalEntry.objects.filter(book=fund_book, idempotency_key__startswith=f"settlement:{jincheng.pk}:")
+    assert entries and all(e.status == "posted" and e.made_by == preparer and e.reviewed_by == reviewer
+                           for e in entries)
+    debits = sorted(p.debit.amount for e in entries for p in e.postings.all() if p.debit.amount)
+    assert D("5000000.00") in debits  # the fund's share of the policy-caused loss
+    shot(rp, "settlement-loss-posted")
