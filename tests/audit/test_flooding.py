@@ -8,7 +8,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -157,42 +157,32 @@ def test_the_summary_follows_by_itself_once_the_window_has_ended(settings):
     assert (summary.detail["source"], summary.detail["recorded"], summary.detail["suppressed"]) == (ATTACKER, 2, 4)
 
 
-def _attack(worker: int, n: int, results):
-    try:
-        connections.close_all()  # never share the parent's socket
-        # A lock waited on for a minute is an error the parent is told of, never a silent hang.
-        connection.settings_dict.setdefault("OPTIONS", {})["options"] = "-c lock_timeout=60000"
-        c = Client(REMOTE_ADDR=ATTACKER)
-        for i in range(n):
-            c.post(LOGIN, {"username": f"w{worker}-{i}", "password": "wrong"})
-        results.put((worker, "ok"))
-    except Exception as exc:  # reported to the parent, which fails the test
-        results.put((worker, repr(exc)))
-    finally:
-        connections.close_all()
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="processes share the database: PostgreSQL")
 def test_worker_processes_share_one_count(settings):
+    from .flood_attacker import attack
+
     settings.AUDIT_FLOOD_PER_SOURCE = 25
-    connections.close_all()  # the children must not inherit (and end) this process's connection
-    ctx = multiprocessing.get_context("fork")
+    overrides = {name: getattr(settings, name) for name in (
+        "AUDIT_FLOOD_PER_SOURCE", "AUDIT_FLOOD_WINDOW_SECONDS", "PASSWORD_HASHERS")}
+    ctx = multiprocessing.get_context("spawn")
     results = ctx.Queue()
-    procs = [ctx.Process(target=_attack, args=(w, 40, results)) for w in range(4)]
+    procs = [ctx.Process(target=attack, args=(w, 40, results, connection.settings_dict["NAME"], overrides,
+                                              ATTACKER, LOGIN)) for w in range(4)]
     for p in procs:
         p.start()
     outcome = []
     try:
         for _ in procs:
             outcome.append(results.get(timeout=240))
+    except Exception as exc:
+        pytest.fail(f"{exc!r}: children (pid, exit code) {[(p.pid, p.exitcode) for p in procs]}, got {outcome}")
     finally:
         for p in procs:
             p.join(timeout=30)
             if p.is_alive():
                 p.kill()
-    # A child that died or hung says so: which, and with what exit code.
-    assert sorted(outcome) == [(w, "ok") for w in range(4)], [(p.pid, p.exitcode) for p in procs]
+    assert sorted(outcome) == [(w, "ok") for w in range(4)]
     assert AuditEvent.objects.filter(ip=ATTACKER).count() == 25
     audit_flood_summarize(now=_window_ended(settings))
     (summary,) = _summaries()
