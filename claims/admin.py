@@ -3,6 +3,7 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -76,8 +77,11 @@ class ClaimBatchAdmin(ReadOnlyAdmin):
         return super().has_view_permission(request) and request.user.has_perm("ledger.post_journalentry")
 
     def has_withdraw_permission(self, request):
-        # Django's delete right on batches (ReadOnlyAdmin hides the page's own delete; withdrawing is the service's).
-        return admin.ModelAdmin.has_delete_permission(self, request)
+        # Django's view check first, narrowed to those holding the delete right on batches (ReadOnlyAdmin hides
+        # the page's own delete: withdrawing goes through the service, which records it).
+        opts = self.opts
+        return super().has_view_permission(request) and request.user.has_perm(
+            f"{opts.app_label}.{get_permission_codename('delete', opts)}")
 
     @admin.action(description=_("Review and post the selected batches (审核记账)"), permissions=["approve"])
     def approve(self, request, queryset):

@@ -288,8 +288,10 @@ class PremiumTransferAdmin(ListExport, admin.ModelAdmin):
                 messages.success(request, done % {"ref": t.reference})
 
     def has_confirm_permission(self, request):
-        # Confirming books the user's own side: for a fund's or an insurer's accountant only.
-        return self.has_add_permission(request)  # Django's add right, narrowed to the two sides' accountants
+        # Confirming books the user's own side: Django's add right on transfers, narrowed (as recording one is)
+        # to a fund's or an insurer's accountant.
+        return super().has_add_permission(request) and request.user.groups.filter(
+            name__in=[FUND_ACCOUNTANT.group, INSURER_ACCOUNTANT.group]).exists()
 
     @admin.action(description=_("Confirm for my side (draft my book's voucher)"), permissions=["confirm"])
     def confirm_own_side(self, request, queryset):
