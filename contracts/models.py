@@ -105,6 +105,10 @@ class PremiumObligation(models.Model):
         TRANCHE = "tranche", _("tranche")
         DEPOSIT = "deposit", _("service deposit")
         TOPUP = "topup", _("top-up (补缴)")
+        # Settled by the prior year's settlement, never paid in cash: its surplus carried into this year's fund.
+        CARRIED = "carried", _("surplus carried from the prior year")
+        # The fund's share of the prior year's policy loss, paid with this year's premium (not part of its P).
+        LOSS = "loss", _("prior-year policy-loss share")
 
     fund = models.ForeignKey(Fund, models.PROTECT, related_name="obligations", verbose_name=_("fund"))
     insurer = models.ForeignKey(Insurer, models.PROTECT, related_name="obligations", verbose_name=_("insurer"))
