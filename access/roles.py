@@ -13,6 +13,7 @@ SCOPED_MODELS = [
     "contracts.contract", "contracts.contractyear", "contracts.assessment", "contracts.premiumobligation",
     "contracts.premiumtransfer",
     "claims.benefitpolicy", "claims.hospital", "claims.claimbatch", "claims.claim",
+    "claims.fundadvance", "claims.timelimit", "claims.calendaryear", "claims.calendarday",
     "reconciliation.settlement", "reconciliation.deadline", "reconciliation.bankstatement", "reconciliation.bankline",
     "reports.reportrecord", "reports.reportjob",
 ]
@@ -34,6 +35,7 @@ LINES = ["ledger.add_posting", "ledger.change_posting", "ledger.delete_posting"]
 FUND_ACCOUNTANT = Role("fund_accountant", "基金会计（制单）", tuple(VIEW + LINES + [
     "ledger.add_journalentry", "ledger.change_journalentry", "ledger.delete_journalentry",
     "contracts.add_premiumtransfer", "contracts.change_premiumtransfer",
+    "claims.add_fundadvance", "claims.change_fundadvance",
     "reconciliation.add_settlement", "reconciliation.change_settlement", "reconciliation.delete_settlement",
     "reconciliation.add_bankstatement", "reconciliation.change_bankline", "reports.add_reportjob",
 ]))
@@ -43,7 +45,7 @@ REVIEWER = Role("reviewer", "审核", tuple(VIEW + [
 INSURER_ACCOUNTANT = Role("insurer_accountant", "承办机构会计", tuple(VIEW + LINES + [
     "ledger.add_journalentry", "ledger.change_journalentry", "ledger.delete_journalentry",
     "contracts.add_premiumtransfer", "contracts.change_premiumtransfer",
-    "claims.add_claimbatch", "claims.delete_claimbatch",
+    "claims.add_claimbatch", "claims.delete_claimbatch", "claims.change_fundadvance",
     "reconciliation.add_bankstatement", "reconciliation.change_bankline", "reports.add_reportjob",
 ]))
 AUDITOR = Role("auditor", "审计", tuple(VIEW + ["audit.view_auditevent", "reports.add_reportjob",

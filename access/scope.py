@@ -98,6 +98,7 @@ RULES = {
     "contracts.premiumtransfer": _parties(""),
     "claims.claimbatch": _books("book"),
     "claims.claim": _books("book"),
+    "claims.fundadvance": _parties(""),
     "reconciliation.settlement": _parties("contract_year__contract__"),
     "reconciliation.deadline": _parties("contract_year__contract__"),
     "reconciliation.bankstatement": _books("account__book"),
@@ -110,6 +111,9 @@ RULES = {
     # Published rules every region's staff may read.
     "claims.benefitpolicy": _everyone,
     "claims.hospital": _everyone,
+    "claims.timelimit": _everyone,
+    "claims.calendaryear": _everyone,
+    "claims.calendarday": _everyone,
 }
 
 

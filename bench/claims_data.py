@@ -34,6 +34,7 @@ def write_claims(path: Path, *, n_claims: int, year: int, policy: Policy, seed: 
     wrong_at = set(rng.sample(range(n_claims), wrong)) if wrong else set()
     written, persons, errors = 0, 0, {}
     used = set()  # two made-up persons must never share an ID number
+    paid_groups = set(policy.accepted())  # the groups this policy pays (listed or mapped by its document)
     with open(path, "w", encoding="utf-8", newline="") as f:
         out = csv.writer(f)
         out.writerow(HEADER)
@@ -44,6 +45,8 @@ def write_claims(path: Path, *, n_claims: int, year: int, policy: Policy, seed: 
                 idno = make_id(rng)
             used.add(idno)
             group = rng.choice(SPECIAL) if rng.random() < 0.04 else "general"
+            if group not in paid_groups:  # one the policy does not pay (orphans under Shanxi 2019): drawn as general,
+                group = "general"  # so the random sequence, and every other figure, stays the same
             rule = policy.rule(group)
             episodes = []
             for _ in range(min(rng.randint(1, 6), n_claims - written)):

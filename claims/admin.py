@@ -16,6 +16,7 @@ from core.errors import Refused
 from core.exports import ListExport
 from ledger.admin_views import refusal_messages
 
+from .admin_deadlines import ClaimOverdueFilter, claim_late_shown
 from .exports import ClaimResource
 from .models import BenefitPolicy, Claim, ClaimBatch, Hospital
 from .rules import GROUPS
@@ -122,8 +123,8 @@ class GroupFilter(admin.SimpleListFilter):
 class ClaimAdmin(ListExport, ReadOnlyAdmin):
     resource_classes = [ClaimResource]  # 导出 (claims.exports)
     list_display = ("claim_no", "contract_year", "group_shown", "settled_on", "hospital", "oop", "expected", "paid",
-                    "channel", "charged_to", "report_link")
-    list_filter = ("contract_year", "channel", GroupFilter)
+                    "channel", "charged_to", "due_on", claim_late_shown, "report_link")
+    list_filter = ("contract_year", "channel", GroupFilter, ClaimOverdueFilter)
     fields = [{"group_code": "group_shown"}.get(f.name, f.name) for f in Claim._meta.fields if f.name != "id"]
     readonly_fields = fields
 

@@ -127,6 +127,10 @@ class Claim(models.Model):
     expected = FenField(_("payable by the policy"), null=True, blank=True, db_column="expected_fen")
     posted_entry = models.ForeignKey(JournalEntry, models.PROTECT, null=True, blank=True, related_name="+",
                                      verbose_name=_("posted in"))
+    # When the insurer received the materials (optional column of the claims file), and the date the
+    # policy's time limit (TimeLimit) gives from it: a claim paid after it is listed as overdue.
+    materials_received_on = models.DateField(_("materials received on"), null=True, blank=True)
+    due_on = models.DateField(_("due by the time limit"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("claim")
@@ -143,3 +147,133 @@ class Claim(models.Model):
 
     def __str__(self) -> str:
         return self.claim_no
+
+
+# -- service time limits (时限) and the working-day calendar ----------------------------------
+
+
+class CalendarYear(models.Model):
+    """A year of the Chinese working-day calendar, as the State Council's notices published it.
+
+    A date in a year not listed here is refused wherever working days are counted: never guessed as Mon–Fri.
+    """
+
+    year = models.PositiveSmallIntegerField(_("year"), unique=True)
+    notice = models.TextField(_("source notice"))
+
+    class Meta:
+        verbose_name = _("calendar year")
+        verbose_name_plural = _("calendar years")
+        ordering = ["year"]
+
+    def __str__(self) -> str:
+        return str(self.year)
+
+
+class CalendarDay(models.Model):
+    """A day that differs from the rule "Monday to Friday work, Saturday and Sunday off": a public holiday,
+    or a weekend day worked in exchange (调休上班)."""
+
+    class Kind(models.TextChoices):
+        HOLIDAY = "holiday", _("public holiday (day off)")
+        WORKDAY = "workday", _("working day in exchange (调休上班)")
+
+    calendar_year = models.ForeignKey(CalendarYear, models.CASCADE, related_name="days",
+                                      verbose_name=_("calendar year"))
+    day = models.DateField(_("date"), unique=True)
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
+    name = models.CharField(_("name"), max_length=60)
+    notice = models.CharField(_("source notice"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("calendar day")
+        verbose_name_plural = _("calendar days")
+        ordering = ["day"]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.name}"
+
+
+class TimeLimit(models.Model):
+    """How long the insurer has, after receiving the materials, for one kind of payment under a policy."""
+
+    class Kind(models.TextChoices):
+        ADVANCE = "advance", _("repaying a basic-fund advance")
+        MANUAL = "manual", _("manual reimbursement")
+        HOSPITAL = "hospital", _("paying a hospital")
+
+    class Unit(models.TextChoices):
+        WORKING = "working", _("working days")
+        CALENDAR = "calendar", _("days")
+        MONTHS = "months", _("months")
+
+    policy = models.CharField(_("benefit policy code"), max_length=40)
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
+    days = models.PositiveSmallIntegerField(_("time limit"))
+    unit = models.CharField(_("unit"), max_length=8, choices=Unit.choices)
+    longest = models.PositiveSmallIntegerField(_("longest in special cases"), null=True, blank=True)
+    longest_unit = models.CharField(_("unit of the longest"), max_length=8, choices=Unit.choices, blank=True)
+    clause = models.TextField(_("source clause"))
+
+    class Meta:
+        verbose_name = _("service time limit")
+        verbose_name_plural = _("service time limits")
+        ordering = ["policy", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "kind"], name="time_limit_once_per_policy_kind"),
+            models.CheckConstraint(condition=Q(days__gt=0), name="time_limit_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy} {self.get_kind_display()} {self.days} {self.get_unit_display()}"
+
+
+class FundAdvance(models.Model):
+    """An amount the basic medical-insurance fund advanced that the 大病保险 must bear (基本医保先行垫付),
+    and its repayment by the insurer to the fund, each side booking in its own book.
+
+    Fund: Dr 1101 暂付款 / Cr 1004 支出户存款 when it advances; Dr 1002 收入户存款 / Cr 1101 when repaid.
+    Insurer: Dr 6511 赔付支出 / Cr 224103 应付医保垫付款 on receiving the materials; Dr 224103 / Cr 1002
+    when it repays, due within the policy's time limit (Shanxi: 10 working days) of the receipt.
+    """
+
+    reference = models.CharField(_("reference"), max_length=100, unique=True)
+    fund = models.ForeignKey("accounts.Fund", models.PROTECT, related_name="advances", verbose_name=_("fund"))
+    insurer = models.ForeignKey("accounts.Insurer", models.PROTECT, related_name="advances",
+                                verbose_name=_("insurer"))
+    contract_year = models.ForeignKey(ContractYear, models.PROTECT, related_name="advances",
+                                      verbose_name=_("contract year"))
+    amount = FenField(_("amount"))
+    advanced_on = models.DateField(_("advanced on"))
+    materials_received_on = models.DateField(_("materials received on"), null=True, blank=True)
+    due_on = models.DateField(_("repayment due"), null=True, blank=True)
+    repaid_on = models.DateField(_("repaid on"), null=True, blank=True)
+    received_on = models.DateField(_("repayment received on"), null=True, blank=True)
+    overdue_since = models.DateField(_("overdue since"), null=True, blank=True)
+    fund_entry = models.OneToOneField(JournalEntry, models.PROTECT, null=True, blank=True, related_name="+",
+                                      verbose_name=_("fund: advance voucher"))
+    insurer_entry = models.OneToOneField(JournalEntry, models.PROTECT, null=True, blank=True, related_name="+",
+                                         verbose_name=_("insurer: payable voucher"))
+    insurer_repay_entry = models.OneToOneField(JournalEntry, models.PROTECT, null=True, blank=True, related_name="+",
+                                               verbose_name=_("insurer: repayment voucher"))
+    fund_repay_entry = models.OneToOneField(JournalEntry, models.PROTECT, null=True, blank=True, related_name="+",
+                                            verbose_name=_("fund: repayment voucher"))
+    # The materials imported as a claims batch (channel 垫付还款): its posting booked the insurer's payable
+    # (Dr 6511 / Cr 224103 per month), so receiving the materials drafts no voucher of its own.
+    claims_batch = models.OneToOneField(ClaimBatch, models.PROTECT, null=True, blank=True, related_name="advance",
+                                        verbose_name=_("claims batch of the materials"))
+    memo = models.CharField(_("memo"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+",
+                                   verbose_name=_("created by"))
+
+    class Meta:
+        verbose_name = _("basic-fund advance")
+        verbose_name_plural = _("basic-fund advances")
+        ordering = ["advanced_on", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="advance_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.amount}"

@@ -4,8 +4,12 @@ Payable for the year = Σ over bands of (cumulative policy-scope out-of-pocket f
 the band × the band's ratio), rounded to the fen, then limited by the annual cap. An
 episode pays the increase of that rounded yearly figure, so two stays of 8,000 and
 20,000 in one year are paid as 28,000 cumulative and never drift by a fen.
+
+A policy pays only the groups it lists or maps (with its document's words as the reason);
+a figure its document leaves open is a named parameter that must be entered, never a guess.
 """
 
+import json
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -52,13 +56,35 @@ class Policy:
     name: str
     groups: dict[str, GroupRule]
     unconfirmed: tuple[str, ...] = field(default=())  # notes on parameters the user has still to confirm
+    # A group the policy pays by another's rule, because its document says so: group → (listed group, its words).
+    maps: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # A listed group whose rule waits for figures still to be entered: group → ((parameter, its note), …).
+    waiting: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+
+    def accepted(self) -> list[str]:
+        """The groups this policy pays: those it lists with a rule of their own, then those it maps."""
+        listed = set(self.groups) | set(self.waiting)
+        return [g for g in GROUPS if g in listed] + [g for g in GROUPS if g in self.maps]
+
+    def paid_as(self, group: str) -> str:
+        """The listed group whose rule pays `group`; a group the policy neither lists nor maps is refused."""
+        if group in self.groups or group in self.waiting:
+            return group
+        if group in self.maps:
+            return self.maps[group][0]
+        raise Refused([problem(lazy_format(_("policy %(code)s"), code=self.code), _("group"),
+                               lazy_format(_("one of the groups the policy lists: %(names)s"),
+                                           names=", ".join(self.accepted())), group)])
 
     def rule(self, group: str) -> GroupRule:
-        if group not in GROUPS:
-            raise Refused([problem(lazy_format(_("policy %(code)s"), code=self.code), _("group"),
-                                   lazy_format(_("one of %(names)s"), names=", ".join(GROUPS)), group)])
-        # A group the document does not treat specially is paid as general.
-        return self.groups.get(group) or self.groups["general"]
+        """The rule that pays `group`; refused, each missing figure named with its note, while it waits for one."""
+        listed = self.paid_as(group)
+        if listed in self.waiting:
+            where = lazy_format(_("policy %(code)s"), code=self.code)
+            raise Refused([problem(where, lazy_format(_("parameter %(name)s"), name=name),
+                                   lazy_format(_("a value to be entered: %(note)s"), note=note or _("(no note)")),
+                                   _("not set")) for name, note in self.waiting[listed]])
+        return self.groups[listed]
 
     def payable(self, group: str, *, oop: Decimal, prior_oop: Decimal = Decimal(0)) -> tuple[Decimal, Decimal]:
         """(yearly payable for the cumulative prior + oop, episode payable = that less the payable for prior alone)."""
@@ -79,45 +105,145 @@ def _number(raw, where, field_name, problems: list) -> Decimal | None:
     return value
 
 
-def _parameters(spec: dict, where, problems: list) -> tuple[dict, list]:
-    """Resolve named parameters: {"value": x} or {"times": ["$other", "0.5"]}."""
-    values, notes = {}, []
+def _band_table(raw, name, where, problems: list) -> tuple | None:
+    """A band table parameter: [[from, ratio], …] (JSON, as stored) or "FROM:RATIO,FROM:RATIO" (as typed)."""
+    label = lazy_format(_("parameter %(name)s"), name=name)
+    rows = raw
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text.startswith("["):
+            try:
+                rows = json.loads(text)
+            except ValueError:
+                rows = None
+        else:
+            rows = [part.split(":") for part in text.split(",") if part.strip()]
+    if not isinstance(rows, (list, tuple)) or not rows:
+        problems.append(problem(where, label, _("a band table [[from, ratio], …] (or FROM:RATIO,FROM:RATIO…)"), raw))
+        return None
+    bands, before = [], len(problems)
+    for i, row in enumerate(rows):
+        band_from = lazy_format(_("parameter %(name)s band %(n)s from"), name=name, n=i + 1)
+        band_ratio = lazy_format(_("parameter %(name)s band %(n)s ratio"), name=name, n=i + 1)
+        if not isinstance(row, (list, tuple)) or len(row) != 2:
+            problems.append(problem(where, lazy_format(_("parameter %(name)s band %(n)s"), name=name, n=i + 1),
+                                    _("[from, ratio]"), row))
+            continue
+        start, ratio = _number(row[0], where, band_from, problems), _number(row[1], where, band_ratio, problems)
+        if ratio is not None and not (0 <= ratio <= 1):
+            problems.append(problem(where, band_ratio, _("a ratio from 0 to 1"), ratio))
+        if start is not None and bands and bands[-1][0] is not None and start <= bands[-1][0]:
+            problems.append(problem(where, band_from, lazy_format(_("above %(value)s"), value=bands[-1][0]), start))
+        bands.append((start, ratio))
+    return None if len(problems) > before else tuple(bands)
+
+
+def _parameters(spec: dict, where, problems: list) -> tuple[dict, dict, dict, list]:
+    """Resolve named parameters; returns (values, kinds, waits, notes).
+
+    A parameter is a number {"value": x, "min": floor}, a band table {"kind": "bands", "value":
+    [[from, ratio], …]} or a product {"times": ["$other", "0.5"]}. A value of null is a figure still
+    to be entered: its value is None and waits[name] names it (a product waits for what it multiplies).
+    A number below its "min" (the document's floor) is refused. A bad value is None and waits for nothing.
+    """
+    values, kinds, waits, notes = {}, {}, {}, []
     pending = dict(spec)
-    for _round in range(len(pending) + 1):
+    while pending:
         progressed = False
         for name, p in list(pending.items()):
-            if "times" in p:
-                a, b = p["times"]
-                refs = [x[1:] for x in (a, b) if isinstance(x, str) and x.startswith("$")]
+            label = lazy_format(_("parameter %(name)s"), name=name)
+            kind = p.get("kind", "number") if isinstance(p, dict) else None
+            if kind not in ("number", "bands"):
+                problems.append(problem(where, label, _('{"value": …}, {"kind": "bands", "value": …} or '
+                                                         '{"times": […]}'), p))
+                values[name], kinds[name], waits[name] = None, "number", set()
+            elif "times" in p:
+                ops = p["times"]
+                if not isinstance(ops, (list, tuple)) or len(ops) != 2:
+                    problems.append(problem(where, label, _('"times": [a, b]'), ops))
+                    values[name], kinds[name], waits[name] = None, "number", set()
+                    del pending[name]
+                    progressed = True
+                    continue
+                refs = [x[1:] for x in ops if isinstance(x, str) and x.startswith("$")]
                 if any(r not in values for r in refs):
                     continue
-                args = [values[x[1:]] if isinstance(x, str) and x.startswith("$") else _number(x, where, name, problems)
-                        for x in (a, b)]
+                args, wait = [], set()
+                for x in ops:
+                    if isinstance(x, str) and x.startswith("$"):
+                        if kinds[x[1:]] != "number":
+                            problems.append(problem(where, label, _("a number parameter"), x))
+                            args.append(None)
+                            continue
+                        args.append(values[x[1:]])
+                        wait |= waits[x[1:]]
+                    else:
+                        args.append(_number(x, where, label, problems))
                 values[name] = None if None in args else (args[0] * args[1]).quantize(FEN, rounding=ROUND_HALF_UP)
+                kinds[name], waits[name] = "number", wait
             else:
                 raw = p.get("value")
-                values[name] = None if raw is None else _number(raw, where, lazy_format(_("parameter %(name)s"),
-                                                                                         name=name), problems)
-                if not p.get("confirmed", True):
+                kinds[name], waits[name] = kind, ({name} if raw is None else set())
+                if raw is None:
+                    values[name] = None
+                elif kind == "bands":
+                    values[name] = _band_table(raw, name, where, problems)
+                else:
+                    values[name] = _number(raw, where, label, problems)
+                floor = None if p.get("min") is None else _number(p["min"], where, label, problems)
+                if floor is not None and values[name] is not None and kind == "number" and values[name] < floor:
+                    problems.append(problem(where, label, lazy_format(_("at least %(floor)s (the document's floor)"),
+                                                                      floor=floor), values[name]))
+                if raw is not None and not p.get("confirmed", True):
                     notes.append(f"{name} = {raw}（待确认）: {p.get('note', '')}")
             del pending[name]
             progressed = True
-        if not pending or not progressed:
+        if not progressed:
             break
     for name in pending:
         problems.append(problem(where, lazy_format(_("parameter %(name)s"), name=name),
                                 _("references to defined parameters"), pending[name]))
-    return values, notes
+    return values, kinds, waits, notes
 
 
-def policy_from_dict(data: dict, *, where=None, overrides: dict | None = None,
-                     allow_unset: bool = False) -> Policy | None:
-    """Parse and check a policy (DESIGN.md format plus named parameters); refuse with every problem.
+def _maps(raw_maps, raw_groups: dict, where, problems: list) -> dict[str, tuple[str, str]]:
+    """{"group": {"to": "listed group", "reason": "the document's words"}}: checked so that no group is
+    both listed and mapped, each maps to a group the policy lists (so no chains, no cycles), with a reason."""
+    if not isinstance(raw_maps, dict):
+        problems.append(problem(where, _("maps"), _('{"group": {"to": "a listed group", "reason": "…"}}'), raw_maps))
+        return {}
+    listed = [g for g in raw_groups if g in GROUPS]
+    maps = {}
+    for g, m in raw_maps.items():
+        label = lazy_format(_("maps %(group)s"), group=g)
+        if g not in GROUPS:
+            problems.append(problem(where, label, lazy_format(_("one of %(names)s"), names=", ".join(GROUPS)), g))
+            continue
+        if g in raw_groups:
+            problems.append(problem(where, label, _("a group the policy does not list with a rule of its own"), g))
+            continue
+        to = m.get("to") if isinstance(m, dict) else None
+        reason = str(m.get("reason") or "").strip() if isinstance(m, dict) else ""
+        if to not in listed:
+            problems.append(problem(where, lazy_format(_("maps %(group)s to"), group=g),
+                                    lazy_format(_("a group the policy lists: %(names)s"), names=", ".join(listed)),
+                                    to if to is not None else m))
+        if not reason:
+            problems.append(problem(where, lazy_format(_("maps %(group)s reason"), group=g),
+                                    _("the document's words that put the group there"), _("nothing")))
+        if to in listed and reason:
+            maps[g] = (to, reason)
+    return maps
+
+
+def policy_from_dict(data: dict, *, where=None, overrides: dict | None = None, allow_unset: bool = True) -> Policy:
+    """Parse and check a policy (DESIGN.md format plus named parameters and maps); refuse with every problem.
 
     `overrides` sets parameters by name ({"urban_disposable_income_2012": "24000"}), as
-    the user confirms or enters the figures a document leaves open. With `allow_unset`,
-    a parameter still to be entered is no problem (a stored policy may wait for it) and
-    None is returned instead of a usable policy.
+    the user enters the figures a document leaves open. A figure still to be entered is no
+    problem here (a stored policy may wait for it): the groups whose rule uses it are refused
+    when asked for (Policy.rule), each missing parameter named with its note. (`allow_unset`
+    is accepted for older callers and changes nothing.)
     """
     problems = []
     where = _("policy file") if where is None else where
@@ -126,32 +252,38 @@ def policy_from_dict(data: dict, *, where=None, overrides: dict | None = None,
         where = lazy_format(_("%(where)s %(code)s"), where=where, code=code)
     else:
         problems.append(problem(where, _("code"), _("a policy code"), _("nothing")))
-    spec = {k: dict(v) for k, v in (data.get("parameters") or {}).items()}
+    param_spec = {k: dict(v) if isinstance(v, dict) else v for k, v in (data.get("parameters") or {}).items()}
     for name, raw in (overrides or {}).items():
-        if name not in spec:
-            problems.append(problem(where, _("parameter"),
-                                    lazy_format(_("one of %(names)s"), names=", ".join(spec) or _("(none)")), name))
+        if name not in param_spec:
+            problems.append(problem(where, _("parameter"), lazy_format(_("one of %(names)s"),
+                                                                       names=", ".join(param_spec) or _("(none)")), name))
             continue
-        spec[name] = {"value": raw, "confirmed": True, "note": spec[name].get("note", "")}
-    params, notes = _parameters(spec, where, problems)
-    unset = []
+        kept = param_spec[name] if isinstance(param_spec[name], dict) else {}
+        param_spec[name] = {**{k: v for k, v in kept.items() if k not in ("times", "value", "confirmed")},
+                            "value": raw}
+    params, kinds, waits, notes = _parameters(param_spec, where, problems)
+    unset = set()
+
+    def ref(raw, field_name, kind):
+        """A "$name" reference's value (None while unset or bad); problems for an unknown name or the wrong kind."""
+        name = raw[1:]
+        if name not in params:
+            problems.append(problem(where, field_name, _("a defined parameter"), raw))
+            return None
+        if kinds[name] != kind:
+            problems.append(problem(where, field_name, _("a band table parameter") if kind == "bands"
+                                    else _("a number parameter"), raw))
+            return None
+        if params[name] is None:
+            unset.update(waits[name])
+        return params[name]
 
     def value(raw, field_name):
         if isinstance(raw, str) and raw.startswith("$"):
-            name = raw[1:]
-            if name not in params:
-                problems.append(problem(where, field_name, _("a defined parameter"), raw))
-                return None
-            if params[name] is None:
-                unset.append(name)
-                if not allow_unset:
-                    problems.append(problem(where, field_name,
-                                            lazy_format(_("parameter %(name)s to be set (see its note)"), name=name),
-                                            _("not set")))
-            return params[name]
+            return ref(raw, field_name, "number")
         return _number(raw, where, field_name, problems)
 
-    groups = {}
+    groups, waiting = {}, {}  # waiting: listed groups whose rule waits for figures
     raw_groups = data.get("groups") or {}
     if "general" not in raw_groups:
         problems.append(problem(where, _("groups"), _("a general group"), ", ".join(raw_groups) or _("none")))
@@ -161,24 +293,34 @@ def policy_from_dict(data: dict, *, where=None, overrides: dict | None = None,
                                     lazy_format(_("one of %(names)s"), names=", ".join(GROUPS)), g))
             continue
         deductible = value(spec.get("deductible"), lazy_format(_("group %(group)s deductible"), group=g))
-        bands = []
-        for i, band in enumerate(spec.get("bands") or []):
-            band_from = lazy_format(_("group %(group)s band %(n)s from"), group=g, n=i + 1)
-            band_ratio = lazy_format(_("group %(group)s band %(n)s ratio"), group=g, n=i + 1)
-            if not isinstance(band, (list, tuple)) or len(band) != 2:
-                problems.append(problem(where, lazy_format(_("group %(group)s band %(n)s"), group=g, n=i + 1),
-                                        _("[from, ratio]"), band))
-                continue
-            start, ratio = value(band[0], band_from), value(band[1], band_ratio)
-            if ratio is not None and not (0 <= ratio <= 1):
-                problems.append(problem(where, band_ratio, _("a ratio from 0 to 1"), ratio))
-            if start is not None and bands and bands[-1][0] is not None and start <= bands[-1][0]:
-                problems.append(problem(where, band_from, lazy_format(_("above %(value)s"), value=bands[-1][0]), start))
-            bands.append((start, ratio))
-        if not bands:
+        bands, no_table = [], False
+        raw_bands = spec.get("bands")
+        if isinstance(raw_bands, str) and raw_bands.startswith("$"):
+            table = ref(raw_bands, lazy_format(_("group %(group)s bands"), group=g), "bands")
+            bands, no_table = list(table or ()), table is None  # waiting for the table, or refused already
+        elif raw_bands is not None and not isinstance(raw_bands, (list, tuple)):
+            problems.append(problem(where, lazy_format(_("group %(group)s bands"), group=g),
+                                    _("a list of [from, ratio], or $NAME of a band table parameter"), raw_bands))
+            no_table = True
+        else:
+            for i, band in enumerate(raw_bands or []):
+                band_from = lazy_format(_("group %(group)s band %(n)s from"), group=g, n=i + 1)
+                band_ratio = lazy_format(_("group %(group)s band %(n)s ratio"), group=g, n=i + 1)
+                if not isinstance(band, (list, tuple)) or len(band) != 2:
+                    problems.append(problem(where, lazy_format(_("group %(group)s band %(n)s"), group=g, n=i + 1),
+                                            _("[from, ratio]"), band))
+                    continue
+                start, ratio = value(band[0], band_from), value(band[1], band_ratio)
+                if ratio is not None and not (0 <= ratio <= 1):
+                    problems.append(problem(where, band_ratio, _("a ratio from 0 to 1"), ratio))
+                if start is not None and bands and bands[-1][0] is not None and start <= bands[-1][0]:
+                    problems.append(problem(where, band_from, lazy_format(_("above %(value)s"), value=bands[-1][0]),
+                                            start))
+                bands.append((start, ratio))
+        if not bands and not no_table:
             problems.append(problem(where, lazy_format(_("group %(group)s bands"), group=g), _("at least one band"),
                                     _("none")))
-        elif deductible is not None and bands[0][0] is not None and bands[0][0] != deductible:
+        elif bands and deductible is not None and bands[0][0] is not None and bands[0][0] != deductible:
             problems.append(problem(where, lazy_format(_("group %(group)s band %(n)s from"), group=g, n=1),
                                     lazy_format(_("the deductible %(value)s"), value=deductible), bands[0][0]))
         if deductible is not None and deductible < 0:
@@ -187,7 +329,12 @@ def policy_from_dict(data: dict, *, where=None, overrides: dict | None = None,
         if cap is not None and cap < 0:
             problems.append(problem(where, lazy_format(_("group %(group)s cap"), group=g), _("≥ 0 or null (no cap)"),
                                     cap))
-        groups[g] = (deductible, tuple(bands), cap)
+        if unset:
+            waiting[g] = tuple((name, str(param_spec[name].get("note") or "")) for name in sorted(unset))
+            unset.clear()
+        else:
+            groups[g] = (deductible, tuple(bands), cap)
+    maps = _maps(data.get("maps") or {}, raw_groups, where, problems)
     try:
         year = int(data.get("year"))
     except (TypeError, ValueError):
@@ -195,7 +342,6 @@ def policy_from_dict(data: dict, *, where=None, overrides: dict | None = None,
         year = 0
     if problems:
         raise Refused(problems)
-    if unset:
-        return None
     return Policy(code=code, year=year, name=data.get("name", code),
-                  groups={g: GroupRule(d, b, c) for g, (d, b, c) in groups.items()}, unconfirmed=tuple(notes))
+                  groups={g: GroupRule(d, b, c) for g, (d, b, c) in groups.items()}, unconfirmed=tuple(notes),
+                  maps=maps, waiting=waiting)

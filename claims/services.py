@@ -23,9 +23,12 @@ from core.tables import iter_table
 from core.values import BadValue, amount, date_value
 from ledger.services import EntrySpec, Line, entries_post_many, fiscal_year_open
 
+from .advances import PAYABLE as ADVANCE_PAYABLE
+from .advances import payable_account_ensure
+from .deadlines import ClaimDue
 from .identity import Pseudonymizer, id_problem, mask
 from .models import Claim, ClaimBatch, Hospital
-from .policies import policy_get
+from .policies import policy_get, policy_groups_get
 from .rules import GROUPS
 
 # Accepted headers, English or Chinese, in this order.
@@ -34,6 +37,8 @@ COLUMNS = (
     ("discharged_on", "出院日期"), ("settled_on", "结算日期"), ("hospital_code", "医院编码"),
     ("hospital_name", "医院名称"), ("oop", "政策范围内个人自付"), ("paid", "保险公司支付"), ("channel", "结算方式"),
 )
+# Optional last column: when the insurer received the materials; its due date follows the policy's time limit.
+RECEIVED_COLUMN = ("materials_received_on", "收到资料日期")
 CHANNELS = {"direct": "direct", "直接结算": "direct", "即时结算": "direct", "manual": "manual",
             "手工报销": "manual", "advance": "advance", "垫付还款": "advance"}
 GROUP_NAMES = {**{g: g for g in GROUPS}, **{v: k for k, v in GROUPS.items()}}
@@ -170,8 +175,11 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
     oop_total = paid_total = 0
     rows = iter_table(path)
     header_row, header = next(rows, (1, []))
+    with_received = len(header) == len(COLUMNS) + 1 and header[-1].strip().lower() in RECEIVED_COLUMN
+    width = len(COLUMNS) + with_received
+    claim_due = ClaimDue()
     if [h.strip().lower() for h in header[:len(COLUMNS)]] not in (
-            [c[0] for c in COLUMNS], [c[1] for c in COLUMNS]) or len(header) != len(COLUMNS):
+            [c[0] for c in COLUMNS], [c[1] for c in COLUMNS]) or len(header) != width:
         problems.add(header_row, _("header"), lazy_format(_("%(columns)s (or the Chinese names)"),
                                                           columns=", ".join(c[0] for c in COLUMNS)),
                      ", ".join(header))
@@ -195,7 +203,7 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
                     rows_insert(Claim._meta.db_table, (
                         "batch_id", "book_id", "contract_year_id", "claim_no", "person", "group_code",
                         "admitted_on", "discharged_on", "settled_on", "hospital_id", "oop_fen", "paid_fen",
-                        "channel", "charged_to_id"), pending)
+                        "channel", "charged_to_id", "materials_received_on", "due_on"), pending)
             except (IntegrityError, connection.Database.IntegrityError):
                 # Another import committed some of these numbers between the check above and the insert.
                 # (COPY runs on the driver's own cursor, so PostgreSQL raises the driver's error.)
@@ -213,15 +221,18 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
             seen.clear()  # earlier chunks are in the table now, and the check above finds them
 
     ops = connection.ops
+    paid_groups = {}  # contract year → the groups its policy pays (listed, or mapped by the document)
     for n, cells in rows:
         result.rows += 1
         if progress is not None and result.rows % PROGRESS_ROWS == 0:
             progress(result.rows)
-        if len(cells) > len(COLUMNS) or len(cells) < len(COLUMNS) - 1:
-            problems.add(n, _("columns"), lazy_format(_("%(n)s columns"), n=len(COLUMNS)), len(cells))
+        if len(cells) > width or len(cells) < len(COLUMNS) - 1:
+            problems.add(n, _("columns"), lazy_format(_("%(n)s columns"), n=width), len(cells))
             continue
-        cells = cells + [""] * (len(COLUMNS) - len(cells))
-        claim_no, idno, group, adm, dis, settled, h_code, h_name, oop_t, paid_t, channel_t = cells
+        cells = cells + [""] * (width - len(cells))
+        claim_no, idno, group, adm, dis, settled, h_code, h_name, oop_t, paid_t, channel_t = cells[:len(COLUMNS)]
+        received_t = cells[len(COLUMNS)].strip() if with_received else ""
+        received = _read(problems, n, _("materials_received_on"), _date, received_t) if received_t else None
         bad = id_problem(idno)
         if bad:
             problems.add(n, _("id_number"), bad, mask(idno))
@@ -262,6 +273,20 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
                                                             code=contract.code,
                                                             years=", ".join(str(y) for y in sorted(years))),
                          discharged)
+        if cy is not None and group_code is not None and cy.benefit_policy:
+            if cy.pk not in paid_groups:
+                paid_groups[cy.pk] = policy_groups_get(code=cy.benefit_policy)
+            if group_code not in paid_groups[cy.pk]:
+                problems.add(n, _("group"), lazy_format(_("a group policy %(code)s pays: %(names)s"),
+                                                        code=cy.benefit_policy, names=", ".join(paid_groups[cy.pk])),
+                             group)
+        due = None
+        if received is not None and cy is not None and channel is not None:
+            try:
+                due = claim_due(policy=cy.benefit_policy, channel=channel, received_on=received)
+            except Refused as exc:  # a date outside the working-day calendar: refused, never guessed
+                for p in exc.problems:
+                    problems.add(n, _("materials_received_on"), p.parts[2], received)
         if problems.count:
             continue  # keep checking the rest, write nothing
         if h_code not in hospitals:
@@ -279,7 +304,8 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
         paid_total += paid
         pending.append((batch.pk if batch else None, book.pk, cy.pk, claim_no, pseudonym(idno), group_code,
                         ops.adapt_datefield_value(admitted), ops.adapt_datefield_value(discharged),
-                        ops.adapt_datefield_value(settled_on), hospital_id, oop, paid, channel, charged_id))
+                        ops.adapt_datefield_value(settled_on), hospital_id, oop, paid, channel, charged_id,
+                        ops.adapt_datefield_value(received), ops.adapt_datefield_value(due)))
         pending_rows.append(n)
         if len(pending) >= CHUNK:
             flush()
@@ -430,7 +456,7 @@ def _claims_entries_post(batch: ClaimBatch, reviewed_by) -> int:
         groups = cursor.fetchall()
     hospitals = {h.pk: h for h in Hospital.objects.filter(pk__in={g[2] for g in groups})}
     years = {cy.pk: cy for cy in ContractYear.objects.filter(pk__in={g[0] for g in groups})}
-    books, opened, by_book, keys = {}, set(), defaultdict(list), {}
+    books, opened, by_book, keys, payable_ready = {}, set(), defaultdict(list), {}, set()
     for cy_id, ym, hospital_id, channel, fen in sorted(groups):
         if not fen:
             continue
@@ -452,11 +478,20 @@ def _claims_entries_post(batch: ClaimBatch, reviewed_by) -> int:
             by_book[book].append(EntrySpec(day, [Line("224102", debit=amount, counterparty=h.name),
                                                  Line("1002", credit=amount)],
                                            f"支付{y}年{m}月大病保险赔款 {h.name}", key + ":paid"))
-        else:
-            what = "手工报销" if channel == Claim.Channel.MANUAL else "偿还基本医保垫付"
+        elif channel == Claim.Channel.MANUAL:
             by_book[book].append(EntrySpec(day, [Line("6511", debit=amount, counterparty=h.name),
                                                  Line("1002", credit=amount)],
-                                           f"{y}年{m}月大病保险{what} {h.name}", key))
+                                           f"{y}年{m}月大病保险手工报销 {h.name}", key))
+        else:
+            # What the basic fund advanced is owed to the fund's agency, not paid to the hospital: the payable
+            # is cleared by the advance's repayment (claims.advances), which each side books in its own book.
+            if book.pk not in payable_ready:
+                payable_account_ensure(book=book)
+                payable_ready.add(book.pk)
+            fund = cy.contract.fund.name
+            by_book[book].append(EntrySpec(day, [Line("6511", debit=amount, counterparty=h.name),
+                                                 Line(ADVANCE_PAYABLE, credit=amount, counterparty=fund)],
+                                           f"{y}年{m}月应偿还基本医保垫付 {h.name}", key))
     posted, links = 0, []
     for book, specs in by_book.items():
         before = book.entries.count()

@@ -2,7 +2,6 @@
 
 from datetime import date
 
-from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -12,10 +11,9 @@ from django.utils.translation import gettext_lazy as _
 
 from access.admin_scope import scoped_get_or_404
 from access.roles import FUND_ACCOUNTANT, INSURER_ACCOUNTANT
-from audit.services import audit_record
 from core.errors import Refused
 from core.exports import ListExport
-from core.forms import dry_run
+from core.forms import RecordForm
 from core.money import fmt
 from ledger.admin_views import refusal_messages
 
@@ -187,7 +185,7 @@ class PremiumObligationAdmin(admin.ModelAdmin):
         return upload_urls(self, "topup") + super().get_urls()
 
 
-class TransferForm(forms.ModelForm):
+class TransferForm(RecordForm):
     """Recording a payment: checked by a dry run of the service, recorded by save_model.
 
     The side is the user's own (a fund's or an insurer's accountant), never a field of the form;
@@ -197,21 +195,6 @@ class TransferForm(forms.ModelForm):
     class Meta:
         model = PremiumTransfer
         fields = ("reference", "contract_year", "obligation", "insurer", "amount", "paid_on", "received_on", "memo")
-
-    def clean(self):
-        data = super().clean()
-        if self.instance.pk or self.errors:
-            return data
-        try:
-            dry_run(self.record)
-        except forms.ValidationError as exc:
-            # Money refused is an attempt the trail keeps: who tried to record what, and why not.
-            audit_record(action="transfer_recorded", actor=getattr(self, "user", None), outcome="refused",
-                         detail={"reference": data.get("reference"),
-                                 "amount": f"{getattr(data.get('amount'), 'amount', data.get('amount'))}",
-                                 "problems": [str(m) for m in exc.messages]})
-            raise
-        return data
 
     def record(self) -> PremiumTransfer:
         data = self.cleaned_data

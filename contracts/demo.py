@@ -2,7 +2,9 @@
 
 Every payment is recorded by one side's accountant in their own book and posted by that side's
 reviewer; the other side confirms in its own book the same way (access.demo names the people).
-Shandong 2015: both tranches paid on time, recorded by the fund and confirmed by the insurer.
+Shandong 2015: two insurers serve the province-wide pool, each its assigned cities. 人保财险's two tranches
+paid on time in one sum each, recorded by the fund and confirmed by the insurer; 国寿's paid city by city,
+临沂市's 80% late.
 Shanxi (Jincheng) 2019: the 30% tranche on time, the 60% mark reached 12 days late (recorded first
 by the insurer), the 90% mark still short at the cut-off and its last payment still in transit,
 the deposit awaiting the assessment.
@@ -35,13 +37,23 @@ TRANSFERS = [
     ("JC-2019-T4", "JC-2019", 2019, "20000000.00", date(2019, 9, 20), "fund", None),
 ]
 
+# Shandong's second insurer is paid city by city: each 统筹地区's agency pays its own part of a tranche
+# (contracts.services.obligations_generate splits it by insured count). (contract, year, tranche, paid on,
+# the insurer confirms on, {region code: (paid on, confirmed on)} for the cities that paid otherwise):
+# 临沂市 pays its 80% fifteen days after the April 30 due date.
+REGION_PAYMENTS = [
+    ("SD-2015-CLIC", 2015, 1, date(2015, 4, 29), date(2015, 4, 29), {"3713": (date(2015, 5, 15), date(2015, 5, 15))}),
+    ("SD-2015-CLIC", 2015, 2, date(2015, 12, 22), date(2015, 12, 23), {}),
+]
 
 # 建账 (ledger.opening): what each book holds on the day this ledger takes it over. A fund's 支出户 holds
 # the year's 大病保险 money drawn from the 财政专户; an insurer's 专账 holds the working capital its head
 # office put in to pay hospitals before the first premium arrives (224199 其他应付款—其他, owed back).
 OPENINGS = [
-    ("FUND-37", date(2015, 1, 1), [("1004", "350000000.00", None), ("3001", None, "350000000.00")]),
+    # The province-wide pool pays both Shandong insurers (320,000,000.00 and 192,000,000.00) from its 支出户.
+    ("FUND-37", date(2015, 1, 1), [("1004", "550000000.00", None), ("3001", None, "550000000.00")]),
     ("PICC-37-DB", date(2015, 1, 1), [("1002", "100000000.00", None), ("224199", None, "100000000.00")]),
+    ("CLIC-37-DB", date(2015, 1, 1), [("1002", "60000000.00", None), ("224199", None, "60000000.00")]),
     ("FUND-1405", date(2019, 1, 1), [("1004", "300000000.00", None), ("3001", None, "300000000.00")]),
     ("CLIC-1405-DB", date(2019, 1, 1), [("1002", "60000000.00", None), ("224199", None, "60000000.00")]),
 ]
@@ -107,6 +119,14 @@ def demo_year_post() -> list[ContractYear]:
         transfer_demo(people=people, side=side, confirm_on=confirmed_on, reference=ref, contract_year=cy,
                       insurer=cy.contract.insurer, amount=amount, paid_on=paid_on,
                       received_on=paid_on if side == "insurer" else None)
+    for code, year, sequence, paid_on, confirmed_on, otherwise in REGION_PAYMENTS:
+        cy = by_code[(code, year)]
+        people = _people(cy.contract.fund, cy.contract.insurer)
+        for ob in cy.obligations.filter(kind=PremiumObligation.Kind.TRANCHE, sequence=sequence,
+                                        region__isnull=False).select_related("region").order_by("region__code"):
+            paid, confirmed = otherwise.get(ob.region.code, (paid_on, confirmed_on))
+            transfer_demo(people=people, side="fund", confirm_on=confirmed, reference=f"{code}-{ob.region.code}-T{sequence}",
+                          obligation=ob, insurer=cy.contract.insurer, amount=ob.amount.amount, paid_on=paid)
     return years
 
 
@@ -140,13 +160,15 @@ def _fund_book(fund) -> Book:
     return fund.books.first() or book_create(code=f"FUND-{fund.region.code}", name=f"{fund.name}账", fund=fund)
 
 
-# (contract, policy year, claims, out-of-pocket scale): a synthetic year each, five paid wrongly on purpose;
-# the scale brings the loss ratio near what these contracts see (about 80–95%).
-DEMO_CLAIMS = [("SD-2015", 2015, 4400, 9.0), ("JC-2019", 2019, 2000, 4.0)]
+# (contract, policy year, claims, out-of-pocket scale, seed): a synthetic year each, five paid wrongly on
+# purpose; the scale brings the loss ratio near what these contracts see (about 80–95%; Shandong's second
+# insurer a little above 100%, a loss it bears within its 4% band).
+DEMO_CLAIMS = [("SD-2015", 2015, 4400, 9.0, 2015), ("JC-2019", 2019, 2000, 4.0, 2019),
+               ("SD-2015-CLIC", 2015, 2900, 9.0, 2037)]
 
 
 def demo_claims_post(out_dir) -> list[dict]:
-    """Synthetic claims for Shandong 2015 and Jincheng 2019, imported, recomputed and posted.
+    """Synthetic claims for Shandong 2015 (each insurer) and Jincheng 2019, imported, recomputed and posted.
 
     Each file is written from a fixed seed, so it is the same file every run and imports once.
     """
@@ -158,16 +180,17 @@ def demo_claims_post(out_dir) -> list[dict]:
     from claims.services import claims_import, claims_post, claims_recompute
 
     done = []
-    for code, year, n, scale in DEMO_CLAIMS:
+    for code, year, n, scale, seed in DEMO_CLAIMS:
         cy = ContractYear.objects.get(contract__code=code, year=year)
         path = Path(out_dir) / f"demo_claims_{code}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         write_claims(path, n_claims=n, year=year, policy=policy_get(code=cy.benefit_policy), wrong=5, hospitals=12,
-                     seed=year, oop_scale=scale, late_share=0.01)
+                     seed=seed, oop_scale=scale, late_share=0.01)
         preparer, reviewer = demo_pair("insurer", cy.contract.insurer.code)
         result = claims_import(path=path, contract=cy.contract, by=preparer)
         claims_recompute(contract_year=cy)
         claims_post(batch=result.batch, reviewed_by=reviewer)
-        done.append({"contract_year": cy, "file": str(path.relative_to(Path(out_dir).parent)), "claims": result.rows,
+        done.append({"contract_year": cy, "batch": result.batch, "file": str(path.relative_to(Path(out_dir).parent)),
+                     "claims": result.rows,
                      "paid": result.paid_total, "discrepancies": claims_discrepancies(contract_year=cy, limit=10)})
     return done

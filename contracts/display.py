@@ -16,12 +16,16 @@ TERMS = {
     "policy_loss_fund_share_pct": _("fund's share of a policy-caused loss (percent)"),
     "incentive": _("incentive by assessment score"),
     "deposit_release": _("service deposit released by assessment score"),
+    "policy_loss_settled_by": _("fund's share of a policy loss settled by"),
+    "cost_release": _("operating cost allowed by assessment score"),
 }
 VALUES = {
     "basic_fund": _("returned to the basic medical insurance fund"),
     "next_year_fund": _("carried to next year's critical-illness fund"),
     "deferred": _("settled by next year's policy (noted)"),
     "shared": _("shared by the fund"),
+    "paid": _("payment at the settlement"),
+    "next_year_premium": _("next year's premium (a separate obligation, not part of its premium P)"),
 }
 
 
@@ -42,8 +46,8 @@ def _bands(bands, key: str):
 def _value(key: str, value):
     if key == "cost_deducted":
         return yes_no(value)
-    if key in ("incentive", "deposit_release"):
-        return _bands(value, "extra_pct" if key == "incentive" else "release_pct")
+    if key in ("incentive", "deposit_release", "cost_release"):
+        return _bands(value, {"incentive": "extra_pct", "deposit_release": "release_pct"}.get(key, "pct"))
     if key.endswith("_pct"):
         return "-" if value is None else _pct(value)
     return VALUES.get(value, value)

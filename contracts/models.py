@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Fund, Insurer
+from accounts.models import Fund, Insurer, Region
 from core.money import FenField
 from ledger.models import JournalEntry
 
@@ -77,6 +77,30 @@ class ContractYear(models.Model):
         return f"{self.contract.code} {self.year}"
 
 
+class ContractYearRegion(models.Model):
+    """A pooling region a contract year's insurer serves (Shandong: each 统筹地区 pays its residents' premium to
+    the insurer assigned to it), with the region's insured count. A region is served by one insurer a year."""
+
+    contract_year = models.ForeignKey(ContractYear, models.PROTECT, related_name="regions",
+                                      verbose_name=_("contract year"))
+    region = models.ForeignKey(Region, models.PROTECT, related_name="contract_years", verbose_name=_("pooling region"))
+    # The contract year's year again, so the database itself refuses a region served twice in one year.
+    year = models.PositiveSmallIntegerField(_("policy year"))
+    insured_count = models.PositiveIntegerField(_("insured persons"))
+
+    class Meta:
+        verbose_name = _("assigned region")
+        verbose_name_plural = _("assigned regions")
+        ordering = ["contract_year", "region__code"]
+        constraints = [
+            models.UniqueConstraint(fields=["region", "year"], name="region_one_insurer_a_year"),
+            models.CheckConstraint(condition=Q(insured_count__gt=0), name="assigned_region_insured_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contract_year} {self.region}"
+
+
 class Assessment(models.Model):
     """The annual assessment (考核) whose score releases the service deposit and any incentive."""
 
@@ -124,6 +148,9 @@ class PremiumObligation(models.Model):
     # Null for the deposit until the assessment sets when it is released.
     due_date = models.DateField(_("due date"), null=True, blank=True)
     insured_count = models.PositiveIntegerField(_("insured persons"), null=True, blank=True)
+    # The pooling region whose agency pays this part, when the contract year's premium is split by region.
+    region = models.ForeignKey(Region, models.PROTECT, null=True, blank=True, related_name="obligations",
+                               verbose_name=_("pooling region"))
     key = models.CharField(_("key"), max_length=200, unique=True)
     source = models.CharField(_("source"), max_length=300, blank=True)
     overdue_since = models.DateField(_("overdue since"), null=True, blank=True)

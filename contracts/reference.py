@@ -12,7 +12,7 @@ from accounts.services import book_create, fund_ensure, insurer_ensure, region_e
 from ledger.services import fiscal_year_open
 
 from .models import ContractYear
-from .services import contract_create, contract_year_create, obligations_generate
+from .services import contract_create, contract_year_create, contract_year_regions_set, obligations_generate
 
 REFERENCE_FILE = Path(settings.BASE_DIR) / "data" / "contracts.json"
 
@@ -39,11 +39,17 @@ def reference_contracts_load(path: Path = REFERENCE_FILE) -> list[ContractYear]:
         for y in c["years"]:
             for book in (fund_book, insurer_book):
                 fiscal_year_open(book=book, year=y["year"])
-            terms = {k: v for k, v in y.items() if k not in {"cutoff", "report_due", "settle_due"}}
+            terms = {k: v for k, v in y.items() if k not in {"cutoff", "report_due", "settle_due", "assigned_regions"}}
             for k in ("cutoff", "report_due", "settle_due"):
                 if k in y:
                     terms[k] = date.fromisoformat(y[k])
             cy = contract_year_create(contract=contract, **terms)
+            # Several insurers in one pool (Shandong): the regions this insurer serves, each with its count;
+            # a region another contract already serves that year is refused.
+            if y.get("assigned_regions"):
+                contract_year_regions_set(contract_year=cy, regions=[
+                    (region_ensure(code=r["code"], name=r["name"], level=r.get("level", "city"), parent=parent),
+                     r["insured_count"]) for r in y["assigned_regions"]])
             obligations_generate(contract_year=cy)
             years.append(cy)
     return years

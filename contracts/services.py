@@ -10,14 +10,14 @@ from django.utils.translation import gettext_lazy as _
 from access.roles import is_administrator
 from access.scope import in_scope
 from access.sides import party_side
-from accounts.models import Book, Fund, Insurer
+from accounts.models import Book, Fund, Insurer, Region
 from audit.services import audit_record
 from core.errors import Refused, lazy_format, problem
 from core.money import AmountError, quantize, to_decimal, to_fen
 from ledger.models import Period
 from ledger.services import Line, entry_draft_post, entry_draft_save, fiscal_year_open
 
-from .models import Contract, ContractYear, PremiumObligation, PremiumTransfer
+from .models import Contract, ContractYear, ContractYearRegion, PremiumObligation, PremiumTransfer
 
 
 @transaction.atomic
@@ -125,16 +125,96 @@ def contract_year_create(
     )
 
 
+def _ancestors(region: Region) -> list[Region]:
+    chain, node = [], region.parent
+    while node is not None:
+        chain.append(node)
+        node = node.parent
+    return chain
+
+
+@transaction.atomic
+def contract_year_regions_set(*, contract_year: ContractYear, regions: list[tuple[Region, int]]
+                              ) -> list[ContractYearRegion]:
+    """The pooling regions a contract year's insurer serves, each with its insured count.
+
+    Checked whole: every region lies within the fund's region; none is listed twice; no region (nor one
+    above or below it) is served that year by another contract; the counts add up to the year's insured
+    count. Setting the same regions again returns them; a different set for a year that has one is refused.
+    """
+    cy = ContractYear.objects.select_for_update().select_related("contract__fund__region").get(pk=contract_year.pk)
+    label = lazy_format(_("contract %(code)s year %(year)s"), code=cy.contract.code, year=cy.year)
+    wanted = {(r.pk, int(n)) for r, n in regions}
+    existing = list(cy.regions.select_related("region").order_by("region__code"))
+    if existing:
+        if {(x.region_id, x.insured_count) for x in existing} == wanted and len(wanted) == len(regions):
+            return existing
+        raise Refused([problem(label, _("regions"), _("the regions as assigned before"),
+                               "、".join(f"{x.region.code} {x.region}" for x in existing))])
+    problems = []
+    home = cy.contract.fund.region
+    seen = set()
+    taken = {x.region_id: x for x in ContractYearRegion.objects.filter(year=cy.year).exclude(contract_year=cy)
+             .select_related("region", "contract_year__contract__insurer")}
+    for region, count in regions:
+        where = lazy_format(_("region %(code)s %(name)s"), code=region.code, name=region.name)
+        if region.pk in seen:
+            problems.append(problem(where, _("region"), _("each region listed once"), _("listed twice")))
+            continue
+        seen.add(region.pk)
+        if home.pk not in {a.pk for a in _ancestors(region)}:
+            problems.append(problem(where, _("region"), lazy_format(_("a region within %(home)s"), home=home),
+                                    region.parent or _("(none)")))
+        if not isinstance(count, int) or count <= 0:
+            problems.append(problem(where, _("insured_count"), _("a whole number above 0"), count))
+        related = [region, *_ancestors(region)]
+        clash = next((taken[r.pk] for r in related if r.pk in taken), None)
+        if clash is None:
+            clash = next((x for x in taken.values() if region.pk in {a.pk for a in _ancestors(x.region)}), None)
+        if clash is not None:
+            problems.append(problem(where, _("region"),
+                                    lazy_format(_("a region no other insurer serves in %(year)s"), year=cy.year),
+                                    lazy_format(_("served by %(insurer)s under contract %(code)s (%(region)s)"),
+                                                insurer=clash.contract_year.contract.insurer,
+                                                code=clash.contract_year.contract.code, region=clash.region)))
+    total = sum(n for _r, n in regions if isinstance(n, int))
+    if cy.insured_count is not None and total != cy.insured_count:
+        problems.append(problem(label, _("insured_count"),
+                                lazy_format(_("the regions' counts adding up to %(count)s"), count=f"{cy.insured_count:,}"),
+                                f"{total:,}"))
+    if not regions:
+        problems.append(problem(label, _("regions"), _("at least one region"), _("none")))
+    if problems:
+        raise Refused(problems)
+    return [ContractYearRegion.objects.create(contract_year=cy, region=r, year=cy.year, insured_count=n)
+            for r, n in regions]
+
+
+def split_fen(total_fen: int, weights: list[int]) -> list[int]:
+    """`total_fen` in parts proportional to `weights`, each rounded half up, the last part the remainder, so
+    the parts add up to the whole."""
+    whole = sum(weights)
+    parts = [int((Decimal(total_fen) * w / whole).quantize(Decimal(1), rounding=ROUND_HALF_UP)) for w in weights[:-1]]
+    return [*parts, total_fen - sum(parts)]
+
+
 @transaction.atomic
 def obligations_generate(*, contract_year: ContractYear) -> list[PremiumObligation]:
     """Each tranche and the deposit as an obligation; the parts add up exactly to the premium.
 
     Every cumulative share is rounded once (half up) and each tranche is the difference
-    of consecutive cumulative amounts; the deposit takes the remainder. Running it again
-    creates nothing new.
+    of consecutive cumulative amounts; the deposit takes the remainder. When the year has
+    assigned regions, each tranche (and the deposit) is split among them by insured count,
+    the last region taking the remainder, so each region's agency owes its own part.
+    Running it again creates nothing new (nor splits what was made before regions were set).
     """
     cy = contract_year
     contract = cy.contract
+    made_before = list(cy.obligations.filter(kind__in=[PremiumObligation.Kind.TRANCHE, PremiumObligation.Kind.DEPOSIT])
+                       .order_by("sequence", "region__code", "pk"))
+    if made_before:
+        return made_before
+    assigned = list(cy.regions.select_related("region").order_by("region__code"))
     total_fen = to_fen(cy.premium)
     made, previous_fen = [], 0
     base = f"{contract.code}/{cy.year}"
@@ -153,14 +233,20 @@ def obligations_generate(*, contract_year: ContractYear) -> list[PremiumObligati
                          description=f"{cy.year}年大病保险服务保证金（{cy.deposit_pct}%，考核后支付）"))
     result = []
     for m in made:
-        ob, _created = PremiumObligation.objects.get_or_create(
-            key=m["key"],
-            defaults=dict(fund=contract.fund, insurer=contract.insurer, contract_year=cy, year=cy.year,
-                          kind=m["kind"], sequence=m["sequence"], description=m["description"],
-                          amount=Decimal(m["amount_fen"]) / 100, due_date=m["due_date"],
-                          insured_count=cy.insured_count, source=f"承办合同 {contract.code}"),
-        )
-        result.append(ob)
+        parts = [(None, m["amount_fen"], cy.insured_count, m["key"], m["description"])]
+        if assigned:
+            fens = split_fen(m["amount_fen"], [a.insured_count for a in assigned])
+            parts = [(a.region, fen, a.insured_count, f"{m['key']}/{a.region.code}", f"{m['description']} {a.region}")
+                     for a, fen in zip(assigned, fens, strict=True) if fen > 0]
+        for region, fen, count, key, description in parts:
+            ob, _created = PremiumObligation.objects.get_or_create(
+                key=key,
+                defaults=dict(fund=contract.fund, insurer=contract.insurer, contract_year=cy, year=cy.year,
+                              kind=m["kind"], sequence=m["sequence"], description=description,
+                              amount=Decimal(fen) / 100, due_date=m["due_date"], region=region,
+                              insured_count=count, source=f"承办合同 {contract.code}"),
+            )
+            result.append(ob)
     return result
 
 
@@ -265,6 +351,10 @@ def transfer_record(
     label = lazy_format(_("transfer %(ref)s"), ref=reference)
     if (contract_year is None) == (obligation is None):
         raise Refused([problem(label, _("against"), _("a contract year or one obligation"), _("both or neither"))])
+    if obligation is not None and obligation.kind == PremiumObligation.Kind.CARRIED:
+        raise Refused([problem(label, _("obligation"), _("a premium paid in money (a carried surplus is booked "
+                                                         "with the prior year's settlement)"),
+                               obligation.get_kind_display())])
     if obligation is not None:
         fund, year, cy, party = obligation.fund, obligation.year, obligation.contract_year, obligation.insurer
     else:
@@ -326,6 +416,11 @@ def transfer_confirm(*, transfer: PremiumTransfer, user, received_on: date | Non
     side = _side_of(user, t.fund, t.insurer, label)
     if getattr(t, f"{side}_entry_id") is not None:
         return t
+    if t.obligation is not None and t.obligation.kind == PremiumObligation.Kind.CARRIED:
+        # A carry moves no cash: the insurer books it with the settlement's own entries, never as money received.
+        raise Refused([problem(label, _("obligation"), _("a premium paid in money (a carried surplus is booked "
+                                                         "with the prior year's settlement)"),
+                               t.obligation.get_kind_display())])
     if side == PremiumTransfer.Side.INSURER:
         when = received_on or t.paid_on
         if when < t.paid_on:
@@ -410,6 +505,87 @@ def deposit_release_post(*, obligation: PremiumObligation, reference: str, amoun
     _half_draft(t, PremiumTransfer.Side.FUND, made_by, on)
     t.fund_entry = entry_draft_post(entry=t.fund_entry, reviewed_by=reviewed_by)
     t.save()
+    return t
+
+
+# -- what a settlement leaves to the next contract year ------------------------------
+
+
+@transaction.atomic
+def settlement_obligation_add(*, contract_year: ContractYear, kind: str, key: str, amount, description: str,
+                              due_date: date, source: str) -> PremiumObligation:
+    """An obligation a prior year's settlement adds to this contract year: its surplus carried into this
+    year's fund (kind carried, part of this year's P, settled by carry_transfer_post), or the fund's share
+    of its policy loss (kind loss, paid like premium by a transfer, not part of P). Adding it again returns
+    the one there."""
+    contract = contract_year.contract
+    ob, _created = PremiumObligation.objects.get_or_create(
+        key=key, defaults=dict(fund=contract.fund, insurer=contract.insurer, contract_year=contract_year,
+                               year=contract_year.year, kind=kind, sequence=90, description=description,
+                               amount=to_decimal(amount), due_date=due_date, source=source))
+    return ob
+
+
+def _carry_lines(t: PremiumTransfer, side: str) -> tuple[Book, str, list[Line]]:
+    """A carried surplus applied as this year's premium, no money moving: the fund turns its advance held by
+    the insurer (1101 暂付款) into this year's 大病保险支出; the insurer turns what it owed the fund
+    (224101 应返还医保基金) into this year's premium income. The 1101 lines name no counterparty: the fund's
+    1101 credits naming the insurer are the basic fund's advances it repays (advances_reconcile)."""
+    amount = t.amount.amount
+    memo = f"{t.obligation.description}（{t.reference}）"
+    if side == PremiumTransfer.Side.FUND:
+        return _book_of(t.fund, "fund"), memo, [Line("5101", debit=amount, counterparty=t.insurer.name),
+                                                Line("1101", credit=amount)]
+    return _book_of(t.insurer, "insurer"), memo, [Line("224101", debit=amount, counterparty=t.fund.name),
+                                                  Line("6031", credit=amount, counterparty=t.fund.name)]
+
+
+@transaction.atomic
+def carry_transfer_post(*, obligation: PremiumObligation, reference: str, on: date, made_by,
+                        reviewed_by) -> PremiumTransfer:
+    """The carried surplus paid into this year's fund by carry, not cash: the fund's voucher is prepared and
+    approved with the settlement that carried it (the same two people); the insurer books its own
+    (carry_transfer_confirm). Again: the transfer there."""
+    _lock_total(obligation=obligation)
+    existing = PremiumTransfer.objects.filter(reference=reference).first()
+    if existing is not None:
+        return existing
+    t = PremiumTransfer(reference=reference, fund=obligation.fund, insurer=obligation.insurer, obligation=obligation,
+                        year=obligation.year, amount=obligation.amount.amount, paid_on=on,
+                        entered_by_side=PremiumTransfer.Side.FUND, created_by=made_by,
+                        memo="以结转方式拨付（非现金）")
+    book, memo, lines = _carry_lines(t, PremiumTransfer.Side.FUND)
+    _ensure_open_year(book, on.year)
+    t.fund_entry = entry_draft_save(book=book, date=on, memo=memo, lines=lines, made_by=made_by,
+                                    source="premium-transfer", idempotency_key=f"transfer:{reference}")
+    t.fund_entry = entry_draft_post(entry=t.fund_entry, reviewed_by=reviewed_by)
+    t.save()
+    audit_record(action="transfer_recorded", actor=made_by, obj=t, book=book,
+                 detail={"side": "fund", "amount": f"{t.amount.amount:.2f}", "paid_on": on.isoformat(),
+                         "by": "carry"})
+    return t
+
+
+@transaction.atomic
+def carry_transfer_confirm(*, transfer: PremiumTransfer, user) -> PremiumTransfer:
+    """The insurer's accountant drafts, in the insurer's own book, its side of a carried surplus applied as
+    premium (Dr 224101 / Cr 6031), for the insurer's reviewer (transfer_approve). Again: nothing new."""
+    t = PremiumTransfer.objects.select_for_update(of=("self",)).select_related("fund", "insurer", "obligation").get(
+        pk=transfer.pk)
+    label = lazy_format(_("transfer %(ref)s"), ref=t.reference)
+    if _side_of(user, t.fund, t.insurer, label) != PremiumTransfer.Side.INSURER:
+        raise Refused([problem(label, _("user"), lazy_format(_("an accountant of %(party)s"), party=t.insurer),
+                               getattr(user, "username", ""))])
+    if t.insurer_entry_id is not None:
+        return t
+    book, memo, lines = _carry_lines(t, PremiumTransfer.Side.INSURER)
+    _ensure_open_year(book, t.paid_on.year)
+    t.insurer_entry = entry_draft_save(book=book, date=t.paid_on, memo=memo, lines=lines, made_by=user,
+                                       source="premium-transfer", idempotency_key=f"transfer:{t.reference}")
+    t.received_on = t.paid_on
+    t.save(update_fields=["insurer_entry", "received_on"])
+    audit_record(action="transfer_confirmed", actor=user, obj=t, book=book,
+                 detail={"side": "insurer", "on": t.paid_on.isoformat(), "by": "carry"})
     return t
 
 

@@ -14,6 +14,7 @@ _FIXED = {
     "reversal": _("reversal (红字冲销)"),
     "year-end close": _("year-end closing (结转)"),
     "premium-transfer": _("premium transfer"),
+    "fund-advance": _("basic-fund advance"),
     "settlement": _("annual settlement"),
     "import": _("import"),
     "quickstart": _("demo data"),

@@ -38,6 +38,9 @@ class DraftForm(forms.Form):
                                 required=False, widget=AMOUNT_INPUT)
     reason = forms.CharField(label=_("reason"), required=False,
                              widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+    unpaid_reason = forms.CharField(
+        label=_("decision on the unpaid premium (settled on what was owed, netted)"), required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
 
 
 def _contract_year(request, raw):
@@ -60,13 +63,14 @@ def draft_view(model_admin, request):
     if not raw:
         return TemplateResponse(request, "admin/reconciliation/settlement/draft.html", context)
     cy = _contract_year(request, raw)
-    as_of, policy_loss, reason = today, None, ""
+    as_of, policy_loss, reason, unpaid_reason = today, None, "", None
     if "as_of" in data:
         form = DraftForm(data)
         if form.is_valid():
             as_of = form.cleaned_data["as_of"]
             policy_loss = form.cleaned_data["policy_loss"]
             reason = form.cleaned_data["reason"] or ""
+            unpaid_reason = form.cleaned_data["unpaid_reason"] or None
         else:
             for name, errors in form.errors.items():
                 for e in errors:
@@ -77,7 +81,7 @@ def draft_view(model_admin, request):
     if request.method == "POST" and not data.get("preview"):
         try:
             s = settlement_draft(contract_year=cy, as_of=as_of, user=request.user, policy_loss=policy_loss,
-                                 loss_reason=reason)
+                                 loss_reason=reason, unpaid_reason=unpaid_reason)
         except Refused as exc:
             refusal_messages(request, exc, _("Nothing was drafted:"), obj=cy)
             return HttpResponseRedirect(request.path + f"?contract_year={cy.pk}&as_of={as_of.isoformat()}")
@@ -87,7 +91,7 @@ def draft_view(model_admin, request):
         else:
             messages.success(request, _("Drafted; a reviewer other than you reviews and posts it."))
         return HttpResponseRedirect(reverse("admin:reconciliation_settlement_change", args=[s.pk]))
-    preview = settlement_preview(contract_year=cy, as_of=as_of, policy_loss=policy_loss)
+    preview = settlement_preview(contract_year=cy, as_of=as_of, policy_loss=policy_loss, unpaid_reason=unpaid_reason)
     context.update(cy=cy, preview=preview, explained=preview.explained, form=form,
                    problems=[describe(p) for p in preview.explained.problems if not preview.explained.needs_policy_loss],
                    terms=terms_table(cy.settlement_terms),
@@ -124,7 +128,16 @@ def change_context(request, s: Settlement) -> dict:
         "insurer_may_approve": posted and bool(drafts) and request.user.has_perm("ledger.post_journalentry")
         and insurer_book is not None and in_scope(request.user, insurer_book),
         "insurer_drafts": drafts,
+        "next_year_obligations": _next_year_obligations(s),
     }
+
+
+def _next_year_obligations(s: Settlement):
+    """What the posted settlement left to the next contract year (the carried surplus, a loss share owed)."""
+    from contracts.models import PremiumObligation
+
+    keys = [k.removeprefix("obligation ") for k in (s.entry_keys or []) if k.startswith("obligation ")]
+    return list(PremiumObligation.objects.filter(key__in=keys).select_related("contract_year__contract"))
 
 
 def insurer_view(action):

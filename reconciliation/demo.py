@@ -6,6 +6,7 @@ from django.db import transaction
 
 from access.demo import demo_pair
 from accounts.models import Book
+from claims.demo import demo_advances_post
 from contracts.demo import demo_claims_post, demo_topups_post, demo_year_post
 from contracts.models import Assessment, ContractYear, PremiumTransfer
 from contracts.services import transfer_approve, transfer_confirm
@@ -22,7 +23,13 @@ from .services import (
 )
 
 # (contract, year, settled on): after the March 31 cut-off, before the June 30 deadline.
-SETTLE = [("SD-2015", 2015, date(2016, 6, 20)), ("JC-2019", 2019, date(2020, 6, 20))]
+SETTLE = [("SD-2015", 2015, date(2016, 6, 20)), ("JC-2019", 2019, date(2020, 6, 20)),
+          ("SD-2015-CLIC", 2015, date(2016, 6, 20))]
+
+# The demo's Jincheng accountant settles 2019 with part of tranche 3 still unpaid (the fund's 2019 demo
+# payments stop short of it): she records her decision to settle on the premium owed, the rest netted.
+UNPAID_DECISIONS = {"JC-2019": "第3期保费尚有部分未拨付：经医保局同意，按合同约定应拨保费结算，"
+                               "尚欠保费与承办机构应返还结余轧差（演示）"}
 
 
 @transaction.atomic
@@ -30,6 +37,8 @@ def demo_all(out_dir) -> dict:
     years = demo_year_post()
     topups = demo_topups_post()
     claims = demo_claims_post(out_dir)
+    # What the basic fund advanced for each year's 垫付还款 claims, repaid by the insurer in both books.
+    advances = demo_advances_post(batches=[c["batch"] for c in claims])
     jc = ContractYear.objects.get(contract__code="JC-2019", year=2019)
     Assessment.objects.get_or_create(contract_year=jc, defaults={"score": 85, "assessed_on": date(2020, 4, 20),
                                                                  "assessor": "晋城市医疗保障局（演示）"})
@@ -40,7 +49,7 @@ def demo_all(out_dir) -> dict:
         cy = ContractYear.objects.get(contract__code=code, year=year)
         preparer, reviewer = demo_pair("fund", cy.contract.fund.region.code)
         s = Settlement.objects.filter(contract_year=cy).first() or settlement_draft(
-            contract_year=cy, as_of=on, user=preparer)
+            contract_year=cy, as_of=on, user=preparer, unpaid_reason=UNPAID_DECISIONS.get(code))
         if s.status == Settlement.Status.DRAFT:
             s = settlement_review(settlement=s, user=reviewer)
         s = settlement_post(settlement=s, on=on, user=reviewer)
@@ -57,11 +66,18 @@ def demo_all(out_dir) -> dict:
                            ("insurer", Book.objects.get(insurer=cy.contract.insurer))):
             owner = cy.contract.fund.region.code if side == "fund" else cy.contract.insurer.code
             preparer, reviewer = demo_pair(side, owner)
+            if (book, year) in closed:  # two Shandong insurers, one province fund book: closed once
+                continue
             year_end_prepare(book=book, year=year, by=preparer)
             year_end_close(book=book, year=year, by=reviewer)
             closed.append((book, year))
-    return {"years": years, "topups": topups, "claims": claims, "settlements": settlements, "closed": closed,
-            "bank": bank}
+    from .province import province_statement
+
+    # Shandong's province-wide pool and its two insurers, each with its assigned cities.
+    province = province_statement(fund=Book.objects.get(code="FUND-37").fund, year=2015)
+    return {"years": years, "topups": topups, "claims": claims, "advances": advances, "settlements": settlements,
+            "closed": closed,
+            "bank": bank, "province": province}
 
 
 def _deposit_received(cy) -> None:

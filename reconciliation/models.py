@@ -29,6 +29,13 @@ class Settlement(models.Model):
     policy_loss = FenField(_("policy-caused loss (accountants' determination)"), db_column="policy_loss_fen",
                            null=True, blank=True)
     loss_reason = models.TextField(_("reason for the loss split"), blank=True)
+    # The premium P counts what was owed; what was paid by the as-of date (counted transfers, the deposit
+    # apart) may fall short. A shortfall is settled only on the preparer's recorded decision, and netted.
+    premium_paid = FenField(_("premium paid by the as-of date (deposit apart)"), db_column="premium_paid_fen",
+                            null=True, blank=True)
+    premium_unpaid = FenField(_("premium still owed by the fund"), db_column="premium_unpaid_fen", default=0)
+    unpaid_reason = models.TextField(_("decision on the unpaid premium (settled on what was owed, netted)"),
+                                     blank=True)
     terms = models.JSONField(_("terms applied"))
     outcome = models.JSONField(_("outcome"))
     entry_keys = models.JSONField(_("entries posted"), default=list, blank=True)

@@ -234,7 +234,12 @@ def premium_statement(*, contract_year: ContractYear, as_of: date | None = None)
     deposit_row = next((r for r in own if r.obligation.kind == PremiumObligation.Kind.DEPOSIT), None)
     st.deposit = _deposit(cy, deposit_row, settlement if settled else None, as_of)
 
-    tranches = sum((_d(r.amount) for r in own if r.obligation.kind != PremiumObligation.Kind.DEPOSIT), ZERO)
+    K = PremiumObligation.Kind
+    tranches = sum((_d(r.amount) for r in own if r.obligation.kind == K.TRANCHE), ZERO)
+    # A surplus the prior year's settlement carried into this year's fund is part of P, paid by carry (no
+    # cash); the fund's share of the prior year's policy loss is owed with this year's premium, not part of P.
+    carried = sum((_d(r.amount) for r in own if r.obligation.kind == K.CARRIED), ZERO)
+    loss_share = sum((_d(r.amount) for r in own if r.obligation.kind == K.LOSS), ZERO)
     deposit_amount = _d(deposit_row.amount) if deposit_row else ZERO
     topup_amount = sum((_d(r.amount) for r in topups), ZERO)
     premium = _d(cy.premium)
@@ -242,18 +247,20 @@ def premium_statement(*, contract_year: ContractYear, as_of: date | None = None)
         what = f"合同保费（{_d(cy.per_capita):,.2f}元/人 × {cy.insured_count:,}人）"
     else:
         what = "合同保费（固定总额）"
-    n_tranches = sum(1 for r in own if r.obligation.kind != PremiumObligation.Kind.DEPOSIT)
-    p = totals["amount"]
+    n_tranches = sum(1 for r in own if r.obligation.kind == K.TRANCHE)
+    p = totals["amount"] - loss_share
     earned = p - totals["withheld"]
     st.lines = [
         (what, premium, "head"),
         (f"其中：各期保费（{n_tranches}期）", tranches, "part"),
         (f"其中：服务保证金（合同保费的{num(_d(cy.deposit_pct))}%）", deposit_amount, "part"),
+        *([("加：上年度结转结余（以结转方式拨付，非现金）", carried, "add")] if carried else []),
         ("加：补缴（同一基金、承办机构、年度）", topup_amount, "add"),
         ("应拨保费合计 P", p, "sum"),
         ("减：服务保证金考核扣留" + ("" if settled else "（对账日年度结算尚未过账，尚无扣留）"),
          -totals["withheld"], "less"),
         ("扣减后保费（结算口径：已实现保费）" if settled else "扣减后保费（待年度结算确定）", earned, "sum"),
+        *([("加：上年度政策性亏损基金分担（随本年保费拨付，不计入 P）", loss_share, "add")] if loss_share else []),
         ("减：已到账", -totals["received"], "less"),
         ("减：在途", -totals["in_transit"], "less"),
         ("差额（基金尚未拨付）", totals["shortfall"], "sum"),

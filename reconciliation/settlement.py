@@ -4,8 +4,9 @@ P is the year's premium (tranches, top-ups and the service deposit D), C the cla
 year settled by the cut-off, E the insurer's operating cost where the terms count it. The
 terms are data (DESIGN.md): a retained-margin cap (share of the earned premium, plus an
 incentive band by assessment score), whether E is deducted before the cap, where a surplus
-goes, the insurer's loss band and what happens beyond it, the fund's share of a policy loss,
-and the deposit's release bands. Every split gives its last part the remainder, so the parts
+goes, the insurer's loss band and what happens beyond it, the fund's share of a policy loss and
+how it is settled (paid now, or with next year's premium), the deposit's release bands, and the
+bands by which the assessment score scales the operating cost the settlement allows. Every split gives its last part the remainder, so the parts
 always add up to the whole.
 """
 
@@ -40,6 +41,10 @@ class Terms:
     policy_loss_fund_share_pct: Decimal
     incentive: tuple[Band, ...]
     deposit_release: tuple[Band, ...]
+    # The score's share of E the settlement allows (004: 考核结果与经办成本的拨付相挂钩); none: all of E.
+    cost_release: tuple[Band, ...] = ()
+    # How the fund's share of a policy loss is settled: paid at settlement, or owed with next year's premium.
+    policy_loss_settled_by: str = "paid"
 
     @property
     def splits_policy_loss(self) -> bool:
@@ -62,6 +67,9 @@ class Outcome:
     loss_deferred: Decimal
     deposit_released: Decimal
     deposit_forfeited: Decimal
+    # E as the assessment scales it (cost_release bands): what the margin deducts, and what is not allowed.
+    cost_allowed: Decimal = Decimal("0.00")
+    cost_withheld: Decimal = Decimal("0.00")
 
     def as_json(self) -> dict:
         return {k: f"{v:.2f}" for k, v in self.__dict__.items()}
@@ -96,6 +104,11 @@ def _bands(raw, key: str, name: str, problems) -> tuple[Band, ...]:
     return tuple(bands)
 
 
+# paid: the fund pays its share at the settlement; next_year_premium: it becomes an obligation of the next
+# contract year, paid like its premium but not part of it (000, 002: 政策性亏损在下一年度筹资中调整).
+POLICY_LOSS_SETTLED_BY = ("paid", "next_year_premium")
+
+
 def terms_from_dict(data: dict) -> Terms:
     """Check and read settlement terms (DESIGN.md format); refuse terms that contradict themselves."""
     problems = []
@@ -111,9 +124,20 @@ def terms_from_dict(data: dict) -> Terms:
     share = _pct(data.get("policy_loss_fund_share_pct", 0), "policy_loss_fund_share_pct", problems)
     incentive = _bands(data.get("incentive"), "extra_pct", "incentive", problems)
     release = _bands(data.get("deposit_release"), "release_pct", "deposit_release", problems)
+    cost_release = _bands(data.get("cost_release"), "pct", "cost_release", problems)
+    if cost_release and data.get("cost_deducted") is False:
+        problems.append(problem(_("settlement terms"), "cost_release",
+                                _("no cost bands where the cost is not deducted (cost_deducted false)"),
+                                len(cost_release)))
+    settled_by = data.get("policy_loss_settled_by", "paid")
+    if settled_by not in POLICY_LOSS_SETTLED_BY:
+        problems.append(problem(_("settlement terms"), "policy_loss_settled_by", _("paid or next_year_premium"),
+                                settled_by))
     if problems:
         raise Refused(problems)
-    return Terms(cap, data["cost_deducted"], data["surplus_to"], band, data["beyond_band"], share, incentive, release)
+    return Terms(cap, data["cost_deducted"], data["surplus_to"], band, data["beyond_band"], share, incentive, release,
+                 cost_release, settled_by)
+
 
 
 def _band_for(bands: tuple[Band, ...], score: Decimal | None) -> Band | None:
@@ -130,6 +154,19 @@ def deposit_band(terms: Terms, score) -> Band | None:
 def incentive_band(terms: Terms, score) -> Band | None:
     """The incentive band the score reaches, whose extra share adds to the retained cap."""
     return _band_for(terms.incentive, None if score is None else Decimal(str(score)))
+
+
+def cost_band(terms: Terms, score) -> Band | None:
+    """The cost band the score reaches (None: below every band, or no score)."""
+    return _band_for(terms.cost_release, None if score is None else Decimal(str(score)))
+
+
+def cost_allowed(terms: Terms, cost: Decimal, score) -> Decimal:
+    """The part of E the settlement allows: all of it without cost bands; else the band's share (none below)."""
+    if not terms.cost_release:
+        return cost
+    band = cost_band(terms, score)
+    return _q(cost * band.pct / HUNDRED) if band else Decimal("0.00")
 
 
 def retained_cap(terms: Terms, earned: Decimal, score) -> Decimal:
@@ -176,6 +213,9 @@ def settlement_compute(*, terms: Terms, premium, claims, cost="0", deposit="0", 
     if d and terms.deposit_release and s is None:
         raise Refused([problem(_("settlement"), _("score"), _("the assessment score (it releases the deposit)"),
                                _("none"))])
+    if e and terms.cost_release and s is None:
+        raise Refused([problem(_("settlement"), _("score"), _("the assessment score (it sets the cost allowed)"),
+                               _("none"))])
 
     # The deposit: released by the first band the score reaches; forfeited below every band.
     if d and terms.deposit_release:
@@ -186,7 +226,8 @@ def settlement_compute(*, terms: Terms, premium, claims, cost="0", deposit="0", 
     forfeited = d - released
     earned = p - forfeited
 
-    margin = earned - c - (e if terms.cost_deducted else 0)
+    allowed = cost_allowed(terms, e, s)
+    margin = earned - c - (allowed if terms.cost_deducted else 0)
     zero = Decimal("0.00")
     retained = surplus_returned = surplus_carried = loss = loss_insurer = loss_fund = loss_deferred = zero
     if margin >= 0:
@@ -222,4 +263,17 @@ def settlement_compute(*, terms: Terms, premium, claims, cost="0", deposit="0", 
                 loss_fund = _q(beyond * terms.policy_loss_fund_share_pct / HUNDRED)
             loss_insurer = loss - loss_fund - loss_deferred
     return Outcome(earned, c, e, margin, retained, surplus_returned, surplus_carried, loss, loss_insurer, loss_fund,
-                   loss_deferred, released, forfeited)
+                   loss_deferred, released, forfeited, allowed, e - allowed)
+
+
+def settlement_netting(*, outcome: dict, unpaid, loss_paid_now: bool = True) -> dict:
+    """What the fund still owes of the year's premium, set against what the settlement moves between the two
+    sides: the insurer's returned surplus one way, the fund's loss share paid now the other (not one owed
+    with next year's premium: `loss_paid_now` False). Every gross
+    figure is kept; `net` > 0 is what the insurer pays the fund, < 0 what the fund pays the insurer."""
+    o = {k: Decimal(str(v)) for k, v in outcome.items()}
+    unpaid = Decimal(str(unpaid or 0))
+    insurer_pays = o.get("surplus_returned", Decimal(0))
+    fund_pays = o.get("loss_fund", Decimal(0)) if loss_paid_now else Decimal("0.00")
+    return {"surplus_returned": insurer_pays, "loss_fund": fund_pays, "premium_unpaid": unpaid,
+            "net": insurer_pays - fund_pays - unpaid}

@@ -97,3 +97,21 @@ def transfers_reconcile(*, fund: Fund, insurer: Insurer, year: int) -> TransferR
     r.surplus_received = sum((i.amount for i in _items(fund_book, ["5101"], "credit", insurer.name, year)),
                              Decimal(0))
     return r
+
+
+def advances_reconcile(*, fund: Fund, insurer: Insurer, year: int) -> TransferReconciliation:
+    """Repayments of the basic fund's advances (claims.advances): the insurer's 224103 debits against the
+    fund's 1101 credits, paired by the reference both vouchers carry in brackets, as premiums are."""
+    paid = _items(Book.objects.get(insurer=insurer), ["224103"], "debit", fund.name, year)
+    received = _items(Book.objects.get(fund=fund), ["1101"], "credit", insurer.name, year)
+    r = TransferReconciliation(sum((i.amount for i in received), Decimal(0)), sum((i.amount for i in paid), Decimal(0)))
+    left = list(paid)
+    for f in received:
+        same = next((i for i in left if f.reference and i.reference == f.reference), None)
+        if same is None:
+            r.fund_only.append(f)
+            continue
+        left.remove(same)
+        (r.matched if same.amount == f.amount else r.mismatched).append((f, same))
+    r.insurer_only = left
+    return r

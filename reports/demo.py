@@ -15,6 +15,7 @@ DEMO = [
     ("settlement", "FUND-1405", 2019, None), ("settlement", "FUND-37", 2015, None),
     ("operations", "CLIC-1405-DB", 2019, None), ("bank-reconciliation", "FUND-1405", 2019, 4),
     ("general-ledger", "CLIC-1405-DB", 2019, None), ("cash-journal", "FUND-1405", 2019, None),
+    ("province", "FUND-37", 2015, None),
 ]
 
 

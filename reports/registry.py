@@ -22,6 +22,7 @@ from reconciliation.models import Settlement
 
 from .books import cash_journal_data, general_ledger_data, ledger_books_data
 from .figures import two_places as _s
+from .province import province_data
 
 
 def _period(year: int, month: int | None) -> tuple[date, date, int, int]:
@@ -103,8 +104,28 @@ def settlement_data(book: Book, year: int, month: int | None) -> dict:
                                  for k in ("surplus_returned", "surplus_carried", "loss_fund", "deposit_released")
                                  if Decimal(s.outcome[k])],
                        "reason": s.loss_reason, "prepared_by": person_name(s.prepared_by),
-                       "reviewed_by": person_name(s.reviewed_by), "posted_by": person_name(s.posted_by)})
+                       "reviewed_by": person_name(s.reviewed_by), "posted_by": person_name(s.posted_by),
+                       **_settlement_netting_block(s)})
     return {"title": "年度结算报告", "blocks": blocks, "totals": {"count": str(len(blocks))}}
+
+
+def _settlement_netting_block(s: Settlement) -> dict:
+    """Premium owed and paid by the settlement's date, and what the fund still owes netted against what the
+    settlement moves, every gross figure shown (reconciliation.settlement.settlement_netting); with the
+    preparer's decision where premium was unpaid. Nothing for settlements drafted before these were kept."""
+    from reconciliation.settlement import settlement_netting
+
+    if s.premium_paid is None:
+        return {"netting": [], "unpaid_reason": ""}
+    paid, unpaid = s.premium_paid.amount, s.premium_unpaid.amount
+    loss_paid_now = (s.terms or {}).get("policy_loss_settled_by", "paid") == "paid"
+    n = settlement_netting(outcome=s.outcome, unpaid=unpaid, loss_paid_now=loss_paid_now)
+    net = n["net"]
+    lines = [("应拨保费（不含服务保证金）", paid + unpaid), ("截至结算日已拨付", paid), ("基金尚欠保费", unpaid),
+             ("承办机构应返还结余", n["surplus_returned"]), ("基金应付政策性亏损分担", n["loss_fund"]),
+             ("轧差净额：承办机构应付基金" if net >= 0 else "轧差净额：基金应付承办机构", abs(net))]
+    return {"netting": [{"label": label, "amount": _s(amount)} for label, amount in lines],
+            "net_words": cn_upper(_s(abs(net))), "unpaid_reason": s.unpaid_reason if unpaid else ""}
 
 
 def operations_data(book: Book, year: int, month: int | None) -> dict:
@@ -185,4 +206,5 @@ KINDS = {
     "operations": Kind("年度运行分析", operations_data, "reports/operations.html"),
     "bank-reconciliation": Kind("银行存款余额调节表", bank_reconciliation_data, "reports/bank_reconciliation.html",
                                 from_chain=True),
+    "province": Kind("省级多家承办机构汇总表", province_data, "reports/province.html"),
 }

@@ -17,6 +17,8 @@ from openpyxl.styles import Alignment, Font
 
 from core.xlsx import BOLD, BOX, CENTER, HEAD_FILL, SUM_FILL, money_cell, print_setup, safe_text, widths
 
+from .province import province_xlsx
+
 CODE_PROPERTY = "LedgerVerificationCode"
 CREATOR = "城乡居民大病保险资金核算账本"
 
@@ -296,6 +298,14 @@ def settlement_xlsx(wb, data: dict, ctx: dict) -> None:
             s.merged(f"{u['label']}（大写）：{u['words']}")
         if b["reason"]:
             s.merged(f"亏损划分理由：{b['reason']}")
+        if b.get("netting"):
+            s.gap()
+            s.heading("保费拨付与结算轧差")
+            for ln in b["netting"]:
+                s.line([ln["label"], ln["amount"]], money={1})
+            s.merged(f"轧差净额（大写）：{b['net_words']}")
+            if b["unpaid_reason"]:
+                s.merged(f"保费未足额拨付，编制人决定按应拨保费结算、尚欠保费轧差，理由：{b['unpaid_reason']}")
         s.merged(f"编制：{b['prepared_by']}　　复核：{b['reviewed_by']}")
         s.finish({1: 48, 2: 20})
 
@@ -380,6 +390,7 @@ WRITERS = {
     "trial-balance": trial_balance_xlsx, "ledger": ledger_xlsx, "general-ledger": general_ledger_xlsx,
     "cash-journal": cash_journal_xlsx, "vouchers": vouchers_xlsx, "premium-status": premium_status_xlsx,
     "settlement": settlement_xlsx, "operations": operations_xlsx, "bank-reconciliation": bank_reconciliation_xlsx,
+    "province": province_xlsx,
 }
 
 

@@ -194,7 +194,7 @@ def test_every_statement_prints_in_chinese(demo, tmp_path):
              "general-ledger": ("FUND-1405", 2019, None), "cash-journal": ("CLIC-1405-DB", 2019, 6),
              "vouchers": ("FUND-37", 2015, None), "premium-status": ("FUND-1405", 2019, None),
              "settlement": ("FUND-1405", 2019, None), "operations": ("CLIC-1405-DB", 2019, None),
-             "bank-reconciliation": ("FUND-1405", 2019, 4)}
+             "bank-reconciliation": ("FUND-1405", 2019, 4), "province": ("FUND-37", 2015, None)}
     assert set(cases) == set(KINDS), "a new statement kind needs its case here"
     found = {}
     for kind, (code, year, month) in cases.items():

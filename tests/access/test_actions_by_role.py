@@ -96,8 +96,12 @@ def _transfer(w, recorder=F):
                            paid_on=date(2019, 4, 26), user=w.users[recorder])
 
 
+UNPAID = "保费尚未拨付，经医保局同意按应拨保费结算（测试）"
+
+
 def _settlement(w, status="draft"):
-    s = settlement_draft(contract_year=w.cy, as_of=date(2020, 5, 20), user=w.users[F])
+    # Nothing of the premium is paid in this world: the preparer records her decision to settle anyway.
+    s = settlement_draft(contract_year=w.cy, as_of=date(2020, 5, 20), user=w.users[F], unpaid_reason=UNPAID)
     return settlement_review(settlement=s, user=w.users[R]) if status == "reviewed" else s
 
 
@@ -318,7 +322,8 @@ def test_the_settle_command_prepares_only_for_the_accountant_or_the_administrato
     from django.core.management import call_command
 
     try:
-        call_command("settle", "JC-2019", "2019", "--as-of", "2020-05-20", "--as", role, "--json")
+        call_command("settle", "JC-2019", "2019", "--as-of", "2020-05-20", "--as", role, "--json",
+                     "--unpaid-reason", UNPAID)
         code = 0
     except SystemExit as exc:
         code = exc.code

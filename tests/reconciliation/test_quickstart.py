@@ -34,13 +34,28 @@ def test_quickstart_posts_the_demo_year_once_and_verifies(db):
     assert {"FUND-37", "PICC-37-DB", "FUND-1405", "CLIC-1405-DB"} <= set(codes)
     assert {b["kind"] for b in first["books"]} == {"fund", "insurer"}
     assert set(first) >= {"books", "reports", "seconds"} and first["verified"] is True
-    # Each side books a transfer in its own book: Shandong 2 × 2; Jincheng T1–T3 × 2 and T4 by the fund
-    # only (in transit); Jilin's 17 paid top-ups × 2; the released Jincheng deposit × 2.
+    # Shandong: one province pool, two insurers, each with its cities (32 yuan × 10,000,000 and × 6,000,000).
+    province = first["province"]
+    assert [(i["contract"], i["insured"], i["premium"], len(i["regions"])) for i in province["insurers"]] == [
+        ("SD-2015", 10_000_000, "320000000.00", 9), ("SD-2015-CLIC", 6_000_000, "192000000.00", 8)]
+    assert province["insurers"][0]["surplus_returned"] == "16428351.21"  # SD-2015 settled as before
+    assert province["totals"]["premium"] == "512000000.00" == province["totals"]["paid"]
+    assert province["reconciles"] is True
+    for key in ("premium", "paid", "claims", "retained", "surplus_returned", "loss"):
+        assert Decimal(province["totals"][key]) == sum(Decimal(i[key]) for i in province["insurers"])
+    linyi = next(r for r in province["insurers"][1]["regions"] if r["code"] == "3713")
+    assert (linyi["premium"], linyi["days_late"]) == ("48000000.00", 15)  # 32 × 1,500,000; 80% paid 05-15
+    assert any(r.endswith("province_FUND-37_2015.pdf") for r in first["reports"])
+    # Each side books a transfer in its own book: Shandong's 人保财险 2 × 2 and 国寿 8 cities × 2 tranches × 2;
+    # Jincheng T1–T3 × 2 and T4 by the fund only (in transit); Jilin's 17 paid top-ups × 2; the released
+    # Jincheng deposit × 2.
     jilin_paid = PremiumTransfer.objects.filter(obligation__kind="topup").count()
     assert jilin_paid == 11 + 6  # 长春's districts on time, 吉林市's late (both cities' non-zero rows)
-    assert JournalEntry.objects.filter(source="premium-transfer").count() == 4 + (3 * 2 + 1) + jilin_paid * 2 + 2
+    assert JournalEntry.objects.filter(source="premium-transfer").count() == (
+        4 + 8 * 2 * 2 + (3 * 2 + 1) + jilin_paid * 2 + 2)
     assert JournalEntry.objects.filter(source__startswith="claims batch").count() > 100
-    assert JournalEntry.objects.filter(source="year-end close").count() == 4
+    # FUND-37 (closed once for both insurers), PICC-37-DB, CLIC-37-DB, FUND-1405, CLIC-1405-DB.
+    assert JournalEntry.objects.filter(source="year-end close").count() == 5
     assert first["entries_created"] == JournalEntry.objects.count()
     second = _json("quickstart")
     assert second["entries_created"] == 0
@@ -85,7 +100,8 @@ def test_quickstart_prints_balanced_trial_balances(db):
     out = StringIO()
     call_command("quickstart", stdout=out)
     text = out.getvalue()
-    assert text.count("借贷平衡") == 4 and "不平衡" not in text  # the four books with movements
+    assert text.count("借贷平衡") == 5 and "不平衡" not in text  # the five books with movements
+    assert "山东省2015年度多家承办机构汇总" in text and "3713 临沂市" in text and "与各账簿之和一致" in text
     deposit = PremiumObligation.objects.get(contract_year__contract__code="JC-2019", kind="deposit")
     assert deposit.amount.amount == Decimal("147333645.00") - Decimal("147333645.00") * Decimal("0.90")
     forfeited = deposit.amount.amount * Decimal("0.20")  # score 85: 80% released
@@ -138,6 +154,8 @@ def test_the_overdue_task_marks_once(db):
 
     call_command("quickstart", stdout=StringIO())
     first = premium_overdue_check.apply(kwargs={"as_of": "2019-10-31"}).get()
-    assert first == 3  # Jincheng's 60% (reached late) and 90% (still short) tranches; Xuzhou 2013 unpaid
+    # Jincheng's 60% (reached late) and 90% (still short) tranches; Xuzhou 2013 unpaid; 临沂市's 80% to 国寿
+    # (Shandong 2015, paid 15 days late).
+    assert first == 4
     assert premium_overdue_check.apply(kwargs={"as_of": "2019-10-31"}).get() == 0
-    assert PremiumObligation.objects.filter(overdue_since__isnull=False).count() == 3
+    assert PremiumObligation.objects.filter(overdue_since__isnull=False).count() == 4

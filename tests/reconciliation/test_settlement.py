@@ -141,4 +141,5 @@ def test_the_settlement_calc_command():
     data = json.loads(out.getvalue())
     assert (data["loss"], data["loss_insurer"], data["loss_deferred"]) == ("20000000.00", "12800000.00", "7200000.00")
     assert set(data) == {"premium", "claims", "cost", "margin", "retained", "surplus_returned", "surplus_carried",
-                         "loss", "loss_insurer", "loss_fund", "loss_deferred", "deposit_released", "deposit_forfeited"}
+                         "loss", "loss_insurer", "loss_fund", "loss_deferred", "deposit_released", "deposit_forfeited",
+                         "cost_allowed", "cost_withheld"}

@@ -109,9 +109,10 @@ def test_an_unconfirmed_payment_is_in_transit_until_the_insurer_confirms_it(demo
     assert in_between.totals["withheld"] == Decimal("0.00")
     assert in_between.lines[-1] == ("附：按考核得分测算的保证金扣留（未计入上列）", Decimal("2946672.90"), "note")
 
-    # The insurer's accountant confirms it arrived on 2020-05-06 (its 2019 books are closed); its reviewer posts.
+    # The insurer's accountant confirms it arrived on 2020-05-08 (its 2019 books are closed; its May vouchers
+    # run to the demo advance's repayment on 05-07, and a voucher is never dated before those); its reviewer posts.
     accountant, reviewer = demo_pair("insurer", "CLIC-1405")
-    t4 = transfer_confirm(transfer=t4, user=accountant, received_on=date(2020, 5, 6))
+    t4 = transfer_confirm(transfer=t4, user=accountant, received_on=date(2020, 5, 8))
     transfer_approve(transfer=t4, user=reviewer)
     third = premium_statement(contract_year=demo).rows[2]
     assert (third.received.amount, third.in_transit.amount, third.shortfall.amount) == (

@@ -22,7 +22,8 @@ class Command(JsonCommand):
         parser.add_argument("--oop", required=True, metavar="AMOUNT", help="this episode's policy-scope OOP")
         parser.add_argument("--prior-oop", default="0", metavar="AMOUNT", help="OOP earlier in the same year")
         parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                            help="set a policy parameter the document leaves open")
+                            help="set a policy parameter the document leaves open; a band table as "
+                                 "FROM:RATIO,FROM:RATIO… or JSON [[from, ratio], …]")
 
     def run(self, *, policy=None, policy_file=None, group, oop, prior_oop, param, **options):
         overrides = {}
@@ -46,11 +47,15 @@ class Command(JsonCommand):
         p = policy_file_or_code(policy, policy_file, overrides)
         yearly, episode = p.payable(group, oop=amounts["oop"], prior_oop=amounts["prior_oop"])
         cumulative = amounts["oop"] + amounts["prior_oop"]
+        paid_as = p.paid_as(group)
         payload = {"policy": p.code, "group": group, "cumulative_oop": f"{cumulative:.2f}",
                    "yearly_payable": f"{yearly:.2f}", "episode_payable": f"{episode:.2f}",
-                   "unconfirmed": list(p.unconfirmed)}
-        text = [f"{p.name}（{p.code}） 人群 {GROUPS[group]}（{group}）",
-                f"年度累计合规自付 {cumulative:,.2f} 元 → 年度应付 {yearly:,.2f} 元；本次应付 {episode:,.2f} 元"]
+                   "unconfirmed": list(p.unconfirmed), "paid_as": paid_as}
+        text = [f"{p.name}（{p.code}） 人群 {GROUPS[group]}（{group}）"]
+        if paid_as != group:
+            payload["paid_as_because"] = p.maps[group][1]
+            text.append(f"按 {GROUPS[paid_as]}（{paid_as}）的标准支付：{p.maps[group][1]}")
+        text.append(f"年度累计合规自付 {cumulative:,.2f} 元 → 年度应付 {yearly:,.2f} 元；本次应付 {episode:,.2f} 元")
         text += [f"注意 {n}" for n in p.unconfirmed]
         return True, payload, "\n".join(text)
 

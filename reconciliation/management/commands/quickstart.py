@@ -26,6 +26,7 @@ class Command(JsonCommand):
         from reconciliation.demo import demo_all
         from reconciliation.management.commands.settlement_calc import LABELS
         from reconciliation.premium import premium_statement
+        from reconciliation.province import province_json, province_text
         from reports.demo import demo_reports_write
 
         t0 = time.perf_counter()
@@ -60,6 +61,11 @@ class Command(JsonCommand):
             out += ["", f"{c['contract_year'].contract.name} {c['contract_year'].year}年赔案（合成数据 {c['file']}）："
                         f"{c['claims']} 笔，保险公司已付 {fmt(c['paid'])}；按 {c['contract_year'].benefit_policy} 重算"
                         f"不一致 {d['count']} 笔（多付 {fmt(d['overpaid'])}，少付 {fmt(d['underpaid'])}）"]
+        for a in demo["advances"]:
+            out += ["", f"基本医保先行垫付 {a.reference}：{fmt(a.amount)}，{a.advanced_on} 垫付，{a.materials_received_on} "
+                        f"收到资料（赔案批次 {a.claims_batch_id}）"
+                        + (f"，{a.due_on} 前划转" if a.due_on else "，本政策未规定划转时限")
+                        + f"；{a.repaid_on} 划转，{a.received_on} 基金收回（两本账均已审核记账）"]
         for st in demo["settlements"]:
             cy = st.contract_year
             out += ["", f"{cy.contract.name} {cy.year}年度结算（{st.get_status_display()}，"
@@ -67,6 +73,8 @@ class Command(JsonCommand):
                         + (f"，考核得分 {st.score}" if st.score is not None else "") + "）"]
             out += ["  " + ljust(LABELS[k], 30) + rjust(fmt(Decimal(v)), 20)
                     for k, v in st.outcome.items() if v != "0.00"]
+        province = demo["province"]
+        out += [""] + province_text(province)
         out += ["", "年末结转并关闭年度：" + "，".join(f"{b.code} {y}" for b, y in demo["closed"])]
         year_of = {}
         for cy in years:
@@ -90,6 +98,9 @@ class Command(JsonCommand):
             "reports": reports,
             "entries_created": created,
             "verified": verified.ok,
+            "province": province_json(province),
+            "advances": [{"reference": a.reference, "amount": f"{a.amount.amount:.2f}", "due_on": str(a.due_on or ""),
+                          "repaid_on": str(a.repaid_on)} for a in demo["advances"]],
             "seconds": round(time.perf_counter() - t0, 2),
         }
         return verified.ok, payload, "\n".join(out)

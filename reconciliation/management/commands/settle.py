@@ -29,8 +29,12 @@ class Command(AsUser, JsonCommand):
         parser.add_argument("--dry-run", action="store_true", help="show the outcome; write nothing")
         parser.add_argument("--policy-loss", metavar="X", help="the policy-caused part of a loss")
         parser.add_argument("--reason", default="", help="why the loss splits as it does (required with X)")
+        parser.add_argument("--unpaid-reason", default=None, metavar="TEXT",
+                            help="premium still unpaid: the preparer's decision to settle on the premium owed, "
+                                 "the unpaid part netted, and why")
 
-    def run(self, *, contract, year, as_of=None, dry_run=False, policy_loss=None, reason="", **options):
+    def run(self, *, contract, year, as_of=None, dry_run=False, policy_loss=None, reason="", unpaid_reason=None,
+            **options):
         cy = ContractYear.objects.filter(contract__code=contract, year=year).first()
         if cy is None:
             raise CommandError(_("no contract year %(contract)s %(year)s") % {"contract": contract, "year": year},
@@ -48,9 +52,11 @@ class Command(AsUser, JsonCommand):
         try:
             with transaction.atomic():
                 s = settlement_draft(contract_year=cy, as_of=day, policy_loss=policy_loss, loss_reason=reason,
-                                     user=self.user)
+                                     user=self.user, unpaid_reason=unpaid_reason)
                 result = {"status": s.status, "as_of": s.as_of, "premium": s.premium, "claims": s.claims,
-                          "cost": s.cost, "deposit": s.deposit, "score": s.score, "outcome": s.outcome}
+                          "cost": s.cost, "deposit": s.deposit, "score": s.score, "outcome": s.outcome,
+                          "premium_paid": s.premium_paid, "premium_unpaid": s.premium_unpaid,
+                          "unpaid_reason": s.unpaid_reason}
                 if dry_run:
                     raise _DryRun
         except _DryRun:

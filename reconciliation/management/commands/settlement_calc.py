@@ -14,6 +14,7 @@ LABELS = {
     "retained": "承办机构留存", "surplus_returned": "返还基本医保基金", "surplus_carried": "结转下年度大病保险资金",
     "loss": "亏损", "loss_insurer": "承办机构承担", "loss_fund": "基金分担（政策性亏损）",
     "loss_deferred": "通过下年度政策解决（备查）", "deposit_released": "服务保证金支付", "deposit_forfeited": "服务保证金扣除",
+    "cost_allowed": "准予列支经营费用（按考核结果）", "cost_withheld": "考核扣减经营费用",
 }
 
 
