@@ -16,7 +16,7 @@ from core.errors import Refused
 from core.exports import ListExport
 from ledger.admin_views import refusal_messages
 
-from .admin_deadlines import ClaimOverdueFilter, claim_late_shown
+from .admin_deadlines import ClaimOverdueFilter, claim_late_shown, claims_late_attach
 from .exports import ClaimResource
 from .models import BenefitPolicy, Claim, ClaimBatch, Hospital
 from .rules import GROUPS
@@ -140,6 +140,11 @@ class ClaimAdmin(ListExport, ReadOnlyAdmin):
     def report_link(self, obj):
         url = reverse("admin:claims_claim_report", args=[obj.contract_year_id])
         return format_html('<a href="{}">{}</a>', url, _("report"))
+
+    def get_changelist_instance(self, request):
+        cl = super().get_changelist_instance(request)
+        claims_late_attach(cl.result_list)  # the page's lateness in one read, not one per row
+        return cl
 
     def get_urls(self):
         return [path("report/<int:cy>/", self.admin_site.admin_view(self.report_view), name="claims_claim_report")

@@ -300,14 +300,32 @@ class ClaimOverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
+_NOT_COUNTED = object()
+
+
+def claims_late_attach(claims) -> None:
+    """Each listed claim's lateness, read for the whole page at once (one query and one calendar, not one
+    per row): set as `_late` on each claim with a due date (None when paid in time)."""
+    tracked = [c for c in claims if c.due_on is not None]
+    if not tracked:
+        return
+    try:
+        rows = {r.claim.pk: r for r in claims_overdue(claim_ids=[c.pk for c in tracked], limit=None)}
+    except Refused:
+        rows = None
+    for c in tracked:
+        c._late = _NOT_COUNTED if rows is None else rows.get(c.pk)
+
+
 @admin.display(description=_("overdue by"))
 def claim_late_shown(obj):
     """How late the claim was paid: working days (a working-day limit) or days."""
     if obj.due_on is None:
         return "-"
-    try:
-        [row] = claims_overdue(claim_ids=[obj.pk]) or [None]
-    except Refused:
+    if not hasattr(obj, "_late"):
+        claims_late_attach([obj])
+    row = obj._late
+    if row is _NOT_COUNTED:
         return _("beyond the working-day calendar")
     if row is None:
         return "-"

@@ -105,6 +105,31 @@ def _number(raw, where, field_name, problems: list) -> Decimal | None:
     return value
 
 
+# Where a band's problem lies: the band, its start, its ratio (one message each, so each translates whole).
+PARAMETER_BAND = {"": _("parameter %(name)s band %(n)s"), "from": _("parameter %(name)s band %(n)s from"),
+                  "ratio": _("parameter %(name)s band %(n)s ratio")}
+GROUP_BAND = {"": _("group %(group)s band %(n)s"), "from": _("group %(group)s band %(n)s from"),
+              "ratio": _("group %(group)s band %(n)s ratio")}
+
+
+def _band_rows(rows, where, problems: list, *, read, label) -> list:
+    """Check [from, ratio] rows: each a pair, ratios 0–1, starts ascending. `read(raw, label)` reads a figure
+    (a number, or a parameter reference); `label(n, part)` names band n's part ("", "from", "ratio")."""
+    bands = []
+    for n, row in enumerate(rows, start=1):
+        if not isinstance(row, (list, tuple)) or len(row) != 2:
+            problems.append(problem(where, label(n, ""), _("[from, ratio]"), row))
+            continue
+        start, ratio = read(row[0], label(n, "from")), read(row[1], label(n, "ratio"))
+        if ratio is not None and not (0 <= ratio <= 1):
+            problems.append(problem(where, label(n, "ratio"), _("a ratio from 0 to 1"), ratio))
+        if start is not None and bands and bands[-1][0] is not None and start <= bands[-1][0]:
+            problems.append(problem(where, label(n, "from"), lazy_format(_("above %(value)s"), value=bands[-1][0]),
+                                    start))
+        bands.append((start, ratio))
+    return bands
+
+
 def _band_table(raw, name, where, problems: list) -> tuple | None:
     """A band table parameter: [[from, ratio], …] (JSON, as stored) or "FROM:RATIO,FROM:RATIO" (as typed)."""
     label = lazy_format(_("parameter %(name)s"), name=name)
@@ -121,20 +146,9 @@ def _band_table(raw, name, where, problems: list) -> tuple | None:
     if not isinstance(rows, (list, tuple)) or not rows:
         problems.append(problem(where, label, _("a band table [[from, ratio], …] (or FROM:RATIO,FROM:RATIO…)"), raw))
         return None
-    bands, before = [], len(problems)
-    for i, row in enumerate(rows):
-        band_from = lazy_format(_("parameter %(name)s band %(n)s from"), name=name, n=i + 1)
-        band_ratio = lazy_format(_("parameter %(name)s band %(n)s ratio"), name=name, n=i + 1)
-        if not isinstance(row, (list, tuple)) or len(row) != 2:
-            problems.append(problem(where, lazy_format(_("parameter %(name)s band %(n)s"), name=name, n=i + 1),
-                                    _("[from, ratio]"), row))
-            continue
-        start, ratio = _number(row[0], where, band_from, problems), _number(row[1], where, band_ratio, problems)
-        if ratio is not None and not (0 <= ratio <= 1):
-            problems.append(problem(where, band_ratio, _("a ratio from 0 to 1"), ratio))
-        if start is not None and bands and bands[-1][0] is not None and start <= bands[-1][0]:
-            problems.append(problem(where, band_from, lazy_format(_("above %(value)s"), value=bands[-1][0]), start))
-        bands.append((start, ratio))
+    before = len(problems)
+    bands = _band_rows(rows, where, problems, read=lambda raw, label: _number(raw, where, label, problems),
+                       label=lambda n, part: lazy_format(PARAMETER_BAND[part], name=name, n=n))
     return None if len(problems) > before else tuple(bands)
 
 
@@ -303,20 +317,8 @@ def policy_from_dict(data: dict, *, where=None, overrides: dict | None = None, a
                                     _("a list of [from, ratio], or $NAME of a band table parameter"), raw_bands))
             no_table = True
         else:
-            for i, band in enumerate(raw_bands or []):
-                band_from = lazy_format(_("group %(group)s band %(n)s from"), group=g, n=i + 1)
-                band_ratio = lazy_format(_("group %(group)s band %(n)s ratio"), group=g, n=i + 1)
-                if not isinstance(band, (list, tuple)) or len(band) != 2:
-                    problems.append(problem(where, lazy_format(_("group %(group)s band %(n)s"), group=g, n=i + 1),
-                                            _("[from, ratio]"), band))
-                    continue
-                start, ratio = value(band[0], band_from), value(band[1], band_ratio)
-                if ratio is not None and not (0 <= ratio <= 1):
-                    problems.append(problem(where, band_ratio, _("a ratio from 0 to 1"), ratio))
-                if start is not None and bands and bands[-1][0] is not None and start <= bands[-1][0]:
-                    problems.append(problem(where, band_from, lazy_format(_("above %(value)s"), value=bands[-1][0]),
-                                            start))
-                bands.append((start, ratio))
+            bands = _band_rows(raw_bands or [], where, problems, read=value,
+                               label=lambda n, part, g=g: lazy_format(GROUP_BAND[part], group=g, n=n))
         if not bands and not no_table:
             problems.append(problem(where, lazy_format(_("group %(group)s bands"), group=g), _("at least one band"),
                                     _("none")))
