@@ -1,5 +1,7 @@
 """Bulk inserts for the paths that write hundreds of thousands of rows (postings, claims)."""
 
+import sqlite3
+
 from django.db import connection
 
 
@@ -19,8 +21,20 @@ def rows_insert(table: str, columns: tuple, rows: list[tuple], suffix: str = "")
                     copy.write_row(row)
         return
     per_statement = max(1, 16000 // len(columns))
-    group = "(" + ", ".join(["%s"] * len(columns)) + ")"
     head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+    if connection.vendor == "sqlite":
+        # Written with SQLite's own ? and run on the driver's cursor: Django's wrapper rewrites %s to ? by
+        # regular expression on every statement, a tenth of the posting time at 20,000 entries. (One
+        # statement run per row by executemany measured slower than these multi-row statements.)
+        group = "(" + ", ".join(["?"] * len(columns)) + ")"
+        with connection.cursor() as cursor:
+            raw = cursor.cursor
+            for i in range(0, len(rows), per_statement):
+                chunk = rows[i:i + per_statement]
+                sqlite3.Cursor.execute(raw, head + ", ".join([group] * len(chunk)) + suffix,
+                                       [v for row in chunk for v in row])
+        return
+    group = "(" + ", ".join(["%s"] * len(columns)) + ")"
     with connection.cursor() as cursor:
         for i in range(0, len(rows), per_statement):
             chunk = rows[i:i + per_statement]

@@ -7,9 +7,12 @@ names the first entry that no longer fits.
 """
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import date
+
+from django.conf import settings
 
 from core.seal import seal
 
@@ -28,14 +31,32 @@ def _dumps(obj) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+# _dumps with one encoder made once (json.dumps builds one per call with these options): the same bytes.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+_string = json.encoder.encode_basestring  # json's own quoting of a str with ensure_ascii off
+
+
 def content_digest(*, entry_date: date, memo: str, lines) -> str:
     """What an entry says — date, memo, every line — independent of when and as what it was posted.
 
     Two submissions under one idempotency key are the same entry when this agrees.
     """
-    payload = [entry_date.isoformat(), memo,
-               [[ln.account_code, ln.debit_fen, ln.credit_fen, ln.memo, ln.counterparty] for ln in lines]]
-    return hashlib.sha256(_dumps(payload)).hexdigest()
+    return content_digest_rows(entry_date, memo,
+                               [[ln.account_code, ln.debit_fen, ln.credit_fen, ln.memo, ln.counterparty] for ln in lines])
+
+
+def content_digest_rows(entry_date: date, memo: str, rows: list) -> str:
+    """content_digest of lines given as [account code, debit fen, credit fen, memo, counterparty] lists:
+    the posting path's form, which spares a LineContent per line."""
+    if type(memo) is str and all(type(r[0]) is str and type(r[1]) is int and type(r[2]) is int
+                                 and type(r[3]) is str and type(r[4]) is str for r in rows):
+        # What json writes for strs and ints, spelt out: a third of the encoder's time per entry.
+        text = (f'[{_string(entry_date.isoformat())},{_string(memo)},['
+                + ",".join([f"[{_string(a)},{dr},{cr},{_string(m)},{_string(cp)}]" for a, dr, cr, m, cp in rows])
+                + "]]")
+    else:
+        text = _ENCODER.encode([entry_date.isoformat(), memo, rows])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def entry_hash(
@@ -65,6 +86,22 @@ def entry_hash(
         fields += [supervisor, sorted(attachments), month_number]
     payload = _dumps(fields)
     return seal(prev_hash.encode(), payload)
+
+
+def link_sealer():
+    """The ledger key's HMAC, ready to copy: sealing a batch's links from one keyed state spares
+    re-deriving the key's pads for each (the same bytes as core.seal.seal)."""
+    return hmac.new(settings.LEDGER_SEAL_KEY.encode(), digestmod=hashlib.sha256)
+
+
+def link(sealer, prev_hash: str, fields: list) -> str:
+    """entry_hash of a voucher sealed with its supervisor, attachments and month number, from `fields`
+    in entry_hash's order: [book code, seq, year, number, period, source, key, reverses seq, made_by,
+    reviewed_by, content digest, supervisor, sorted attachments, month number]."""
+    mac = sealer.copy()
+    mac.update(prev_hash.encode())
+    mac.update(_ENCODER.encode(fields).encode())
+    return mac.hexdigest()
 
 
 def balances_digest(rows) -> str:
