@@ -310,3 +310,25 @@ def test_the_pseudonym_depends_on_the_key():
     # HMAC-SHA256 of the upper-cased number under the key, as hex: what the README promises.
     assert Pseudonymizer("a")(ID_A) == hmac.new(b"a", ID_A.upper().encode(), hashlib.sha256).hexdigest()
     assert Pseudonymizer()(ID_A) == Pseudonymizer(settings.PSEUDONYM_KEY)(ID_A) != Pseudonymizer("a")(ID_A)
+
+
+def test_a_late_claim_recomputes_only_its_persons_year(jincheng, tmp_path):
+    # Two persons' first stays arrive in one file; a later file brings a late stay of person A only.
+    id_b = "14052519900202002"
+    id_b += __import__("claims.identity", fromlist=["check_digit"]).check_digit(id_b)
+    first = claims_import(path=_write(tmp_path / "a.csv", [
+        _row("JC-1", "2019-03-10", "8000.00", "0.00"),
+        _row("JC-2", "2019-04-10", "30000.00", "15000.00", idno=id_b)]), contract=jincheng.contract, by=_preparer())
+    assert claims_recompute(contract_year=jincheng, batch=first.batch) == 2
+    # Mark B's stored figure: only a recomputation of B's year would overwrite it.
+    Claim.objects.filter(claim_no="JC-2").update(expected=Decimal("1.23"))
+    late = claims_import(path=_write(tmp_path / "b.csv", [_row("JC-3", "2019-06-20", "20000.00", "13500.00")]),
+                         contract=jincheng.contract, by=_preparer())
+    # A's two claims replay (the earlier one with the late one), B's is left as it was.
+    assert claims_recompute(contract_year=jincheng, batch=late.batch) == 2
+    assert {c.claim_no: c.expected.amount for c in Claim.objects.all()} == {
+        "JC-1": Decimal("0"), "JC-3": Decimal("13500"), "JC-2": Decimal("1.23")}
+    # The whole year replayed gives A the same figures, and B its own: (30,000 − 10,000) × 75%.
+    assert claims_recompute(contract_year=jincheng) == 3
+    assert {c.claim_no: c.expected.amount for c in Claim.objects.all()} == {
+        "JC-1": Decimal("0"), "JC-3": Decimal("13500"), "JC-2": Decimal("15000")}
