@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from access.admin_scope import scoped_get_or_404
 from ledger.admin_views import check
-from ledger.books import account_ledger, general_ledger
+from ledger.books import account_ledger_window, general_ledger
 from ledger.selectors import trial_balance
 
 from .models import Account, Book, ConsortiumMember, Fund, Insurer, Region
@@ -267,17 +267,39 @@ class BookAdmin(admin.ModelAdmin):
             if code:
                 messages.error(request, _("Book %(book)s has no leaf account %(code)s.") % {"book": book.code,
                                                                                            "code": code})
-            used = set(book.accounts.filter(postings__entry__fiscal_year=year).values_list("code", flat=True))
+            from ledger.models import AccountBalance
+
+            # The balance table, not the postings: one row an account and month.
+            used = set(AccountBalance.objects.filter(book=book, period__year=year).values_list("account__code",
+                                                                                              flat=True))
             account = next((a for a in leaves if a.code in used), leaves[0] if leaves else None)
         m1, m2 = (month, month) if month else self._month_range(request)
-        ledgers = account_ledger(book=book, year=year, month_from=m1, month_to=m2, accounts=[account]) if account else []
-        _link_vouchers(book, ledgers)
+        start = request.GET.get("start") or "0"
+        start = int(start) if start.isdigit() else 0
+        window, ledgers = None, []
+        if account is not None:  # a screen of lines at a time: a busy account has 100,000s a year
+            from core.money import from_fen
+
+            window = account_ledger_window(book=book, year=year, account=account, month_from=m1, month_to=m2,
+                                           start=start, size=LEDGER_SCREEN_LINES)
+            block = window.block
+            block.period_debit_money, block.period_credit_money = (from_fen(window.period_debit),
+                                                                   from_fen(window.period_credit))
+            ledgers = [block]
         context = self._books_context(request, book, year, month,
                                       _("Account ledger (明细账): %(book)s") % {"book": book})
         if not month and (m1, m2) != (1, 12):  # a range of months, as the trial balance it came from
             context.update(period=f"{year}年{m1}–{m2}月", month_from=m1, month_to=m2)
+        if window is not None:
+            query = request.GET.copy()
+            query.pop("start", None)
+            shown = sum(1 for r in window.block.rows if r.kind == "line")
+            context.update(window=window, window_query=query.urlencode(), window_first=start + 1,
+                           window_last=start + shown,
+                           window_previous=max(0, start - LEDGER_SCREEN_LINES) if start else None,
+                           window_next=start + LEDGER_SCREEN_LINES if window.more else None)
         context.update(kind="ledger", leaves=leaves, account=account, blocks=ledgers,
-                       opening_link=self._opening_link(request, book, year, m1))
+                       opening_link=None if start else self._opening_link(request, book, year, m1))
         return TemplateResponse(request, "admin/accounts/book/account_books.html", context)
 
     def general_ledger_view(self, request, pk):
@@ -296,24 +318,8 @@ class BookAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/accounts/book/account_books.html", context)
 
 
-def _link_vouchers(book, blocks) -> None:
-    """Give each line of a 明细账 its voucher's id (row.entry_id), for a link to the voucher's page (voucher
-    numbers are unique per book and month: ledger invariant 4), and each account its period totals as money."""
-    from core.money import from_fen
-    from ledger.models import JournalEntry, voucher_label
-
-    for block in blocks:  # the period's movements, as the trial balance shows them
-        block.period_debit_money, block.period_credit_money = from_fen(block.period_debit), from_fen(block.period_credit)
-    years = {r.date.year for b in blocks for r in b.rows if r.kind == "line"}
-    if not years:
-        return
-    ids = {voucher_label(fy, d.month, n, mn): pk for pk, fy, d, n, mn in JournalEntry.objects.filter(
-        book=book, status=JournalEntry.Status.POSTED, fiscal_year__in=years,
-        postings__account__in=[b.account for b in blocks]).distinct().values_list(
-        "pk", "fiscal_year", "date", "number", "month_number")}
-    for block in blocks:
-        for row in block.rows:
-            row.entry_id = ids.get(row.voucher) if row.kind == "line" else None
+# Lines of a 明细账 on one screen; the next screen carries the balance on (承前页).
+LEDGER_SCREEN_LINES = 500
 
 
 class AccountForm(forms.ModelForm):

@@ -14,13 +14,14 @@ from contracts.models import ContractYear
 from core.admin import ReadOnlyAdmin
 from core.errors import Refused
 from core.exports import ListExport
+from ledger.admin import BoundedList, ScopedChoicesFilter
 from ledger.admin_views import refusal_messages
 
 from .admin_deadlines import ClaimOverdueFilter, claim_late_shown, claims_late_attach
 from .exports import ClaimResource
 from .models import BenefitPolicy, Claim, ClaimBatch, Hospital
 from .rules import GROUPS
-from .selectors import claims_discrepancies, claims_totals
+from .selectors import claims_discrepancies, claims_totals, counted_claims
 from .services import claims_batch_withdraw, claims_post
 
 
@@ -119,12 +120,18 @@ class GroupFilter(admin.SimpleListFilter):
         return queryset.filter(group_code=self.value()) if self.value() else queryset
 
 
+# Discrepant claims listed on the report's screen; the count and the over- and under-payment totals cover all.
+REPORT_SCREEN_CLAIMS = 200
+# Claims of a contract year (or batch) up to which the report draws its totals on its first screen.
+REPORT_TOTALS_INLINE = 20_000
+
+
 @admin.register(Claim)
-class ClaimAdmin(ListExport, ReadOnlyAdmin):
+class ClaimAdmin(BoundedList, ListExport, ReadOnlyAdmin):
     resource_classes = [ClaimResource]  # 导出 (claims.exports)
     list_display = ("claim_no", "contract_year", "group_shown", "settled_on", "hospital", "oop", "expected", "paid",
                     "channel", "charged_to", "due_on", claim_late_shown, "report_link")
-    list_filter = ("contract_year", "channel", GroupFilter, ClaimOverdueFilter)
+    list_filter = (("contract_year", ScopedChoicesFilter), "channel", GroupFilter, ClaimOverdueFilter)
     fields = [{"group_code": "group_shown"}.get(f.name, f.name) for f in Claim._meta.fields if f.name != "id"]
     readonly_fields = fields
 
@@ -133,8 +140,28 @@ class ClaimAdmin(ListExport, ReadOnlyAdmin):
         return GROUPS.get(obj.group_code, obj.group_code)
 
     search_fields = ("claim_no", "hospital__name")
+    search_help_text = _("The beginning of a claim number, or words of a hospital's name.")
     list_select_related = ("contract_year__contract", "charged_to__contract", "hospital")
-    show_full_result_count = False  # counting a million rows on every page helps no one
+
+    def get_ordering(self, request):
+        # Newest first. For a user who sees some books only, newest first within each book (index
+        # claim_book_newest): the newest-first scan of all claims skipped every other book's claims first
+        # (1.3 s at 5 M claims for an insurer's accountant).
+        from access.scope import scope_of
+
+        return ("-book_id", "-id") if not scope_of(request.user).everything else ("-id",)
+
+    def get_search_results(self, request, queryset, search_term):
+        """A claim number by its beginning (index claim_no_prefix; a number's middle found every claim of a
+        province by reading them all), or the claims of the hospitals whose name holds the words."""
+        from django.db.models import Q
+
+        for term in search_term.split():
+            # Read first: a short list of ids lets the database combine the two indexes.
+            hospitals = list(Hospital.objects.filter(name__icontains=term).values_list("pk", flat=True)[:1000])
+            queryset = queryset.filter(Q(claim_no__startswith=term) | Q(hospital__in=hospitals) if hospitals
+                                       else Q(claim_no__startswith=term))
+        return queryset, False
 
     @admin.display(description=_("discrepancy report"))
     def report_link(self, obj):
@@ -157,9 +184,18 @@ class ClaimAdmin(ListExport, ReadOnlyAdmin):
         context = {
             **self.admin_site.each_context(request), "opts": self.model._meta, "cy": contract_year, "batch": batch,
             "title": _("Claims against the policy: %(cy)s") % {"cy": contract_year},
-            "d": claims_discrepancies(contract_year=contract_year, limit=500, batch=batch),
-            "t": claims_totals(contract_year=contract_year, batch=batch),
+            "d": claims_discrepancies(contract_year=contract_year, limit=REPORT_SCREEN_CLAIMS, batch=batch),
         }
+        # The totals by month and hospital read every claim of the year (300,000 in a province): for a big year
+        # asked for with a link, not drawn with each opening of the report, whose first screen counts them only.
+        n = counted_claims(batch).filter(contract_year=contract_year).count()
+        if request.GET.get("totals") or n <= REPORT_TOTALS_INLINE:
+            context["t"] = claims_totals(contract_year=contract_year, batch=batch)
+        else:
+            context["t"] = {"total": {"claims": n}}
+            query = request.GET.copy()
+            query["totals"] = "1"
+            context["totals_url"] = "?" + query.urlencode()
         return TemplateResponse(request, "admin/claims/report.html", context)
 
 

@@ -299,3 +299,68 @@ def cash_journal(*, book: Book, year: int, month_from: int = 1, month_to: int = 
         out.append(AccountBook(a, _three_columns(year=year, month_from=month_from, month_to=month_to, net=net[a.pk],
                                                  cum=cum, lines=lines[a.pk], daily=True)))
     return out
+
+
+@dataclass
+class LedgerWindow:
+    """One screen of an account's 明细账: `size` lines from line `start` of the months asked for, opened by a
+    承前页 row carrying the balance and year-to-date figures of the lines before it; a month's 本月合计 and
+    本年累计 close it on the screen its last line is on. `more`: lines follow on the next screen."""
+
+    block: AccountBook
+    start: int
+    size: int
+    more: bool
+    period_debit: int  # the months' movements, as the trial balance shows them (the balance table)
+    period_credit: int
+
+
+def account_ledger_window(*, book: Book, year: int, account: Account, month_from: int = 1, month_to: int = 12,
+                          start: int = 0, size: int = 500) -> LedgerWindow:
+    """The 明细账 of one leaf account a screen at a time: a busy account has hundreds of thousands of lines a
+    year, and a page of them all neither loads nor reads in time. Same figures as account_ledger's."""
+    from django.db.models import Sum
+
+    net, this_year = _balances(book, year, month_from, None)
+    net, (cum_dr, cum_cr) = net[account.pk], this_year.get(account.pk, (0, 0))
+    # The book-year's vouchers in their order (index entry_admin_list), each probed for a line on the account:
+    # the first screen of a busy account reads a screen's worth, not the year's 300,000 lines sorted.
+    lines = (Posting.objects.filter(account=account, entry__book=book, entry__fiscal_year=year,
+                                    entry__status=JournalEntry.Status.POSTED,
+                                    entry__date__gte=date(year, month_from, 1),
+                                    entry__date__lte=_month_end(year, month_to))
+             .order_by("entry__date", "entry__month_number", "entry__number", "line"))
+    carried = {}  # month → (debits, credits) of the lines before the window
+    if start:
+        before = Posting.objects.filter(pk__in=lines.values("pk")[:start]).values("entry__period__month").annotate(
+            dr=Sum("debit"), cr=Sum("credit")).values_list("entry__period__month", "dr", "cr")
+        for month, dr, cr in before:
+            carried[month] = (_fen(dr), _fen(cr))
+            net, cum_dr, cum_cr = net + _fen(dr) - _fen(cr), cum_dr + _fen(dr), cum_cr + _fen(cr)
+    window = list(lines.values_list("entry_id", "entry__period__month", "entry__date", "entry__fiscal_year",
+                                    "entry__number", "entry__month_number", "entry__memo", "memo", "debit",
+                                    "credit")[start:start + size + 1])
+    more = len(window) > size
+    window = window[:size]
+    first_month = window[0][1] if window else month_from
+    memo = ("承前页" if start else "上年结转" if month_from == 1 else "期初余额")
+    rows = [BookRow(OPEN, date(year, first_month if start else month_from, 1), memo, 0, 0, net, cum_dr, cum_cr)]
+    months = list(dict.fromkeys(w[1] for w in window)) or [month_to]
+    for month in months:
+        m_dr, m_cr = carried.get(month, (0, 0))
+        for entry_id, _, day, fy, number, month_number, entry_memo, line_memo, dr, cr in (
+                w for w in window if w[1] == month):
+            dr, cr = _fen(dr), _fen(cr)
+            net, cum_dr, cum_cr, m_dr, m_cr = net + dr - cr, cum_dr + dr, cum_cr + cr, m_dr + dr, m_cr + cr
+            row = BookRow(LINE, day, line_memo or entry_memo, dr, cr, net, cum_dr, cum_cr,
+                          voucher_label(fy, day.month, number, month_number))
+            row.entry_id = entry_id
+            rows.append(row)
+        if more and month == months[-1]:
+            break  # the month goes on on the next screen: its totals close it there
+        end = _month_end(year, month)
+        rows.append(BookRow(MONTH, end, LABELS[MONTH], m_dr, m_cr, net, cum_dr, cum_cr))
+        rows.append(BookRow(YEAR, end, LABELS[YEAR], cum_dr, cum_cr, net, cum_dr, cum_cr))
+    period = _movements(book, Q(period__year=year, period__month__gte=month_from, period__month__lte=month_to))
+    dr, cr = period.get(account.pk, (0, 0))
+    return LedgerWindow(AccountBook(account, rows), start, size, more, dr, cr)
