@@ -74,7 +74,8 @@ def _ledger_in_workers(book, concurrency: int) -> dict:
             "ledger_task_s": round(seconds, 1), "ledger_mb": round(size / 2**20, 1)}
 
 
-def run(postings: int, ledger_entries: int) -> dict:
+def run(*, tb_postings: int, ledger_entries: int, **options) -> dict:
+    postings = tb_postings
     big = _book("BENCH-1M")
     n = round(postings / 2.37)  # the generated mix averages 2.37 postings an entry
     t0 = time.perf_counter()

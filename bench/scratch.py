@@ -7,8 +7,10 @@ database: Django's test-database machinery creates and migrates a scratch copy
 
 import contextlib
 import os
+import shutil
 import tempfile
 
+from django.conf import settings
 from django.db import connection
 
 
@@ -22,11 +24,16 @@ def scratch_database():
         settings_dict.setdefault("TEST", {})["NAME"] = os.path.join(tmpdir, "bench.sqlite3")
     else:
         settings_dict.setdefault("TEST", {})["NAME"] = f"{settings_dict['NAME']}_bench"
+    # Checkpoints of the scratch books go to a scratch directory too: written beside the real ones, a
+    # benchmark book's checkpoint would later read as a real book cut short (and the next run's would fail).
+    checkpoints, settings.LEDGER_CHECKPOINT_DIR = settings.LEDGER_CHECKPOINT_DIR, tempfile.mkdtemp(prefix="bench-cp-")
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:
         yield connection.settings_dict["NAME"]
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
+        shutil.rmtree(settings.LEDGER_CHECKPOINT_DIR, ignore_errors=True)
+        settings.LEDGER_CHECKPOINT_DIR = checkpoints
         if tmpdir:
             for name in os.listdir(tmpdir):
                 os.unlink(os.path.join(tmpdir, name))
