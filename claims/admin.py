@@ -151,6 +151,19 @@ class ClaimAdmin(BoundedList, ListExport, ReadOnlyAdmin):
 
         return ("-book_id", "-id") if not scope_of(request.user).everything else ("-id",)
 
+    def get_queryset(self, request):
+        from access.scope import scope_of
+
+        queryset = super().get_queryset(request)
+        scope = scope_of(request.user)
+        if not scope.everything and scope.book_ids:
+            # The books as a range too, not only as a list: given `book_id = x`, PostgreSQL takes the book as
+            # fixed, finds the primary key already in the list's order and walks it backwards over every other
+            # book's claims (1.4-2.0 s at 5 M claims when this book's are the oldest); a range leaves it the
+            # (book_id, id) index, which reads just the page.
+            queryset = queryset.filter(book_id__gte=min(scope.book_ids), book_id__lte=max(scope.book_ids))
+        return queryset
+
     def get_search_results(self, request, queryset, search_term):
         """A claim number by its beginning (index claim_no_prefix; a number's middle found every claim of a
         province by reading them all), or the claims of the hospitals whose name holds the words."""
