@@ -4,16 +4,11 @@ local Redis, against the scratch database), request to done, the way the admin's
 """
 
 import os
-import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-from django.conf import settings
 from django.db import connection
 
 from ledger.selectors import trial_balance
@@ -22,6 +17,7 @@ from reports.models import ReportJob
 from reports.services import report_issue, report_verify
 
 from .ledger import BATCH, YEAR, _book, _entries, signers
+from .workers import Workers
 
 
 def _post(book, n: int, seed: int) -> int:
@@ -32,44 +28,25 @@ def _post(book, n: int, seed: int) -> int:
     return sum(len(s.lines) for s in specs)
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 def _ledger_in_workers(book, concurrency: int) -> dict:
     from reports.tasks import render_report
 
-    queue = f"bench-{uuid.uuid4().hex[:8]}"
-    jobs_dir = tempfile.mkdtemp(prefix="bench-jobs-")
-    env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE": "config.settings",
-           "REPORT_JOBS_DIR": jobs_dir}
-    log = tempfile.TemporaryFile()
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "-c", str(concurrency),
-         "-n", f"{queue}@localhost", "--without-gossip", "--without-mingle", "-l", "WARNING"],
-        cwd=settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    workers = Workers(concurrency)
     try:
         job = ReportJob.objects.create(kind="ledger", book=book, year=YEAR, requested_by="bench")
         t0 = time.perf_counter()
-        render_report.apply_async(args=[job.pk], queue=queue)
+        render_report.apply_async(args=[job.pk], queue=workers.queue)
         while job.status not in (ReportJob.Status.DONE, ReportJob.Status.FAILED) and time.perf_counter() - t0 < 900:
             time.sleep(0.25)
             job.refresh_from_db()
         seconds = time.perf_counter() - t0
+        if job.status != ReportJob.Status.DONE:
+            raise RuntimeError(f"ledger job {job.status}: {job.error}\n{workers.tail()}")
+        pages = int(job.stage.rsplit("共 ", 1)[1].split(" ")[0])
+        assert report_verify(path=job.file).ok
+        size = Path(job.file).stat().st_size
     finally:
-        worker.terminate()
-        worker.wait(timeout=60)
-    if job.status != ReportJob.Status.DONE:
-        log.seek(0)
-        raise RuntimeError(f"ledger job {job.status}: {job.error}\n{log.read().decode()[-3000:]}")
-    pages = int(job.stage.rsplit("共 ", 1)[1].split(" ")[0])
-    assert report_verify(path=job.file).ok
-    size = Path(job.file).stat().st_size
-    shutil.rmtree(jobs_dir)
+        workers.stop()
     return {"ledger_pages": pages, "ledger_parts": job.parts, "ledger_workers": concurrency,
             "ledger_task_s": round(seconds, 1), "ledger_mb": round(size / 2**20, 1)}
 
