@@ -83,6 +83,9 @@ class BoundedList:
 
     paginator = CappedPaginator
     show_full_result_count = False
+    # Django's "show counts" link counts the list once for every choice of every filter: at a province's size,
+    # a COUNT over millions of rows per choice, behind one click.
+    show_facets = admin.ShowFacets.NEVER
 
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
         from django.contrib.admin.views.main import PAGE_VAR
