@@ -108,9 +108,11 @@ class Claim(models.Model):
         ADVANCE = "advance", _("repayment of a fund advance")
 
     batch = models.ForeignKey(ClaimBatch, models.PROTECT, related_name="claims", verbose_name=_("batch"))
-    book = models.ForeignKey(Book, models.PROTECT, related_name="+", verbose_name=_("insurer book"))
+    # No single-column index for these two: (book, claim_no), (book, id), (contract_year, person, settled_on)
+    # and (contract_year, id) lead with them, and every claim written pays for each index it is in.
+    book = models.ForeignKey(Book, models.PROTECT, related_name="+", verbose_name=_("insurer book"), db_index=False)
     contract_year = models.ForeignKey(ContractYear, models.PROTECT, related_name="claims",
-                                      verbose_name=_("contract year"))
+                                      verbose_name=_("contract year"), db_index=False)
     # The contract year whose claims C it counts in: the next one when settled after the cut-off.
     charged_to = models.ForeignKey(ContractYear, models.PROTECT, null=True, blank=True, related_name="charged_claims",
                                    verbose_name=_("charged to"))

@@ -70,7 +70,9 @@ class JournalEntry(models.Model):
 
     # No index of its own: the unique (book, year, number) and (book, seq) lead with it.
     book = models.ForeignKey(Book, models.PROTECT, related_name="entries", verbose_name=_("book"), db_index=False)
-    period = models.ForeignKey(Period, models.PROTECT, related_name="entries", verbose_name=_("period"))
+    # No index of its own either: the unique (period, month_number) leads with it.
+    period = models.ForeignKey(Period, models.PROTECT, related_name="entries", verbose_name=_("period"),
+                               db_index=False)
     date = models.DateField(_("date"))
     fiscal_year = models.PositiveSmallIntegerField(_("fiscal year"))
     # Gapless per book and fiscal year in posting order, given at posting: the order of 记账 within the year.
