@@ -201,11 +201,14 @@ class ClaimAdmin(BoundedList, ListExport, ReadOnlyAdmin):
         }
         # The totals by month and hospital read every claim of the year (300,000 in a province): for a big year
         # asked for with a link, not drawn with each opening of the report, whose first screen counts them only.
-        n = counted_claims(batch).filter(contract_year=contract_year).count()
+        # Counted only as far as the threshold: the exact count of a big year is in the totals behind the link
+        # (a count over every claim of a province's year took 300 ms of the report's 470).
+        n = counted_claims(batch).filter(contract_year=contract_year)[:REPORT_TOTALS_INLINE + 1].count()
         if request.GET.get("totals") or n <= REPORT_TOTALS_INLINE:
             context["t"] = claims_totals(contract_year=contract_year, batch=batch)
         else:
-            context["t"] = {"total": {"claims": n}}
+            context["t"] = {"total": {"claims": None}}
+            context["more_than"] = REPORT_TOTALS_INLINE
             query = request.GET.copy()
             query["totals"] = "1"
             context["totals_url"] = "?" + query.urlencode()

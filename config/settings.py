@@ -1,6 +1,7 @@
 """One settings module, driven by the environment.
 
 DATABASE_URL   sqlite:///path or postgres://user@host:port/name (default: SQLite file db.sqlite3)
+DATABASE_PG_OPTIONS  PostgreSQL startup options (default "-c jit=off"; empty for none)
 REDIS_URL      Celery broker (default redis://127.0.0.1:6379/0)
 SECRET_KEY     required when DEBUG is off; a development key is generated otherwise
 DEBUG          "1"/"true" to enable (default on for development)
@@ -127,6 +128,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"timeout": 30, "transaction_mode": "IMMEDIATE",
          "init_command": "PRAGMA journal_mode=WAL; PRAGMA recursive_triggers=ON;"}
     )
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # No JIT compilation: on the admin's big lists PostgreSQL compiled each search (20–50 ms) to save less
+    # than that; measured at 10 M postings (docs/scale.md). DATABASE_PG_OPTIONS replaces these startup
+    # options (empty for none, e.g. behind a connection pooler that refuses them).
+    pg_options = os.environ.get("DATABASE_PG_OPTIONS", "-c jit=off")
+    if pg_options:
+        DATABASES["default"].setdefault("OPTIONS", {})["options"] = pg_options
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -60,22 +60,55 @@ class CappedCount(int):
 class CappedPaginator(Paginator):
     """Counts only as far as the page asked for and one row more: COUNT(*) over millions of vouchers, claims or
     events took seconds on every page, and a search's count read the table to its end. The list then offers
-    the pages up to the next one ("100+ vouchers"); each further page offers one more."""
+    the pages up to the next one ("100+ vouchers"); each further page offers one more.
+
+    The keys read for the count are the page's too: the page's rows are then read by key, so a search is
+    evaluated once per request, not once to count and again to show (a counterparty searched among 10 M
+    lines cost 240 ms each time)."""
 
     page_hint = 1
 
     @cached_property
-    def count(self) -> int:
+    def _keys(self) -> list:
         limit = self.page_hint * self.per_page
         # Only the keys (a voucher's total would be computed for every counted row), in the list's own order:
         # the plan the page itself is read by, which a search's selective join keeps fast; unordered, the
         # database was free to pick a plan that reads a table through before the first match.
-        n = self.object_list.values("pk")[:limit + 1].count()
+        return list(self.object_list.values_list("pk", flat=True)[:limit + 1])
+
+    @cached_property
+    def count(self) -> int:
+        limit = self.page_hint * self.per_page
+        n = len(self._keys)
         if n <= limit:
             return n
         count = CappedCount(limit + 1)
         count.shown = limit
         return count
+
+    def page(self, number):
+        number = self.validate_number(number)
+        if number > self.page_hint:
+            return super().page(number)
+        bottom = (number - 1) * self.per_page
+        return self._get_page(_rows_by_keys(self.object_list, self._keys[bottom:bottom + self.per_page]), number,
+                              self)
+
+
+def _rows_by_keys(queryset, keys):
+    """The list's rows for keys already chosen by its filters and search, in its order, with its joins and
+    annotations, without evaluating the filters again. Where a filter joined a many-valued relation (a
+    row per match), the filters stay (dropping them could show a row once per related row)."""
+    from django.db.models.sql.where import WhereNode
+
+    query = queryset.query
+    for join in query.alias_map.values():
+        field = getattr(join, "join_field", None)
+        if field is not None and (field.one_to_many or field.many_to_many):
+            return queryset.filter(pk__in=keys)
+    chosen = queryset._chain()
+    chosen.query.where = WhereNode()
+    return chosen.filter(pk__in=keys)
 
 
 class BoundedList:
@@ -86,6 +119,18 @@ class BoundedList:
     # Django's "show counts" link counts the list once for every choice of every filter: at a province's size,
     # a COUNT over millions of rows per choice, behind one click.
     show_facets = admin.ShowFacets.NEVER
+
+    def get_changelist(self, request, **kwargs):
+        from django.contrib.admin.views.main import ChangeList
+
+        class BoundedChangeList(ChangeList):
+            def get_results(self, request):
+                super().get_results(request)
+                if not self.multi_page and not self.show_all:
+                    # Everything fits the first page: Django would read the whole list again; its keys are known.
+                    self.result_list = self.paginator.page(1).object_list
+
+        return BoundedChangeList
 
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
         from django.contrib.admin.views.main import PAGE_VAR

@@ -65,3 +65,27 @@ def test_a_batch_is_reviewed_on_its_discrepancy_report_and_posted_by_the_reviewe
     assert (batch.status, batch.reviewed_by) == ("posted", zhouting)
     page = reviewer.get(f"/admin/claims/claim/report/{cy.pk}/").content.decode()
     assert "不一致 <b>3</b> 笔" in page and "按定点医疗机构合计" in page and "定点医院0001" in page
+
+
+def test_a_big_years_report_counts_no_further_than_it_shows_and_links_the_exact_totals(
+        jincheng_people, tmp_path, monkeypatch):
+    # A year bigger than the report draws inline (here: over 100 claims; in use 20,000): the first screen says
+    # "more than 100" instead of counting every claim, and the totals behind the link give the exact count.
+    from django.test import Client
+
+    from claims import admin as claims_admin
+
+    monkeypatch.setattr(claims_admin, "REPORT_TOTALS_INLINE", 100)
+    cy = ContractYear.objects.get(contract__code="JC-2019")
+    (liuyang, zhouting) = jincheng_people["insurer"]
+    write_claims(tmp_path / "y.csv", n_claims=250, year=2019, policy=policy_get(code="shanxi-2019"),
+                 wrong=2, hospitals=4, seed=5, late_share=0)
+    batch = claims_import(path=tmp_path / "y.csv", contract=cy.contract, by=liuyang).batch
+    claims_recompute(contract_year=cy)
+    reviewer = Client()
+    reviewer.force_login(zhouting)
+    first = reviewer.get(f"/admin/claims/claim/report/{cy.pk}/?batch={batch.pk}").content.decode()
+    assert "超过 100 笔" in first and "不一致 <b>2</b> 笔" in first
+    assert "按定点医疗机构合计" not in first and "totals=1" in first
+    totals = reviewer.get(f"/admin/claims/claim/report/{cy.pk}/?batch={batch.pk}&totals=1").content.decode()
+    assert "：250 笔" in totals and "按定点医疗机构合计" in totals
