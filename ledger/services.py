@@ -512,23 +512,33 @@ def _post_checked(book: Book, items: list[_Checked], source: str) -> list[Journa
     items = sorted(items, key=lambda c: c.spec.date)
     _seal(book, items, source, now)
     new_items = [c for c in items if c.draft is None]
-    entries = _entries_insert(book, new_items, now)
-    book_id = book.pk
-    _postings_insert([
-        (entry_id, book_id, n, acc_id, dr, cr, memo, counterparty)
-        for entry_id, c in zip([e.pk for e in entries], new_items, strict=True)
-        for n, (acc_id, _code, dr, cr, memo, counterparty) in enumerate(c.lines, start=1)
-    ])
-    for c in items:
-        if c.draft is not None:
-            JournalEntry.objects.filter(pk=c.draft.pk).update(reviewed_by_id=c.reviewed_by_id, **c.fields)
+    drafts_posted = [c for c in items if c.draft is not None]
+    # New vouchers and a draft are never posted by one call (entries_post_many writes new ones,
+    # entry_draft_post one draft): each path keeps the chain positions in one run.
+    assert not (new_items and drafts_posted), "new vouchers and drafts are posted by separate calls"
+    entries = []
     try:
-        # Every entry of this call holds a chain position in one run: one statement
-        # posts them all, and the database re-checks each entry's balance as it does.
-        JournalEntry.objects.filter(
-            book=book, seq__gte=items[0].fields["seq"], seq__lte=items[-1].fields["seq"], status="draft"
-        ).update(status=JournalEntry.Status.POSTED)
-    except IntegrityError as exc:  # the database's own check; the service checked first
+        if new_items:
+            # Written once, posted: the lines under ids reserved for their entries, then the entries, which
+            # the database checks as they arrive (migration ledger 0013).
+            ids = _entry_ids_reserve(len(new_items))
+            book_id = book.pk
+            _postings_insert([
+                (entry_id, book_id, n, acc_id, dr, cr, memo, counterparty)
+                for entry_id, c in zip(ids, new_items, strict=True)
+                for n, (acc_id, _code, dr, cr, memo, counterparty) in enumerate(c.lines, start=1)
+            ])
+            entries = _entries_insert(book, new_items, now, ids)
+        for c in drafts_posted:
+            JournalEntry.objects.filter(pk=c.draft.pk).update(reviewed_by_id=c.reviewed_by_id, **c.fields)
+        if drafts_posted:
+            # The database re-checks each entry's balance as it turns posted.
+            JournalEntry.objects.filter(
+                book=book, seq__gte=items[0].fields["seq"], seq__lte=items[-1].fields["seq"], status="draft"
+            ).update(status=JournalEntry.Status.POSTED)
+    except (IntegrityError, connection.Database.IntegrityError) as exc:
+        # The database's own check (the service checked first). COPY runs on the driver's cursor, so
+        # PostgreSQL's refusal arrives as the driver's error.
         raise Refused([problem(_book(book), _("database"), _("the ledger invariants to hold"), exc)]) from exc
     _balances_apply(book, items)
     overdrawn = _deficit_problems(book, items)
@@ -541,7 +551,6 @@ def _post_checked(book: Book, items: list[_Checked], source: str) -> list[Journa
     for c in items:
         if c.draft is None:
             e = next(new_entries)
-            e.status = JournalEntry.Status.POSTED
         else:
             e = c.draft
             e.refresh_from_db()
@@ -570,36 +579,52 @@ def _checkpoint_on_commit(book: Book) -> None:
     transaction.on_commit(lambda: checkpoint_append(book.code, length=length, head=head, digest=digest))
 
 
-def _entries_insert(book: Book, items: list[_Checked], now) -> list[JournalEntry]:
-    """Insert sealed entries as drafts in bulk and learn their ids by chain position.
+def _entry_ids_reserve(n: int) -> list[int]:
+    """Ids for n new entries, taken before they are written: their lines go in first.
 
-    The bulk path (COPY or multi-row INSERT) is several times faster than bulk_create, and the
-    chain position is unique per book, so one indexed read returns every new id.
+    PostgreSQL: from the id column's sequence (never handed out twice, even if this transaction rolls
+    back). SQLite: after the highest id ever given, as its AUTOINCREMENT would; the transaction holds the
+    database's write lock from its start (transaction_mode IMMEDIATE), so no other writer takes them."""
+    table = JournalEntry._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, n])
+            return [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            "SELECT max(coalesce((SELECT max(id) FROM ledger_journalentry), 0),"
+            " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'ledger_journalentry'), 0))")
+        start = cursor.fetchone()[0] + 1
+        return list(range(start, start + n))
+
+
+def _entries_insert(book: Book, items: list[_Checked], now, ids: list[int]) -> list[JournalEntry]:
+    """Insert sealed entries, posted, in bulk under the ids reserved for them (their lines are in).
+
+    The bulk path (COPY or multi-row INSERT) is several times faster than bulk_create.
     """
     if not items:
         return []
     ops = connection.ops
     created = ops.adapt_datetimefield_value(now)
     table = JournalEntry._meta.db_table
-    columns = ("book_id", "period_id", "date", "fiscal_year", "number", "seq", "status", "memo", "source",
+    columns = ("id", "book_id", "period_id", "date", "fiscal_year", "number", "seq", "status", "memo", "source",
                "idempotency_key", "content_digest", "reverses_id", "made_by_id", "reviewed_by_id", "created_at",
                "posted_at", "prev_hash", "hash", "supervisor_id", "month_number")
     rows = []
-    for c in items:
+    posted = JournalEntry.Status.POSTED
+    for entry_id, c in zip(ids, items, strict=True):
         f = c.fields
         rows.append((
-            book.pk, c.period.id, ops.adapt_datefield_value(c.spec.date), f["fiscal_year"], f["number"], f["seq"],
-            JournalEntry.Status.DRAFT, c.spec.memo, f["source"], c.spec.idempotency_key, c.digest,
+            entry_id, book.pk, c.period.id, ops.adapt_datefield_value(c.spec.date), f["fiscal_year"], f["number"],
+            f["seq"], posted, c.spec.memo, f["source"], c.spec.idempotency_key, c.digest,
             c.reverses.pk if c.reverses is not None else None, c.made_by_id, c.reviewed_by_id, created, created,
             f["prev_hash"], f["hash"], f["supervisor_id"], f["month_number"],
         ))
     rows_insert(table, columns, rows)
-    first, last = items[0].fields["seq"], items[-1].fields["seq"]
-    ids = dict(JournalEntry.objects.filter(book=book, seq__gte=first, seq__lte=last).values_list("seq", "id"))
-    return _entries_built(items, rows, columns, ids, now)
+    return _entries_built(items, rows, columns, now)
 
 
-def _entries_built(items: list[_Checked], rows: list[tuple], columns: tuple, ids: dict, now) -> list[JournalEntry]:
+def _entries_built(items: list[_Checked], rows: list[tuple], columns: tuple, now) -> list[JournalEntry]:
     """Instances as the database now holds them, for the callers (claims link their claims to them).
 
     Filled the way Model.from_db leaves them, without its per-field setattr: a tenth of the cost,
@@ -611,7 +636,7 @@ def _entries_built(items: list[_Checked], rows: list[tuple], columns: tuple, ids
         slow = []
         for c, row in zip(items, rows, strict=True):
             values = dict(zip(columns, row, strict=True))
-            values.update(id=ids[c.fields["seq"]], date=c.spec.date, created_at=now, posted_at=now)
+            values.update(date=c.spec.date, created_at=now, posted_at=now)
             slow.append(JournalEntry.from_db(alias, names, [values[n] for n in names]))
         return slow
     new = JournalEntry.__new__
@@ -620,7 +645,7 @@ def _entries_built(items: list[_Checked], rows: list[tuple], columns: tuple, ids
         e = new(JournalEntry)
         d = e.__dict__
         d.update(zip(columns, row, strict=True))
-        d["id"], d["date"], d["created_at"], d["posted_at"] = ids[c.fields["seq"]], c.spec.date, now, now
+        d["date"], d["created_at"], d["posted_at"] = c.spec.date, now, now
         state = d["_state"] = ModelState()
         state.adding, state.db = False, alias
         entries.append(e)

@@ -134,14 +134,74 @@ def test_negative_or_two_sided_postings_are_refused_by_check_constraints(fund_bo
     assert not Posting.objects.filter(entry=draft).exists()
 
 
-def test_an_entry_cannot_be_inserted_as_posted(fund_book):
+def _insert_posted(book, period, entry_id, *, made_by, reviewed_by, status="posted", seal=FAKE_SEAL):
+    """An entry inserted straight as posted under a chosen id, numbered first of its book and month."""
+    _sql("INSERT INTO ledger_journalentry (id, book_id, period_id, date, fiscal_year, number, month_number, seq,"
+         " status, memo, source, content_digest, made_by_id, reviewed_by_id, created_at, posted_at, prev_hash, hash)"
+         " VALUES (%s, %s, %s, '2015-05-06', 2015, 1, 1, 1, %s, 'raw', 'sql', '', %s, %s,"
+         " '2015-05-06 10:00:00+00:00', '2015-05-06 10:00:00+00:00', '', %s)",
+         [entry_id, book.pk, period.pk, status, made_by.pk, reviewed_by.pk, seal])
+
+
+def _lines_then_entry(book, period, lines, **entry):
+    """As the posting service writes a voucher: its lines under an id not yet used, then the entry, in one
+    transaction (the lines' foreign key to their entry is checked at commit)."""
+    entry_id = (JournalEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1000
+    with transaction.atomic(), connection.cursor() as cursor:
+        for n, (account_id, book_id, dr, cr) in enumerate(lines, start=1):
+            cursor.execute("INSERT INTO ledger_posting (entry_id, book_id, line, account_id, debit_fen, credit_fen,"
+                           " memo, counterparty) VALUES (%s, %s, %s, %s, %s, %s, '', '')",
+                           [entry_id, book_id, n, account_id, dr, cr])
+        _insert_posted(book, period, entry_id, **entry)
+    return entry_id
+
+
+def test_an_entry_inserted_as_posted_is_checked_as_one_turning_posted(fund_book, insurer_book, maker, reviewer):
+    """The posting service inserts new vouchers posted, their lines first: by SQL, that path holds every
+    rule the draft → posted path holds, and nothing of a refused attempt stays."""
     may = Period.objects.get(book=fund_book, year=2015, month=5)
-    message = _refused(
-        "INSERT INTO ledger_journalentry (book_id, period_id, date, fiscal_year, number, seq, status, memo, source,"
-        " content_digest, created_at, posted_at, prev_hash, hash) VALUES (%s, %s, '2015-05-06', 2015, 1, 1,"
-        " 'posted', 'x', 'sql', '', '2015-05-06 10:00:00+00:00', '2015-05-06 10:00:00+00:00', '', '')",
-        [fund_book.pk, may.pk])
-    assert "inserted as a draft" in message
+    people = {"made_by": maker, "reviewed_by": reviewer}
+    expense, bank = _account_id(fund_book, "5101"), _account_id(fund_book, "1004")
+    with pytest.raises(IntegrityError, match="at least two postings"):
+        _insert_posted(fund_book, may, 990001, **people)
+    with pytest.raises(IntegrityError, match="debits equal credits"):
+        _lines_then_entry(fund_book, may, [(expense, fund_book.pk, 500, 0), (bank, fund_book.pk, 0, 400)], **people)
+    with pytest.raises(IntegrityError, match="maker and a different reviewer|entry_reviewer_not_maker"):
+        _lines_then_entry(fund_book, may, [(expense, fund_book.pk, 500, 0), (bank, fund_book.pk, 0, 500)],
+                          made_by=maker, reviewed_by=maker)
+    with pytest.raises(IntegrityError, match="sealed"):
+        _lines_then_entry(fund_book, may, [(expense, fund_book.pk, 500, 0), (bank, fund_book.pk, 0, 500)],
+                          seal="", **people)
+    # A line of the insurer's book slipped under the fund's voucher: refused when the entry arrives.
+    foreign = _account_id(insurer_book, "1002")
+    with pytest.raises(IntegrityError, match="account of that book"):
+        _lines_then_entry(fund_book, may, [(expense, fund_book.pk, 500, 0), (foreign, insurer_book.pk, 0, 500)],
+                          **people)
+    with pytest.raises(IntegrityError, match="inserted as a draft, or posted"):
+        _lines_then_entry(fund_book, may, [(expense, fund_book.pk, 500, 0), (bank, fund_book.pk, 0, 500)],
+                          status="approved", **people)
+    assert not JournalEntry.objects.filter(book=fund_book).exists()
+    assert not Posting.objects.filter(book=fund_book).exists()
+    # Balanced, signed by two, numbered, chained and sealed: the database takes it (only verify_ledger,
+    # holding the key, can tell the seal is not ours).
+    entry_id = _lines_then_entry(fund_book, may, [(expense, fund_book.pk, 500, 0), (bank, fund_book.pk, 0, 500)],
+                                 **people)
+    assert JournalEntry.objects.get(pk=entry_id).status == "posted"
+    assert "added only to a draft" in _refused(
+        "INSERT INTO ledger_posting (entry_id, book_id, line, account_id, debit_fen, credit_fen, memo, counterparty)"
+        " VALUES (%s, %s, 3, %s, 1, 0, '', '')", [entry_id, fund_book.pk, expense])
+
+
+def test_lines_whose_entry_never_comes_are_refused_by_the_deferred_foreign_key(fund_book):
+    # Lines may go in before their entry (the posting service's order); their foreign key, checked at commit,
+    # refuses them if the entry never comes. Checked here as the commit would (SET CONSTRAINTS ALL IMMEDIATE on
+    # PostgreSQL, PRAGMA foreign_key_check on SQLite): the test's own transaction never commits.
+    expense = _account_id(fund_book, "5101")
+    with pytest.raises(IntegrityError, match="999999"), transaction.atomic():
+        _sql("INSERT INTO ledger_posting (entry_id, book_id, line, account_id, debit_fen, credit_fen, memo,"
+             " counterparty) VALUES (999999, %s, 1, %s, 500, 0, '', '')", [fund_book.pk, expense])
+        connection.check_constraints(table_names=["ledger_posting"])
+    assert not Posting.objects.filter(entry_id=999999).exists()
 
 
 def test_nothing_enters_or_posts_into_a_closed_period(fund_book, maker, reviewer):
@@ -219,6 +279,9 @@ def test_every_guard_is_installed_after_all_migrations(db):
             expected |= {"ledger_entry_guard_month_number",  # migration 0010: numbered in the month, in date order
                          "ledger_opening_guard", "ledger_opening_line_guard", "ledger_opening_no_truncate",
                          "ledger_opening_line_no_truncate", "ledger_attachment_guard", "ledger_attachment_no_truncate"}
+            # Migration 0013: entries inserted posted are checked as those turning posted, and their lines.
+            expected |= {"ledger_entry_guard_inserted", "ledger_entry_guard_posting_insert",
+                         "ledger_entry_guard_month_number_insert"}
             assert set(raw.POSTGRES_TRIGGERS) <= expected
         else:
             cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'ledger_%'")
@@ -239,6 +302,7 @@ def test_every_guard_is_installed_after_all_migrations(db):
             expected |= {f"ledger_{t}_guard_{op}" for t in ("opening", "opening_line", "attachment")
                          for op in ("insert", "update", "delete")}
             expected.add("ledger_entry_guard_month_number")  # migration 0010: numbered in the month, in date order
+            expected.add("ledger_entry_guard_posted_insert")  # migration 0013: inserted posted, checked as posted
             assert set(raw.SQLITE_TRIGGERS) <= expected
         assert {row[0] for row in cursor.fetchall()} == expected
         if connection.vendor == "postgresql":

@@ -154,12 +154,14 @@ def _drop_every_guard():
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
-    for app, name in (("ledger", "0002_database_guards"), ("ledger", "0005_posted_entry_names_two_people")):
+    # Newest first: 0013's insert triggers run 0002's function, which cannot go while they use it.
+    for app, name in (("ledger", "0013_entries_posted_on_insert"), ("ledger", "0002_database_guards"),
+                      ("ledger", "0005_posted_entry_names_two_people")):
         module = import_module(f"{app}.migrations.{name}")
         with connection.cursor() as cursor:
             for sql in (module.POSTGRES_DROP if connection.vendor == "postgresql" else module.SQLITE_DROP):
-                if connection.vendor == "postgresql" and "CREATE OR REPLACE" in sql:
-                    continue  # restoring a function body, not dropping a guard
+                if "CREATE" in sql:
+                    continue  # restoring an earlier guard, not dropping one
                 cursor.execute(sql)
     try:  # the raw-SQL guards of migration 0006, where present
         module = import_module("ledger.migrations.0006_raw_sql_guards")

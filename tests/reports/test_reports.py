@@ -100,10 +100,11 @@ def _drop_posting_guards():
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        for name in ("0002_database_guards", "0006_raw_sql_guards"):
+        # Newest first: 0013's insert triggers run 0002's function, which cannot go while they use it.
+        for name in ("0013_entries_posted_on_insert", "0002_database_guards", "0006_raw_sql_guards"):
             module = import_module(f"ledger.migrations.{name}")
             for sql in (module.POSTGRES_DROP if connection.vendor == "postgresql" else module.SQLITE_DROP):
-                if "CREATE OR REPLACE" not in sql:
+                if "CREATE" not in sql:  # restoring an earlier guard, not dropping one
                     cursor.execute(sql)
 
 
