@@ -312,6 +312,41 @@ def test_the_pseudonym_depends_on_the_key():
     assert Pseudonymizer()(ID_A) == Pseudonymizer(settings.PSEUDONYM_KEY)(ID_A) != Pseudonymizer("a")(ID_A)
 
 
+def _expected(claims) -> dict:
+    """Each claim's payable by the policy, as stored (None: not worked out)."""
+    return {no: None if e is None else e.amount for no, e in claims.values_list("claim_no", "expected")}
+
+
+def test_an_import_fills_in_what_the_policy_pays_and_the_recomputation_puts_late_claims_right(jincheng, tmp_path):
+    # A month's file in settlement order: every claim arrives with its payable worked out as the recomputation
+    # would (Shanxi 2019: 75 % above 10,000 cumulative), so the recomputation after it changes nothing.
+    made = write_claims(tmp_path / "y.csv", n_claims=400, year=2019, policy=policy_get(code="shanxi-2019"),
+                        wrong=4, hospitals=6, seed=3, late_share=0)
+    batch = claims_import(path=tmp_path / "y.csv", contract=jincheng.contract, by=_preparer()).batch
+    filled = _expected(Claim.objects)
+    assert len(filled) == made["claims"] and None not in filled.values()
+    assert claims_recompute(contract_year=jincheng, batch=batch) == made["claims"]
+    assert _expected(Claim.objects) == filled
+    assert claims_discrepancies(contract_year=jincheng, limit=0, batch=batch)["count"] == len(made["wrong"])
+
+    # Person A's June stay comes in a file before the March one: in file order the June stay would pay
+    # (20,000 − 10,000) × 75 % = 7,500 and March (28,000 − 20,000) × 75 % = 6,000; in settlement order March
+    # pays 0 (8,000 is under the deductible) and June (28,000 − 10,000) × 75 % = 13,500.
+    late = claims_import(path=_write(tmp_path / "a.csv", [_row("JC-6", "2019-06-20", "20000.00", "13500.00"),
+                                                          _row("JC-3", "2019-03-10", "8000.00", "0.00")]),
+                         contract=jincheng.contract, by=_preparer())
+    assert _expected(Claim.objects.filter(batch=late.batch)) == {
+        "JC-6": Decimal("7500.00"), "JC-3": Decimal("6000.00")}
+    claims_recompute(contract_year=jincheng, batch=late.batch)
+    assert _expected(Claim.objects.filter(batch=late.batch)) == {
+        "JC-6": Decimal("13500.00"), "JC-3": Decimal("0.00")}
+    # The same as replaying the whole year from nothing.
+    after = _expected(Claim.objects)
+    Claim.objects.update(expected=None)
+    claims_recompute(contract_year=jincheng)
+    assert _expected(Claim.objects) == after
+
+
 def test_a_late_claim_recomputes_only_its_persons_year(jincheng, tmp_path):
     # Two persons' first stays arrive in one file; a later file brings a late stay of person A only.
     id_b = "14052519900202002"
