@@ -2,9 +2,10 @@
 
 Every path that posts goes through `_post_checked`: the book row is locked (voucher
 numbers and the hash chain need one order per book; other books post in parallel),
-numbers and hashes are given, rows are written as drafts, turned posted in one
-statement (the database re-checks balance there), and the period balances are moved
-by atomic increments in the same transaction.
+numbers and hashes are given, new vouchers are written once, posted (their lines
+first, under ids reserved for them; the database checks each entry as it arrives),
+a draft is turned posted by one UPDATE (checked the same way), and the period balances
+are moved by atomic increments in the same transaction.
 """
 
 import calendar
