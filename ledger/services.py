@@ -524,11 +524,17 @@ def _post_checked(book: Book, items: list[_Checked], source: str) -> list[Journa
             # the database checks as they arrive (migration ledger 0013).
             ids = _entry_ids_reserve(len(new_items))
             book_id = book.pk
-            _postings_insert([
+            lines = [
                 (entry_id, book_id, n, acc_id, dr, cr, memo, counterparty)
                 for entry_id, c in zip(ids, new_items, strict=True)
                 for n, (acc_id, _code, dr, cr, memo, counterparty) in enumerate(c.lines, start=1)
-            ])
+            ]
+            _postings_insert(lines)
+            stray = _lines_under(ids) - len(lines)
+            if stray:
+                raise Refused([problem(_book(book), _("database"),
+                                       _("no line under the ids reserved for new vouchers but theirs"),
+                                       lazy_format(_("%(n)s lines written there beforehand"), n=stray))])
             entries = _entries_insert(book, new_items, now, ids)
         for c in drafts_posted:
             JournalEntry.objects.filter(pk=c.draft.pk).update(reviewed_by_id=c.reviewed_by_id, **c.fields)
@@ -596,6 +602,18 @@ def _entry_ids_reserve(n: int) -> list[int]:
             " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'ledger_journalentry'), 0))")
         start = cursor.fetchone()[0] + 1
         return list(range(start, start + n))
+
+
+def _lines_under(ids: list[int]) -> int:
+    """How many lines the database holds under these entry ids. Only the ones just written should be there:
+    lines planted beforehand under an id not yet given (possible only with foreign keys switched off, as
+    the sqlite3 shell has them) would otherwise join the new voucher and pass its balance check."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT COUNT(*) FROM ledger_posting WHERE entry_id = ANY(%s)", [ids])
+        else:  # reserved as one run above every id ever given, under the database's write lock
+            cursor.execute("SELECT COUNT(*) FROM ledger_posting WHERE entry_id BETWEEN %s AND %s", [ids[0], ids[-1]])
+        return cursor.fetchone()[0]
 
 
 def _entries_insert(book: Book, items: list[_Checked], now, ids: list[int]) -> list[JournalEntry]:

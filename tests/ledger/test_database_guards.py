@@ -324,3 +324,36 @@ def test_every_audit_trail_guard_is_installed_after_all_migrations(db):
             cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_auditevent'")
             expected = {"audit_event_no_update", "audit_event_no_delete", "audit_event_guard_insert"}
         assert expected <= {row[0] for row in cursor.fetchall()}
+
+
+def _next_entry_id() -> int:
+    """The id the posting service will reserve next for a new voucher."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_get_serial_sequence('ledger_journalentry', 'id')")
+            (sequence,) = cursor.fetchone()
+            cursor.execute(f"SELECT last_value, is_called FROM {sequence}")
+            last, called = cursor.fetchone()
+            return last + 1 if called else last
+        cursor.execute("SELECT max(coalesce((SELECT max(id) FROM ledger_journalentry), 0),"
+                       " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'ledger_journalentry'), 0))")
+        return cursor.fetchone()[0] + 1
+
+
+def test_a_line_planted_under_the_next_vouchers_id_is_refused_not_absorbed(fund_book, signed):
+    # A balanced pair of lines slipped in beforehand under the id the next voucher will get (the foreign key
+    # to its entry is checked only at commit; the sqlite3 shell does not check it at all): without a check the
+    # voucher would post with them, its balance still even.
+    from core.errors import Refused
+    from ledger.services import entry_post
+
+    planted = _next_entry_id()
+    income, bank = _account_id(fund_book, "3001"), _account_id(fund_book, "1004")
+    for line, account, dr, cr in ((7, bank, 99900, 0), (8, income, 0, 99900)):
+        _sql("INSERT INTO ledger_posting (entry_id, book_id, line, account_id, debit_fen, credit_fen, memo,"
+             " counterparty) VALUES (%s, %s, %s, %s, %s, %s, '', '')", [planted, fund_book.pk, line, account, dr, cr])
+    with pytest.raises(Refused) as refused:
+        entry_post(book=fund_book, date=date(2015, 5, 6), memo="拨付五月", lines=premium_lines("5.00"), **signed)
+    assert "2 lines written there beforehand" in str(refused.value.problems)
+    assert not JournalEntry.objects.filter(book=fund_book).exists()
+    _sql("DELETE FROM ledger_posting WHERE entry_id = %s", [planted])  # the planted lines' commit would fail
