@@ -143,21 +143,26 @@ def _read(problems: "_Problems", row: int, field_name: str, parse, text: str):
         return None
 
 
-def _taken(book_id: int, numbers: list[str]) -> set[str]:
-    """Which of these claim numbers the book already holds."""
-    taken = set()
+def _rows_matching(sql: str, params: list, values: list) -> list[tuple]:
+    """The rows of `sql`, whose `{match}` stands for "is one of `values`": one array parameter on PostgreSQL
+    (20,000 placeholders cost more to build and to plan than the lookup itself), lists of 2,000 on SQLite
+    (it takes at most 32,766 parameters a statement)."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # One array parameter: 20,000 placeholders cost more to build and to plan than the lookup itself.
-            cursor.execute(f"SELECT claim_no FROM {Claim._meta.db_table} WHERE book_id = %s AND claim_no = ANY(%s)",
-                           [book_id, numbers])
-            return {r[0] for r in cursor.fetchall()}
-        for i in range(0, len(numbers), 2000):
-            part = numbers[i:i + 2000]
-            cursor.execute(f"SELECT claim_no FROM {Claim._meta.db_table} WHERE book_id = %s AND claim_no IN "
-                           f"({', '.join(['%s'] * len(part))})", [book_id, *part])
-            taken.update(r[0] for r in cursor.fetchall())
-    return taken
+            cursor.execute(sql.format(match="= ANY(%s)"), [*params, list(values)])
+            return cursor.fetchall()
+        rows = []
+        for i in range(0, len(values), 2000):
+            part = values[i:i + 2000]
+            cursor.execute(sql.format(match=f"IN ({', '.join(['%s'] * len(part))})"), [*params, *part])
+            rows += cursor.fetchall()
+        return rows
+
+
+def _taken(book_id: int, numbers: list[str]) -> set[str]:
+    """Which of these claim numbers the book already holds."""
+    return {r[0] for r in _rows_matching(
+        f"SELECT claim_no FROM {Claim._meta.db_table} WHERE book_id = %s AND claim_no {{match}}", [book_id], numbers)}
 
 
 class _Problems:
@@ -460,20 +465,9 @@ class _ExpectedOnImport:
 
 def _oop_so_far(cy_id: int, persons: list[str]) -> dict[str, int]:
     """Each person's out-of-pocket already in the year's claims, in fen (only those who have some)."""
-    table = Claim._meta.db_table
-    found = {}
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"SELECT person, SUM(oop_fen) FROM {table} WHERE contract_year_id = %s "
-                           f"AND person = ANY(%s) GROUP BY person", [cy_id, persons])
-            found.update(cursor.fetchall())
-            return {p: int(v) for p, v in found.items()}
-        for i in range(0, len(persons), 2000):
-            part = persons[i:i + 2000]
-            cursor.execute(f"SELECT person, SUM(oop_fen) FROM {table} WHERE contract_year_id = %s "
-                           f"AND person IN ({', '.join(['%s'] * len(part))}) GROUP BY person", [cy_id, *part])
-            found.update(cursor.fetchall())
-    return {p: int(v) for p, v in found.items()}
+    return {person: int(fen) for person, fen in _rows_matching(
+        f"SELECT person, SUM(oop_fen) FROM {Claim._meta.db_table} WHERE contract_year_id = %s AND person {{match}} "
+        f"GROUP BY person", [cy_id], persons)}
 
 
 def _payable_fen(rule_fen: tuple, x: int) -> int:
@@ -506,15 +500,18 @@ def claims_recompute(*, contract_year: ContractYear, overrides: dict | None = No
         scope += f" AND person IN (SELECT person FROM {table} WHERE batch_id = %s AND contract_year_id = %s)"
         params += [batch.pk, contract_year.pk]
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT DISTINCT group_code FROM {table} WHERE {scope}", params)
-        groups = sorted(r[0] for r in cursor.fetchall())
+        # The groups, and how many claims the replay covers (what this returns), in one pass.
+        cursor.execute(f"SELECT group_code, COUNT(*) FROM {table} WHERE {scope} GROUP BY group_code", params)
+        counts = dict(cursor.fetchall())
+    groups = sorted(counts)
     # Asked for every group first: a group whose rule waits for a figure refuses before anything is written.
     rules = {g: policy.rule(g) for g in groups}
     if not groups:
         return 0
     integral = {g: _rule_in_fen(rule) for g, rule in rules.items()}
     if all(integral.values()):
-        return _recompute_sql(table, scope, params, integral)
+        _recompute_sql(table, scope, params, integral)
+        return sum(counts.values())
     return _recompute_python(table, scope, params, rules)
 
 
@@ -560,11 +557,10 @@ def _payable_sql(rule_fen: tuple, x: str) -> str:
     return f"({total})"
 
 
-def _recompute_sql(table: str, scope: str, params: list, rules_fen: dict) -> int:
+def _recompute_sql(table: str, scope: str, params: list, rules_fen: dict) -> None:
     """One set-based UPDATE: each person's running out-of-pocket by a window sum in settlement order,
     the episode's payable as the rounded yearly payable after it less that before it. Only the claims
-    whose figure changes are written (those an import filled in are usually right already); every claim
-    in scope is replayed and counted."""
+    whose figure changes are written (those an import filled in are usually right already)."""
     cases = " ".join(f"WHEN %s THEN {_payable_sql(r, 'cum')} - {_payable_sql(r, 'prev')}"
                      for r in rules_fen.values())
     running = (f"SELECT id, group_code, cum, cum - oop_fen AS prev FROM (SELECT id, group_code, oop_fen, "
@@ -575,8 +571,6 @@ def _recompute_sql(table: str, scope: str, params: list, rules_fen: dict) -> int
         differs = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
         cursor.execute(f"UPDATE {table} SET expected_fen = x.fen FROM ({values}) x WHERE {table}.id = x.id "
                        f"AND {table}.expected_fen {differs} x.fen", [*rules_fen.keys(), *params])
-        cursor.execute(f"SELECT COUNT(*) FROM {table} WHERE {scope}", params)
-        return cursor.fetchone()[0]
 
 
 def _recompute_python(table: str, scope: str, params: list, rules: dict) -> int:

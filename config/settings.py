@@ -134,8 +134,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # than that; measured at 10 M postings (docs/scale.md). DATABASE_PG_OPTIONS replaces these startup
     # options (empty for none, e.g. behind a connection pooler that refuses them).
     pg_options = os.environ.get("DATABASE_PG_OPTIONS", "-c jit=off")
-    if pg_options:
-        DATABASES["default"].setdefault("OPTIONS", {})["options"] = pg_options
+    if pg_options:  # options given in DATABASE_URL itself (?options=…) are kept as given
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", pg_options)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -69,17 +69,22 @@ class CappedPaginator(Paginator):
     page_hint = 1
 
     @cached_property
-    def _keys(self) -> list:
+    def _keys(self) -> tuple[int, list]:
+        """(offset, the keys of the page asked for and one more): only as many as a page shows, whatever
+        page number a URL asks for."""
         limit = self.page_hint * self.per_page
+        bottom = limit - self.per_page
         # Only the keys (a voucher's total would be computed for every counted row), in the list's own order:
         # the plan the page itself is read by, which a search's selective join keeps fast; unordered, the
         # database was free to pick a plan that reads a table through before the first match.
-        return list(self.object_list.values_list("pk", flat=True)[:limit + 1])
+        return bottom, list(self.object_list.values_list("pk", flat=True)[bottom:limit + 1])
 
     @cached_property
     def count(self) -> int:
         limit = self.page_hint * self.per_page
-        n = len(self._keys)
+        bottom, keys = self._keys
+        # A page past the end (a number typed into the URL) has no keys: counted as far as the limit instead.
+        n = bottom + len(keys) if keys else self.object_list.values("pk")[:limit + 1].count()
         if n <= limit:
             return n
         count = CappedCount(limit + 1)
@@ -88,11 +93,10 @@ class CappedPaginator(Paginator):
 
     def page(self, number):
         number = self.validate_number(number)
-        if number > self.page_hint:
+        if number != self.page_hint:
             return super().page(number)
-        bottom = (number - 1) * self.per_page
-        return self._get_page(_rows_by_keys(self.object_list, self._keys[bottom:bottom + self.per_page]), number,
-                              self)
+        _bottom, keys = self._keys
+        return self._get_page(_rows_by_keys(self.object_list, keys[:self.per_page]), number, self)
 
 
 def _rows_by_keys(queryset, keys):
@@ -126,7 +130,7 @@ class BoundedList:
         class BoundedChangeList(ChangeList):
             def get_results(self, request):
                 super().get_results(request)
-                if not self.multi_page and not self.show_all:
+                if not self.multi_page and not self.show_all and self.paginator.page_hint == 1:
                     # Everything fits the first page: Django would read the whole list again; its keys are known.
                     self.result_list = self.paginator.page(1).object_list
 

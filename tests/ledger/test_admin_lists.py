@@ -82,3 +82,29 @@ def test_each_kind_of_term_finds_its_vouchers(lisi, seven_vouchers):
     assert _vouchers(both) == []
     by_account = lisi.get(LIST + "?q=5101").content.decode()
     assert len(set(_vouchers(by_account))) == 7
+
+
+def test_a_page_number_typed_into_the_url_reads_one_page_of_keys_not_every_one_before_it(lisi, seven_vouchers,
+                                                                                        three_a_page):
+    # ?p=2 reads the keys of page 2 and one more (rows 4–7), not rows 1–7; ?p=50 is past the end and refused
+    # as Django refuses any page that does not exist, after a count that stops at the page asked for.
+    with CaptureQueriesContext(connection) as queries:
+        second = lisi.get(LIST + "?p=2").content.decode()
+    assert list(dict.fromkeys(_vouchers(second))) == [e.voucher for e in reversed(seven_vouchers)][3:6]
+    keys = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('SELECT "ledger_journalentry"."id"')
+            and "LIMIT" in q["sql"]]
+    assert keys and all("LIMIT 4 OFFSET 3" in q for q in keys), keys
+    response = lisi.get(LIST + "?p=50")
+    assert response.status_code == 302 and "e=1" in response["Location"]
+
+
+def test_rows_read_by_key_keep_a_filter_that_joined_many_lines(seven_vouchers):
+    # A filter across a voucher's lines joins one row per line: dropping its condition while keeping the join
+    # would show each voucher once per line, so such a list is read with its filters.
+    from ledger.admin import _rows_by_keys
+
+    by_lines = JournalEntry.objects.filter(postings__counterparty__contains="人寿").order_by("-date", "-id")
+    keys = list(by_lines.values_list("pk", flat=True))
+    assert list(_rows_by_keys(by_lines, keys)) == list(by_lines) == [seven_vouchers[i] for i in (5, 3, 1)]
+    plain = JournalEntry.objects.filter(memo__contains="第2期").order_by("-date", "-id")
+    assert list(_rows_by_keys(plain, [seven_vouchers[1].pk])) == [seven_vouchers[1]]
