@@ -68,8 +68,11 @@ class JournalEntry(models.Model):
         DRAFT = "draft", _("draft")
         POSTED = "posted", _("posted")
 
-    # No index of its own: the unique (book, year, number) and (book, seq) lead with it.
-    book = models.ForeignKey(Book, models.PROTECT, related_name="entries", verbose_name=_("book"), db_index=False)
+    # No index of its own: the unique (book, year, number) and (book, seq) lead with it. On PostgreSQL no
+    # foreign key either: the guards check the book, maker, reviewer and 会计主管 of a whole statement at
+    # once, and those rows refuse deletion while a voucher names them (migration 0014).
+    book = models.ForeignKey(Book, models.PROTECT, related_name="entries", verbose_name=_("book"), db_index=False,
+                             db_constraint=False)
     # No index of its own either: the unique (period, month_number) leads with it.
     period = models.ForeignKey(Period, models.PROTECT, related_name="entries", verbose_name=_("period"),
                                db_index=False)
@@ -91,17 +94,18 @@ class JournalEntry(models.Model):
         "self", models.PROTECT, null=True, blank=True, related_name="reversed_by", verbose_name=_("reverses")
     )
     made_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("made by (制单)")
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("made by (制单)"),
+        db_constraint=False,
     )
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+",
-        verbose_name=_("reviewed by (审核)"),
+        verbose_name=_("reviewed by (审核)"), db_constraint=False,
     )
     # The book's 会计主管 when the voucher posted (accounts.Book.supervisor), kept so a later change of
     # supervisor never rewrites who answered for an old voucher; the chain covers it.
     supervisor = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+",
-        verbose_name=_("chief accountant (会计主管)"),
+        verbose_name=_("chief accountant (会计主管)"), db_constraint=False,
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     posted_at = models.DateTimeField(_("posted at"), null=True, blank=True)
@@ -157,13 +161,14 @@ class Posting(models.Model):
     """One line (分录) of an entry: a debit or a credit, never both, in fen, to a leaf account."""
 
     # entry and account need no index of their own: (entry, line) and (account, entry)
-    # lead with them, and every index costs each of the millions of posting inserts.
+    # lead with them, and every index costs each of the millions of posting inserts. Book and account
+    # have no foreign key on PostgreSQL: the guards check and lock them once per statement (migration 0014).
     entry = models.ForeignKey(JournalEntry, models.CASCADE, related_name="postings", verbose_name=_("entry"),
                               db_index=False)
-    book = models.ForeignKey(Book, models.PROTECT, related_name="+", verbose_name=_("book"))
+    book = models.ForeignKey(Book, models.PROTECT, related_name="+", verbose_name=_("book"), db_constraint=False)
     line = models.PositiveSmallIntegerField(_("line"))
     account = models.ForeignKey(Account, models.PROTECT, related_name="postings", verbose_name=_("account"),
-                                db_index=False)
+                                db_index=False, db_constraint=False)
     debit = FenField(_("debit"), db_column="debit_fen", default=0)
     credit = FenField(_("credit"), db_column="credit_fen", default=0)
     memo = models.CharField(_("memo"), max_length=300, blank=True, default="")

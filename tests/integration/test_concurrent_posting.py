@@ -108,3 +108,56 @@ def test_concurrent_posters_lose_nothing_and_number_without_gaps(fund_book, sign
     assert result.ok, result.problems
     assert result.entries == sum(expected.values())
 
+
+
+def _second_connection():
+    """A connection of its own, as another process would hold (psycopg straight, not Django's)."""
+    import psycopg
+
+    s = connection.settings_dict
+    return psycopg.connect(host=s["HOST"], port=s["PORT"] or 5432, user=s["USER"], password=s["PASSWORD"] or None,
+                           dbname=s["NAME"])
+
+
+def test_a_person_named_by_a_voucher_in_flight_cannot_be_deleted_by_another_connection(fund_book, signed):
+    """Without foreign keys on the vouchers' people (migration 0014) the guards lock what a statement names:
+    a person deleted while another transaction names them on a voucher is refused, in either order."""
+    import psycopg
+
+    User = get_user_model()
+    may = fund_book.periods.get(year=2015, month=5)
+    draft_sql = ("INSERT INTO ledger_journalentry (book_id, period_id, date, fiscal_year, status, memo, source,"
+                 " content_digest, created_at, prev_hash, hash, made_by_id) VALUES (%s, %s, '2015-05-06', 2015,"
+                 " 'draft', %s, 'sql', '', now(), '', '', %s)")
+    # 1. The voucher first: the deleter waits for it, then finds the person named and is refused.
+    first = User.objects.create(username="clerk-first")
+    other = _second_connection()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("BEGIN")
+            cursor.execute(draft_sql, [fund_book.pk, may.pk, "在途凭证", first.pk])
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                other.execute("SET lock_timeout = '300ms'")
+                other.execute("DELETE FROM auth_user WHERE id = %s", [first.pk])
+            other.rollback()
+            cursor.execute("COMMIT")
+        with pytest.raises(psycopg.errors.CheckViolation, match="named on vouchers"):
+            other.execute("DELETE FROM auth_user WHERE id = %s", [first.pk])
+        other.rollback()
+        # 2. The deletion first: the voucher waits for it, then finds nobody and is refused.
+        second = User.objects.create(username="clerk-second")
+        other.execute("DELETE FROM auth_user WHERE id = %s", [second.pk])
+        with connection.cursor() as cursor:
+            cursor.execute("BEGIN")
+            cursor.execute("SET lock_timeout = '300ms'")
+            with pytest.raises(Exception, match="lock timeout"):
+                cursor.execute(draft_sql, [fund_book.pk, may.pk, "晚到凭证", second.pk])
+            cursor.execute("ROLLBACK")
+        other.commit()
+        with pytest.raises(Exception, match="does not exist"), connection.cursor() as cursor:
+            cursor.execute(draft_sql, [fund_book.pk, may.pk, "晚到凭证", second.pk])
+    finally:
+        other.close()
+    assert JournalEntry.objects.get(memo="在途凭证").made_by_id == first.pk
+    assert User.objects.filter(pk=first.pk).exists() and not User.objects.filter(pk=second.pk).exists()
+    assert not JournalEntry.objects.filter(memo="晚到凭证").exists()

@@ -6,6 +6,7 @@ rows exactly as they were.
 """
 
 from datetime import date
+from types import SimpleNamespace
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -254,6 +255,73 @@ def test_an_account_with_postings_keeps_its_code_and_takes_no_sub_accounts(fund_
     _sql("UPDATE accounts_account SET name = '大病保险支出（更名）' WHERE id = %s", [acc.pk])  # a name may change
 
 
+def _refused_by_commit(statement: str, params=()) -> str:
+    """Refused now (PostgreSQL's guards) or at commit (SQLite's deferred foreign keys, checked here as the
+    commit would: the test's own transaction never commits)."""
+    with pytest.raises(IntegrityError) as info, transaction.atomic():
+        _sql(statement, params)
+        connection.check_constraints()
+    return str(info.value)
+
+
+def test_rows_named_by_lines_and_vouchers_are_never_deleted_or_renumbered(fund_book, posted_premium):
+    """PostgreSQL checks the lines' accounts and the vouchers' book and people per statement, without
+    foreign keys (migration 0014): the rows they name refuse deletion themselves. SQLite keeps its keys."""
+    named = {
+        "accounts_account": fund_book.accounts.get(code="5101").pk,
+        "accounts_book": fund_book.pk,
+        "auth_user": posted_premium.made_by_id,
+    }
+    postgres = connection.vendor == "postgresql"
+    for table, pk in named.items():
+        text = _refused_by_commit(f"DELETE FROM {table} WHERE id = %s", [pk])
+        if postgres:
+            assert "stays, under" in text, text
+        if postgres or table != "auth_user":  # SQLite: the user's id is not guarded by a trigger, only by keys
+            text = _refused_by_commit(f"UPDATE {table} SET id = id + 100000 WHERE id = %s", [pk])
+            if postgres:
+                assert "stays, under" in text, text
+    assert Posting.objects.filter(entry=posted_premium).count() == 2
+    assert JournalEntry.objects.get(pk=posted_premium.pk).made_by_id == named["auth_user"]
+    if postgres:
+        # TRUNCATE … CASCADE followed the keys to the vouchers; without them, the table refuses itself.
+        _sql("SET CONSTRAINTS ALL IMMEDIATE")  # TRUNCATE waits for no deferred check of the test's transaction
+        assert "never truncated" in _refused("TRUNCATE auth_user CASCADE")
+    # Rows nothing names still go as before: a person who never signed a voucher.
+    from django.contrib.auth import get_user_model
+
+    idle = get_user_model().objects.create(username="idle-clerk")
+    _sql("DELETE FROM auth_user WHERE id = %s", [idle.pk])
+
+
+def test_a_line_or_voucher_naming_a_row_that_does_not_exist_is_refused(fund_book, maker, reviewer):
+    may = Period.objects.get(book=fund_book, year=2015, month=5)
+    draft = _raw_draft(fund_book, may)
+    missing = 987654
+    text = _refused_by_commit(
+        "INSERT INTO ledger_posting (entry_id, book_id, line, account_id, debit_fen, credit_fen, memo, counterparty)"
+        " VALUES (%s, %s, 1, %s, 100, 0, '', '')", [draft.pk, fund_book.pk, missing])
+    if connection.vendor == "postgresql":
+        assert "does not exist" in text, text
+    for column in ("made_by_id", "reviewed_by_id", "supervisor_id"):
+        text = _refused_by_commit(f"UPDATE ledger_journalentry SET {column} = %s WHERE id = %s", [missing, draft.pk])
+        if connection.vendor == "postgresql":
+            assert f"names user {missing}" in text, text
+    # A draft line moved to an account that does not exist: refused by the row guard (its book is no book).
+    _raw_posting(draft, _account_id(fund_book, "5101"), 1, 100, 0)
+    line = Posting.objects.get(entry=draft)
+    _refused_by_commit("UPDATE ledger_posting SET account_id = %s WHERE id = %s", [missing, line.pk])
+    assert Posting.objects.get(pk=line.pk).account_id == _account_id(fund_book, "5101")
+    # A voucher inserted posted whose lines and people are real, under a maker who does not exist: refused.
+    expense, bank = _account_id(fund_book, "5101"), _account_id(fund_book, "1004")
+    ghost = SimpleNamespace(pk=missing)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        _lines_then_entry(fund_book, may, [(expense, fund_book.pk, 500, 0), (bank, fund_book.pk, 0, 500)],
+                          made_by=ghost, reviewed_by=reviewer)
+        connection.check_constraints()
+    assert not JournalEntry.objects.filter(book=fund_book, status="posted").exists()
+
+
 def _raw_sql_guards():
     from importlib import import_module
 
@@ -282,6 +350,10 @@ def test_every_guard_is_installed_after_all_migrations(db):
             # Migration 0013: entries inserted posted are checked as those turning posted, and their lines.
             expected |= {"ledger_entry_guard_inserted", "ledger_entry_guard_posting_insert",
                          "ledger_entry_guard_month_number_insert"}
+            # Migration 0014: references checked per statement; the rows named refuse deletion themselves.
+            expected |= {"ledger_entry_guard_references_insert", "ledger_entry_guard_references_update",
+                         "ledger_account_guard_named", "ledger_book_guard_named", "ledger_user_guard_named",
+                         "ledger_user_no_truncate"}
             assert set(raw.POSTGRES_TRIGGERS) <= expected
         else:
             cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'ledger_%'")
