@@ -73,9 +73,10 @@ class JournalEntry(models.Model):
     # once, and those rows refuse deletion while a voucher names them (migration 0014).
     book = models.ForeignKey(Book, models.PROTECT, related_name="entries", verbose_name=_("book"), db_index=False,
                              db_constraint=False)
-    # No index of its own either: the unique (period, month_number) leads with it.
+    # No index of its own either: the unique (period, month_number) leads with it. No foreign key on
+    # PostgreSQL: checked and locked once per statement (migration 0015).
     period = models.ForeignKey(Period, models.PROTECT, related_name="entries", verbose_name=_("period"),
-                               db_index=False)
+                               db_index=False, db_constraint=False)
     date = models.DateField(_("date"))
     fiscal_year = models.PositiveSmallIntegerField(_("fiscal year"))
     # Gapless per book and fiscal year in posting order, given at posting: the order of 记账 within the year.
@@ -161,10 +162,11 @@ class Posting(models.Model):
     """One line (分录) of an entry: a debit or a credit, never both, in fen, to a leaf account."""
 
     # entry and account need no index of their own: (entry, line) and (account, entry)
-    # lead with them, and every index costs each of the millions of posting inserts. Book and account
-    # have no foreign key on PostgreSQL: the guards check and lock them once per statement (migration 0014).
+    # lead with them, and every index costs each of the millions of posting inserts. No foreign keys on
+    # PostgreSQL: the guards check and lock what a statement's lines name once per statement, and lines
+    # written before their entry are checked at commit (migrations 0014, 0015).
     entry = models.ForeignKey(JournalEntry, models.CASCADE, related_name="postings", verbose_name=_("entry"),
-                              db_index=False)
+                              db_index=False, db_constraint=False)
     book = models.ForeignKey(Book, models.PROTECT, related_name="+", verbose_name=_("book"), db_constraint=False)
     line = models.PositiveSmallIntegerField(_("line"))
     account = models.ForeignKey(Account, models.PROTECT, related_name="postings", verbose_name=_("account"),

@@ -161,3 +161,33 @@ def test_a_person_named_by_a_voucher_in_flight_cannot_be_deleted_by_another_conn
     assert JournalEntry.objects.get(memo="在途凭证").made_by_id == first.pk
     assert User.objects.filter(pk=first.pk).exists() and not User.objects.filter(pk=second.pk).exists()
     assert not JournalEntry.objects.filter(memo="晚到凭证").exists()
+
+
+def test_lines_slipped_under_a_voucher_in_flight_by_another_connection_refuse_their_own_commit(fund_book, signed):
+    """The posting service writes a voucher's lines before the voucher, under an id it has reserved. Lines
+    another connection writes under that id while it is in flight, committed after it, would have passed
+    a foreign key (the voucher exists by then) and joined the posted voucher, still balanced. The record
+    of lines awaiting their entry (migration 0015) finds the voucher written by another transaction."""
+    import psycopg
+
+    from ledger.services import entry_post
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT last_value + 1 FROM ledger_journalentry_id_seq")
+        (reserved_next,) = cursor.fetchone()
+    bank, income = (fund_book.accounts.get(code=c).pk for c in ("1004", "3001"))
+    other = _second_connection()
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("INSERT INTO ledger_posting (entry_id, book_id, line, account_id, debit_fen, credit_fen,"
+                           " memo, counterparty) VALUES (%s, %s, 7, %s, 99900, 0, '', ''), (%s, %s, 8, %s, 0, 99900,"
+                           " '', '')", [reserved_next, fund_book.pk, bank, reserved_next, fund_book.pk, income])
+        voucher = entry_post(book=fund_book, date=date(2015, 5, 6), memo="拨付五月", lines=_lines(50000), **signed)
+        assert voucher.pk == reserved_next
+        with pytest.raises(psycopg.errors.CheckViolation, match="written by another transaction"):
+            other.commit()
+    finally:
+        other.close()
+    assert sorted(Posting.objects.filter(entry=voucher).values_list("line", flat=True)) == [1, 2]
+    result = ledger_verify(book=fund_book)
+    assert result.ok, result.problems

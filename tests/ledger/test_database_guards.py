@@ -178,6 +178,14 @@ def test_an_entry_inserted_as_posted_is_checked_as_one_turning_posted(fund_book,
     with pytest.raises(IntegrityError, match="account of that book"):
         _lines_then_entry(fund_book, may, [(expense, fund_book.pk, 500, 0), (foreign, insurer_book.pk, 0, 500)],
                           **people)
+    # The same account under the fund's book id, and a parent account: refused as the lines go in.
+    with pytest.raises(IntegrityError, match="account of that book"):
+        _lines_then_entry(fund_book, may, [(expense, fund_book.pk, 500, 0), (foreign, fund_book.pk, 0, 500)],
+                          **people)
+    may_i, parent = Period.objects.get(book=insurer_book, year=2015, month=5), _account_id(insurer_book, "2241")
+    with pytest.raises(IntegrityError, match="leaf accounts"):
+        _lines_then_entry(insurer_book, may_i, [(foreign, insurer_book.pk, 500, 0), (parent, insurer_book.pk, 0, 500)],
+                          **people)
     with pytest.raises(IntegrityError, match="inserted as a draft, or posted"):
         _lines_then_entry(fund_book, may, [(expense, fund_book.pk, 500, 0), (bank, fund_book.pk, 0, 500)],
                           status="approved", **people)
@@ -322,6 +330,44 @@ def test_a_line_or_voucher_naming_a_row_that_does_not_exist_is_refused(fund_book
     assert not JournalEntry.objects.filter(book=fund_book, status="posted").exists()
 
 
+def test_a_draft_with_lines_and_a_period_with_entries_stay(fund_book, maker):
+    """Without foreign keys to them on PostgreSQL (migration 0015), a draft voucher refuses deletion while
+    its lines stand, and a period while vouchers name it; SQLite's keys refuse the same at commit."""
+    draft = entry_draft_save(book=fund_book, date=date(2015, 6, 3), memo="六月", lines=premium_lines("5.00"),
+                             made_by=maker)
+    postgres = connection.vendor == "postgresql"
+    for statement in ("DELETE FROM ledger_journalentry WHERE id = %s",
+                      "UPDATE ledger_journalentry SET id = id + 100000 WHERE id = %s"):
+        text = _refused_by_commit(statement, [draft.pk])
+        if postgres:
+            assert "has postings" in text, text
+    text = _refused_by_commit("DELETE FROM ledger_period WHERE id = %s", [draft.period_id])
+    if postgres:
+        assert "has entries" in text, text
+    assert Posting.objects.filter(entry=draft).count() == 2
+    # Through the application the draft goes with its lines, as before.
+    from ledger.services import entry_draft_delete
+
+    entry_draft_delete(entry=draft, by=maker)
+    assert not JournalEntry.objects.filter(pk=draft.pk).exists() and not Posting.objects.filter(entry_id=draft.pk).exists()
+
+
+def test_the_record_of_lines_awaiting_their_entry_cannot_be_altered_or_removed(fund_book):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite keeps the lines' foreign key")
+    expense = _account_id(fund_book, "5101")
+    insert = ("INSERT INTO ledger_posting (entry_id, book_id, line, account_id, debit_fen, credit_fen, memo,"
+              " counterparty) VALUES (888888, %s, 1, %s, 500, 0, '', '')")
+    with pytest.raises(IntegrityError, match="never changes"), transaction.atomic():
+        _sql(insert, [fund_book.pk, expense])
+        _sql("UPDATE ledger_lines_awaiting SET entry_ids = '{}'")
+    with pytest.raises(IntegrityError, match="removed before the commit"), transaction.atomic():
+        _sql(insert, [fund_book.pk, expense])
+        _sql("DELETE FROM ledger_lines_awaiting")
+        connection.check_constraints()
+    assert not Posting.objects.filter(entry_id=888888).exists()
+
+
 def _raw_sql_guards():
     from importlib import import_module
 
@@ -354,6 +400,10 @@ def test_every_guard_is_installed_after_all_migrations(db):
             expected |= {"ledger_entry_guard_references_insert", "ledger_entry_guard_references_update",
                          "ledger_account_guard_named", "ledger_book_guard_named", "ledger_user_guard_named",
                          "ledger_user_no_truncate"}
+            # Migration 0015: lines written before their entry await it, checked at commit; entries with
+            # lines and periods with entries refuse deletion themselves.
+            expected |= {"ledger_lines_awaiting_guard", "ledger_lines_awaiting_check", "ledger_entry_guard_named",
+                         "ledger_period_guard_named"}
             assert set(raw.POSTGRES_TRIGGERS) <= expected
         else:
             cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'ledger_%'")
