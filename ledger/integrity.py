@@ -8,7 +8,7 @@ postings per account and period and compares them with the balance table.
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import BigIntegerField, ExpressionWrapper, F
+from django.db.models import BigIntegerField, Count, Exists, ExpressionWrapper, F, OuterRef, Q
 
 from accounts.models import Account, Book
 from core.checkpoints import checkpoint_last
@@ -159,6 +159,7 @@ def _verify_book(book: Book, result: VerifyResult, upto: int | None = None) -> N
         return  # a prefix of the chain: the book's head and the balance table describe all of it
     _verify_opening(book, result)
     _verify_sides(book, result)
+    _verify_references(book, result)
     # Period status changes the database recorded but could not refuse, against the audit trail.
     for p in period_history_problems(book):
         result.add(book, p["entry"], p["field"], p["expected"], p["found"])
@@ -198,6 +199,30 @@ def _verify_book(book: Book, result: VerifyResult, upto: int | None = None) -> N
             p = periods.get(per)
             result.add(book, f"balance {codes.get(acc, acc)} {p}", "period balance = Σ postings",
                        f"{want[0] / 100:.2f} / {want[1] / 100:.2f}", f"{have[0] / 100:.2f} / {have[1] / 100:.2f}")
+
+
+def _verify_references(book: Book, result: VerifyResult) -> None:
+    """What the rows name exists: on PostgreSQL the guards hold it instead of foreign keys (migrations
+    ledger 0014, 0015), so rows written with the triggers off (a superuser's replica session, a restore
+    edited by hand) are found here. Every line the book holds sits under an entry of the book; every
+    person a voucher names is a user."""
+    from django.contrib.auth import get_user_model
+
+    lines = Posting.objects.filter(book=book)
+    stray = lines.exclude(Exists(JournalEntry.objects.filter(pk=OuterRef("entry_id"), book_id=OuterRef("book_id"))))
+    for entry_id, n in stray.values_list("entry_id").annotate(n=Count("id")).order_by("entry_id")[:20]:
+        result.add(book, f"entry id {entry_id}", "postings", "postings under an entry of their book",
+                   f"{n} under an entry that does not exist or is of another book")
+    users = get_user_model().objects
+    missing = Q()
+    for person in ("made_by", "reviewed_by", "supervisor"):
+        missing |= Q(**{f"{person}__isnull": False}) & ~Exists(users.filter(pk=OuterRef(f"{person}_id")))
+    named = (JournalEntry.objects.filter(book=book).filter(missing)
+             .values_list("fiscal_year", "date__month", "number", "month_number", "made_by_id", "reviewed_by_id",
+                          "supervisor_id")[:20])
+    for year, month, number, month_number, *people in named:
+        result.add(book, voucher_label(year, month, number, month_number) or "(draft)", "people named",
+                   "users who exist", ", ".join(str(p) for p in people if p is not None))
 
 
 def _attachments(book: Book, result: VerifyResult) -> dict[int, tuple]:

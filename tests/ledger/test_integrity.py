@@ -92,6 +92,32 @@ def test_a_posted_entry_deleted_with_the_guards_dropped_breaks_the_chain(year_of
     assert ("year 2015", "voucher numbers") in named
 
 
+def test_lines_and_people_the_database_lost_track_of_are_named(year_of_entries, fund_book, maker):
+    """PostgreSQL holds what lines and vouchers name by its guards, not by foreign keys (migrations 0014,
+    0015): written with the triggers off — a superuser's replica session, as a restore tool runs — a line
+    under no entry and a voucher's maker deleted are found by verification (on SQLite, before the
+    commit that its foreign keys would refuse)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the fixtures' pending checks, settled first
+            cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute("INSERT INTO ledger_posting (entry_id, book_id, line, account_id, debit_fen, credit_fen, memo,"
+                       " counterparty) VALUES (999999, %s, 1, %s, 500, 0, '', '')",
+                       [fund_book.pk, fund_book.accounts.get(code="5101").pk])
+        cursor.execute("CREATE TEMPORARY TABLE maker_saved AS SELECT * FROM auth_user WHERE id = %s", [maker.pk])
+        cursor.execute("DELETE FROM auth_user WHERE id = %s", [maker.pk])
+    result = ledger_verify(book=fund_book)
+    named = {(p["entry"], p["check"], p["found"]) for p in result.problems}
+    assert ("entry id 999999", "postings", "1 under an entry that does not exist or is of another book") in named
+    assert ("记-2015-04-0001", "people named", str(maker.pk)) in {(e, c, f.split(", ")[0]) for e, c, f in named}
+    assert len([p for p in result.problems if p["check"] == "people named"]) == 3  # both fund vouchers and the reversal
+    with connection.cursor() as cursor:  # put back what the test's own end checks (its foreign keys) would refuse
+        cursor.execute("INSERT INTO auth_user SELECT * FROM maker_saved")
+        cursor.execute("DROP TABLE maker_saved")
+        cursor.execute("DELETE FROM ledger_posting WHERE entry_id = 999999")
+    assert ledger_verify(book=fund_book).ok
+
+
 def test_a_balance_row_edited_behind_the_services_is_named(year_of_entries, insurer_book):
     with connection.cursor() as cursor:
         cursor.execute("UPDATE ledger_accountbalance SET credit_fen = credit_fen + 1 WHERE book_id = %s"
