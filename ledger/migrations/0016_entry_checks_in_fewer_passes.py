@@ -10,7 +10,8 @@ inserted posted were read three times, for their balance, their book and their a
 - a posted voucher's lines are read once, for their count, their balance and their book (the line's book
   is the voucher's);
 - a draft inserted after its lines (by hand: the application never does) still has its lines' book
-  checked as it arrives.
+  checked as it arrives;
+- at commit, the entries lines awaited are looked for before any of their lines (migration 0015).
 """
 
 from importlib import import_module
@@ -100,8 +101,24 @@ _INSERTED = """
     END $$
 """
 
-POSTGRES = [_POSTING_CHECK, _LINES, _INSERTED]
+_AWAITING_CHECK_BEFORE = next(sql for sql in _m15._AWAITING if "FUNCTION ledger_lines_awaiting_check" in sql)
+_MISSING_BEFORE = """        SELECT x.id INTO bad FROM unnest(NEW.entry_ids) AS x(id)
+        WHERE NOT EXISTS (SELECT 1 FROM ledger_journalentry e WHERE e.id = x.id)
+          AND EXISTS (SELECT 1 FROM ledger_posting p WHERE p.entry_id = x.id) LIMIT 1;"""
+# The entries looked for first (all found, usually), their lines only for those missing: the planner took
+# the lines first, 22 ms for 5,000 entries where the entries alone take 5.
+_MISSING = """        WITH missing AS MATERIALIZED (
+            SELECT x.id FROM unnest(NEW.entry_ids) AS x(id)
+            WHERE NOT EXISTS (SELECT 1 FROM ledger_journalentry e WHERE e.id = x.id))
+        SELECT m.id INTO bad FROM missing m
+        WHERE EXISTS (SELECT 1 FROM ledger_posting p WHERE p.entry_id = m.id) LIMIT 1;"""
+assert _MISSING_BEFORE in _AWAITING_CHECK_BEFORE
+_AWAITING_CHECK = _AWAITING_CHECK_BEFORE.replace(_MISSING_BEFORE, _MISSING).replace(
+    "CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+
+POSTGRES = [_POSTING_CHECK, _LINES, _INSERTED, _AWAITING_CHECK]
 POSTGRES_DROP = [
+    _AWAITING_CHECK_BEFORE.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1),
     _POSTING_CHECK_BEFORE,
     _LINES_BEFORE_ENTRY,
     _INSERTED_BEFORE.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1),
