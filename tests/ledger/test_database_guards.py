@@ -178,6 +178,9 @@ def test_an_entry_inserted_as_posted_is_checked_as_one_turning_posted(fund_book,
     with pytest.raises(IntegrityError, match="account of that book"):
         _lines_then_entry(fund_book, may, [(expense, fund_book.pk, 500, 0), (foreign, insurer_book.pk, 0, 500)],
                           **people)
+    with pytest.raises(IntegrityError, match="account of that book"):  # the same under a draft
+        _lines_then_entry(fund_book, may, [(expense, fund_book.pk, 500, 0), (foreign, insurer_book.pk, 0, 500)],
+                          status="draft", **people)
     # The same account under the fund's book id, and a parent account: refused as the lines go in.
     with pytest.raises(IntegrityError, match="account of that book"):
         _lines_then_entry(fund_book, may, [(expense, fund_book.pk, 500, 0), (foreign, fund_book.pk, 0, 500)],
