@@ -141,43 +141,18 @@ BEGIN
 END $$
 """
 
-# The row guard of a draft's line being changed (migrations 0002, 0014), its entry now read under a lock.
-_POSTING_GUARD = """
-CREATE OR REPLACE FUNCTION ledger_posting_guard() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    entry_status text;
-    entry_book bigint;
-    account_book bigint;
-BEGIN
-    SELECT status INTO entry_status FROM ledger_journalentry WHERE id = OLD.entry_id;
-    IF entry_status = 'posted' THEN
-        PERFORM ledger_refuse(format('postings of posted entry %s never change or disappear', OLD.entry_id));
-    END IF;
-    IF TG_OP = 'DELETE' THEN
-        RETURN OLD;
-    END IF;
-    SELECT status, book_id INTO entry_status, entry_book FROM ledger_journalentry WHERE id = NEW.entry_id FOR SHARE;
-    IF entry_status IS DISTINCT FROM 'draft' THEN
-        PERFORM ledger_refuse(format('postings of posted entry %s never change', NEW.entry_id));
-    END IF;
-    SELECT book_id INTO account_book FROM accounts_account WHERE id = NEW.account_id FOR KEY SHARE;
-    IF NEW.book_id IS DISTINCT FROM entry_book OR account_book IS DISTINCT FROM entry_book THEN
-        PERFORM ledger_refuse(format('posting to account %s: a posting belongs to its entry''s book and goes to an account of that book', NEW.account_id));
-    END IF;
-    IF EXISTS (SELECT 1 FROM accounts_account WHERE parent_id = NEW.account_id) THEN
-        PERFORM ledger_refuse(format('account %s has sub-accounts; postings go to leaf accounts only', NEW.account_id));
-    END IF;
-    RETURN NEW;
-END $$
-"""
-
 
 def _previous(name: str) -> str:
-    """A function as migration 0014 left it: for the way back."""
+    """A function as migration 0014 left it: the base of this one's, and the way back."""
     from importlib import import_module
 
     sql = getattr(import_module("ledger.migrations.0014_references_checked_per_statement"), name)
     return sql.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+
+
+# The row guard of a draft's line being changed (migrations 0002, 0014), its entry now read under a lock.
+_POSTING_GUARD = _previous("_POSTING_GUARD").replace(
+    "FROM ledger_journalentry WHERE id = NEW.entry_id;", "FROM ledger_journalentry WHERE id = NEW.entry_id FOR SHARE;")
 
 
 _ENTRY_REFERENCES = """
@@ -219,32 +194,16 @@ END $$
 
 
 # Migration 0014's guard of the rows named, now also for an entry's lines and a period's entries.
-_NAMED_GUARD = """
-CREATE OR REPLACE FUNCTION ledger_named_guard() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'UPDATE' AND NEW.id = OLD.id THEN
-        RETURN NEW;
+_NAMED_GUARD = _previous("_NAMED_GUARD").replace("""
     END IF;
-    IF TG_TABLE_NAME = 'accounts_account' AND EXISTS (SELECT 1 FROM ledger_posting WHERE account_id = OLD.id) THEN
-        PERFORM ledger_refuse(format('account %s has postings and stays, under its id', OLD.id));
-    ELSIF TG_TABLE_NAME = 'accounts_book' AND (EXISTS (SELECT 1 FROM ledger_journalentry WHERE book_id = OLD.id)
-                                               OR EXISTS (SELECT 1 FROM ledger_posting WHERE book_id = OLD.id)) THEN
-        PERFORM ledger_refuse(format('book %s has entries and stays, under its id', OLD.id));
-    ELSIF TG_TABLE_NAME = 'auth_user' AND (EXISTS (SELECT 1 FROM ledger_journalentry WHERE made_by_id = OLD.id)
-                                           OR EXISTS (SELECT 1 FROM ledger_journalentry WHERE reviewed_by_id = OLD.id)
-                                           OR EXISTS (SELECT 1 FROM ledger_journalentry WHERE supervisor_id = OLD.id)) THEN
-        PERFORM ledger_refuse(format('user %s is named on vouchers and stays, under the same id', OLD.id));
+    IF TG_OP = 'DELETE' THEN""", """
     ELSIF TG_TABLE_NAME = 'ledger_journalentry' AND EXISTS (SELECT 1 FROM ledger_posting WHERE entry_id = OLD.id) THEN
         PERFORM ledger_refuse(format('entry %s has postings: they go first, and it keeps its id', OLD.id));
     ELSIF TG_TABLE_NAME = 'ledger_period' AND EXISTS (SELECT 1 FROM ledger_journalentry WHERE period_id = OLD.id) THEN
         PERFORM ledger_refuse(format('period %s has entries and stays, under its id', OLD.id));
     END IF;
-    IF TG_OP = 'DELETE' THEN
-        RETURN OLD;
-    END IF;
-    RETURN NEW;
-END $$
-"""
+    IF TG_OP = 'DELETE' THEN""", 1)
+assert "FOR SHARE;" in _POSTING_GUARD and "has postings: they go first" in _NAMED_GUARD
 
 
 _NAMED = (("entry", "ledger_journalentry"), ("period", "ledger_period"))
