@@ -140,6 +140,18 @@ def insurer_signed(insurer_maker, insurer_reviewer):
     return {"made_by": insurer_maker, "reviewed_by": insurer_reviewer}
 
 
+def refused_by_commit(statement: str, params=()) -> str:
+    """The database's refusal of a raw statement: at once (PostgreSQL's guards) or at commit (SQLite's
+    deferred foreign keys, checked here as the commit would: a test's own transaction never commits)."""
+    from django.db import IntegrityError, connection, transaction
+
+    with pytest.raises(IntegrityError) as info, transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params)
+        connection.check_constraints()
+    return str(info.value)
+
+
 def premium_lines(amount: str):
     """Fund side of a premium transfer: Dr 5101 大病保险支出 / Cr 1004 支出户存款."""
     return [Line("5101", debit=amount), Line("1004", credit=amount)]

@@ -31,23 +31,27 @@ _DROP_KEYS = "DO $$ DECLARE c record; BEGIN FOR c IN " + (
 
 
 def _checks(source: str) -> str:
-    """Lock and look for every row the claims in `source` name (one lock per row named, not per claim)."""
-    out = []
+    """Lock and look for every row the claims in `source` name: one pass over them gathers the distinct ids
+    of each column, then one lock and one look per row named, not per claim."""
+    out = [f"\n    SELECT {', '.join(f'array_agg(DISTINCT {c})' for c in _NAMED)}"
+           f" INTO {', '.join(f'ids_{c}' for c in _NAMED)} FROM {source};"]
     for column, table in _NAMED.items():
         out.append(f"""
-    PERFORM 1 FROM {table} r WHERE r.id IN (SELECT {column} FROM {source}) FOR KEY SHARE OF r;
-    SELECT n.{column} AS id INTO bad FROM (SELECT DISTINCT {column} FROM {source}) n
-    WHERE n.{column} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {table} r WHERE r.id = n.{column}) LIMIT 1;
+    PERFORM 1 FROM {table} r WHERE r.id = ANY(ids_{column}) FOR KEY SHARE OF r;
+    SELECT x.id INTO bad FROM unnest(ids_{column}) AS x(id)
+    WHERE x.id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {table} r WHERE r.id = x.id) LIMIT 1;
     IF FOUND THEN
         PERFORM ledger_refuse(format('a claim names {column} %s, which does not exist in {table}', bad.id));
     END IF;""")
     return "".join(out)
 
 
+_DECLARE = "".join(f"\n    ids_{c} bigint[];" for c in _NAMED)
+
 _INSERTED = f"""
 CREATE FUNCTION claims_claim_references() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    bad record;
+    bad record;{_DECLARE}
 BEGIN{_checks("inserted")}
     RETURN NULL;
 END $$
@@ -56,7 +60,7 @@ END $$
 _CHANGED = f"""
 CREATE FUNCTION claims_claim_references_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    bad record;
+    bad record;{_DECLARE}
 BEGIN{_checks("(SELECT NEW.*) AS changed")}
     RETURN NEW;
 END $$

@@ -6,21 +6,14 @@ SQLite keeps its foreign keys, checked here as its commit would.
 """
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import connection
 
 from bench.claims_data import write_claims
 from claims.models import Claim
 from claims.policies import policy_get
 from claims.services import claims_import
 from contracts.models import ContractYear
-
-
-def _refused_by_commit(statement: str, params=()) -> str:
-    with pytest.raises(IntegrityError) as info, transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(statement, params)
-        connection.check_constraints()
-    return str(info.value)
+from tests.conftest import refused_by_commit
 
 
 @pytest.fixture
@@ -39,11 +32,11 @@ def test_a_claim_naming_a_row_that_does_not_exist_is_refused(imported):
     for column in ("batch_id", "book_id", "contract_year_id", "charged_to_id", "hospital_id"):
         # A copy of an imported claim under a new number, naming a row that does not exist.
         values = ", ".join("%s" if c == column else ("'X-' || claim_no" if c == "claim_no" else c) for c in columns)
-        text = _refused_by_commit(f"INSERT INTO claims_claim ({', '.join(columns)}) SELECT {values} FROM claims_claim"
+        text = refused_by_commit(f"INSERT INTO claims_claim ({', '.join(columns)}) SELECT {values} FROM claims_claim"
                                   " WHERE id = %s", [987654, imported.pk])
         if postgres:
             assert f"names {column} 987654" in text, text
-        text = _refused_by_commit(f"UPDATE claims_claim SET {column} = 987654 WHERE id = %s", [imported.pk])
+        text = refused_by_commit(f"UPDATE claims_claim SET {column} = 987654 WHERE id = %s", [imported.pk])
         if postgres:
             assert f"names {column} 987654" in text, text
     claim = Claim.objects.get(pk=imported.pk)
@@ -57,12 +50,12 @@ def test_the_rows_claims_name_are_never_deleted_renumbered_or_truncated(imported
              "contracts_contractyear": imported.contract_year_id, "accounts_book": imported.book_id}
     for table, pk in named.items():
         for statement in (f"DELETE FROM {table} WHERE id = %s", f"UPDATE {table} SET id = id + 100000 WHERE id = %s"):
-            text = _refused_by_commit(statement, [pk])
+            text = refused_by_commit(statement, [pk])
             if postgres:
                 assert "stays, under its id" in text, text
     if postgres:
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         for table in ("claims_claimbatch", "claims_hospital", "contracts_contractyear"):
-            assert "never truncated" in _refused_by_commit(f"TRUNCATE {table} CASCADE")
+            assert "never truncated" in refused_by_commit(f"TRUNCATE {table} CASCADE")
     assert Claim.objects.filter(pk=imported.pk, batch_id=imported.batch_id, hospital_id=imported.hospital_id).exists()

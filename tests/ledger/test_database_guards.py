@@ -13,7 +13,7 @@ from django.db import IntegrityError, connection, transaction
 
 from ledger.models import JournalEntry, Period, Posting
 from ledger.services import entry_draft_save, year_close
-from tests.conftest import premium_lines
+from tests.conftest import premium_lines, refused_by_commit
 
 
 def _sql(statement: str, params=()):
@@ -266,15 +266,6 @@ def test_an_account_with_postings_keeps_its_code_and_takes_no_sub_accounts(fund_
     _sql("UPDATE accounts_account SET name = '大病保险支出（更名）' WHERE id = %s", [acc.pk])  # a name may change
 
 
-def _refused_by_commit(statement: str, params=()) -> str:
-    """Refused now (PostgreSQL's guards) or at commit (SQLite's deferred foreign keys, checked here as the
-    commit would: the test's own transaction never commits)."""
-    with pytest.raises(IntegrityError) as info, transaction.atomic():
-        _sql(statement, params)
-        connection.check_constraints()
-    return str(info.value)
-
-
 def test_rows_named_by_lines_and_vouchers_are_never_deleted_or_renumbered(fund_book, posted_premium):
     """PostgreSQL checks the lines' accounts and the vouchers' book and people per statement, without
     foreign keys (migration 0014): the rows they name refuse deletion themselves. SQLite keeps its keys."""
@@ -285,11 +276,11 @@ def test_rows_named_by_lines_and_vouchers_are_never_deleted_or_renumbered(fund_b
     }
     postgres = connection.vendor == "postgresql"
     for table, pk in named.items():
-        text = _refused_by_commit(f"DELETE FROM {table} WHERE id = %s", [pk])
+        text = refused_by_commit(f"DELETE FROM {table} WHERE id = %s", [pk])
         if postgres:
             assert "stays, under" in text, text
         if postgres or table != "auth_user":  # SQLite: the user's id is not guarded by a trigger, only by keys
-            text = _refused_by_commit(f"UPDATE {table} SET id = id + 100000 WHERE id = %s", [pk])
+            text = refused_by_commit(f"UPDATE {table} SET id = id + 100000 WHERE id = %s", [pk])
             if postgres:
                 assert "stays, under" in text, text
     assert Posting.objects.filter(entry=posted_premium).count() == 2
@@ -309,19 +300,19 @@ def test_a_line_or_voucher_naming_a_row_that_does_not_exist_is_refused(fund_book
     may = Period.objects.get(book=fund_book, year=2015, month=5)
     draft = _raw_draft(fund_book, may)
     missing = 987654
-    text = _refused_by_commit(
+    text = refused_by_commit(
         "INSERT INTO ledger_posting (entry_id, book_id, line, account_id, debit_fen, credit_fen, memo, counterparty)"
         " VALUES (%s, %s, 1, %s, 100, 0, '', '')", [draft.pk, fund_book.pk, missing])
     if connection.vendor == "postgresql":
         assert "does not exist" in text, text
     for column in ("made_by_id", "reviewed_by_id", "supervisor_id"):
-        text = _refused_by_commit(f"UPDATE ledger_journalentry SET {column} = %s WHERE id = %s", [missing, draft.pk])
+        text = refused_by_commit(f"UPDATE ledger_journalentry SET {column} = %s WHERE id = %s", [missing, draft.pk])
         if connection.vendor == "postgresql":
             assert f"names user {missing}" in text, text
     # A draft line moved to an account that does not exist: refused by the row guard (its book is no book).
     _raw_posting(draft, _account_id(fund_book, "5101"), 1, 100, 0)
     line = Posting.objects.get(entry=draft)
-    _refused_by_commit("UPDATE ledger_posting SET account_id = %s WHERE id = %s", [missing, line.pk])
+    refused_by_commit("UPDATE ledger_posting SET account_id = %s WHERE id = %s", [missing, line.pk])
     assert Posting.objects.get(pk=line.pk).account_id == _account_id(fund_book, "5101")
     # A voucher inserted posted whose lines and people are real, under a maker who does not exist: refused.
     expense, bank = _account_id(fund_book, "5101"), _account_id(fund_book, "1004")
@@ -341,10 +332,10 @@ def test_a_draft_with_lines_and_a_period_with_entries_stay(fund_book, maker):
     postgres = connection.vendor == "postgresql"
     for statement in ("DELETE FROM ledger_journalentry WHERE id = %s",
                       "UPDATE ledger_journalentry SET id = id + 100000 WHERE id = %s"):
-        text = _refused_by_commit(statement, [draft.pk])
+        text = refused_by_commit(statement, [draft.pk])
         if postgres:
             assert "has postings" in text, text
-    text = _refused_by_commit("DELETE FROM ledger_period WHERE id = %s", [draft.period_id])
+    text = refused_by_commit("DELETE FROM ledger_period WHERE id = %s", [draft.period_id])
     if postgres:
         assert "has entries" in text, text
     assert Posting.objects.filter(entry=draft).count() == 2
