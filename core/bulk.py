@@ -1,6 +1,11 @@
 """Bulk inserts for the paths that write hundreds of thousands of rows (postings, claims)."""
 
+import contextlib
+import gc
+import queue
 import sqlite3
+import sys
+import threading
 
 from django.db import connection
 
@@ -14,28 +19,200 @@ def rows_insert(table: str, columns: tuple, rows: list[tuple], suffix: str = "")
     """
     if not rows:
         return
-    if connection.vendor == "postgresql" and not suffix:
-        with connection.cursor() as cursor:
-            with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and suffix:
+            # Through Django's cursor: a refusal arrives as Django's error, as the callers of an upsert expect.
+            _values_insert(cursor.execute, "%s", table, columns, rows, suffix)
+        else:
+            rows_write(cursor.cursor, connection.vendor, table, columns, rows, suffix)
+
+
+def rows_write(cursor, vendor: str, table: str, columns: tuple, rows: list[tuple], suffix: str = "") -> None:
+    """rows_insert on the driver's own cursor (a Writer's thread has no Django cursor)."""
+    if not rows:
         return
+    if vendor == "postgresql" and not suffix:
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    # Written with SQLite's own ? and run as sqlite3's own execute: Django's wrapper rewrites %s to ? by
+    # regular expression on every statement, a tenth of the posting time at 20,000 entries. (One
+    # statement run per row by executemany measured slower than these multi-row statements.)
+    if vendor == "sqlite":
+        _values_insert(lambda sql, params: sqlite3.Cursor.execute(cursor, sql, params), "?", table, columns, rows,
+                       suffix)
+    else:
+        _values_insert(cursor.execute, "%s", table, columns, rows, suffix)
+
+
+def _values_insert(execute, placeholder: str, table: str, columns: tuple, rows: list[tuple], suffix: str = "") -> None:
     per_statement = max(1, 16000 // len(columns))
     head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-    if connection.vendor == "sqlite":
-        # Written with SQLite's own ? and run on the driver's cursor: Django's wrapper rewrites %s to ? by
-        # regular expression on every statement, a tenth of the posting time at 20,000 entries. (One
-        # statement run per row by executemany measured slower than these multi-row statements.)
-        group = "(" + ", ".join(["?"] * len(columns)) + ")"
-        with connection.cursor() as cursor:
-            raw = cursor.cursor
-            for i in range(0, len(rows), per_statement):
-                chunk = rows[i:i + per_statement]
-                sqlite3.Cursor.execute(raw, head + ", ".join([group] * len(chunk)) + suffix,
-                                       [v for row in chunk for v in row])
-        return
-    group = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    with connection.cursor() as cursor:
-        for i in range(0, len(rows), per_statement):
-            chunk = rows[i:i + per_statement]
-            cursor.execute(head + ", ".join([group] * len(chunk)) + suffix, [v for row in chunk for v in row])
+    group = "(" + ", ".join([placeholder] * len(columns)) + ")"
+    for i in range(0, len(rows), per_statement):
+        chunk = rows[i:i + per_statement]
+        execute(head + ", ".join([group] * len(chunk)) + suffix, [v for row in chunk for v in row])
+
+
+# COPY's text format: a field's backslash, tab, newline and carriage return are escaped; \N is NULL.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_field(value) -> str:
+    if value is None:
+        return "\\N"
+    if value is True or value is False:
+        return "t" if value else "f"
+    text = value if type(value) is str else str(value)
+    return text.translate(_COPY_ESCAPES) if text and not text.isalnum() else text
+
+
+def rows_prepare(vendor: str, table: str, columns: tuple, rows: list[tuple]) -> list[tuple[str, object]]:
+    """rows_write's statements made ready beforehand, as (statement, data) pairs for prepared_write: on
+    PostgreSQL a COPY and its rows as COPY text, on SQLite each multi-row INSERT and its parameters.
+
+    A Writer's caller prepares here, on its own thread, what the writer's thread then only sends: psycopg
+    formats COPY rows holding the GIL, which on the writer's thread kept the caller waiting."""
+    if not rows:
+        return []
+    if vendor == "postgresql":
+        field = _copy_field
+        text = "".join(["\t".join([field(v) for v in row]) + "\n" for row in rows])
+        return [(f"COPY {table} ({', '.join(columns)}) FROM STDIN", text.encode())]
+    statements = []
+    _values_insert(lambda sql, params: statements.append((sql, params)), "?", table, columns, rows)
+    return statements
+
+
+def prepared_write(cursor, vendor: str, statements: list[tuple[str, object]]) -> None:
+    """Run what rows_prepare made on a driver cursor."""
+    for sql, data in statements:
+        if vendor == "postgresql":
+            with cursor.copy(sql) as copy:
+                copy.write(data)
+        else:
+            sqlite3.Cursor.execute(cursor, sql, data)
+
+
+class _Tuning:
+    """A setting of the whole interpreter changed while any bulk call needs it, restored when the last one
+    ends: calls on other threads (other requests, other workers' threads) overlap, and the first to start
+    must not restore while another still runs, nor the last leave it changed."""
+
+    def __init__(self, change, restore):
+        self._change, self._restore = change, restore
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved = None
+
+    @contextlib.contextmanager
+    def held(self):
+        with self._lock:
+            if self._users == 0:
+                self._saved = self._change()
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    self._restore(self._saved)
+
+
+def _collector_off():
+    was_on = gc.isenabled()
+    gc.disable()
+    return was_on
+
+
+def _switch_faster():
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, _SWITCH_INTERVAL))
+    return before
+
+
+# Python's cyclic garbage collector, off during a bulk call. A bulk call's temporaries (checked rows,
+# tuples for the database) hold no cycles: reference counting frees them when the call returns.
+# Collections during the call only moved them to older generations, and every few calls that set off a
+# full collection of the whole process's heap: 300 ms every fourth batch of 5,000 vouchers in the ledger
+# benchmark, the writer thread (below) waiting for the GIL meanwhile.
+_COLLECTOR = _Tuning(_collector_off, lambda was_on: gc.enable() if was_on else None)
+
+# The writer's thread needs the GIL back each time the database answers (psycopg sends COPY data in
+# 128 KB pieces, each a wait); at the default 5 ms switch interval against a caller computing in Python,
+# that cost a second per 100,000 vouchers.
+_SWITCH_INTERVAL = 0.0005  # seconds
+_SWITCH = _Tuning(_switch_faster, sys.setswitchinterval)
+
+
+def collector_paused():
+    """Context manager: the cyclic garbage collector off for a bulk call (_COLLECTOR says why)."""
+    return _COLLECTOR.held()
+
+
+class Writer:
+    """A transaction's bulk writes, run in the order given on the connection's driver cursor.
+
+    Threaded, the jobs run on a thread of their own while the caller prepares the next rows: the database
+    works while Python checks and seals (PostgreSQL's server is another process; SQLite's C code runs
+    without the GIL), where before the two took turns and each core idled half the time. Until close()
+    returns, the connection is the writer's: the caller must not use it. A job that raises stops the jobs
+    after it; close() raises its exception, in the caller's thread. Not threaded, each job runs at once
+    (small batches: a thread would cost more than it saves), and its exception waits for close() the same.
+    """
+
+    def __init__(self, *, threaded: bool):
+        connection.ensure_connection()
+        self.vendor = connection.vendor
+        self._raw = connection.connection
+        self._cursor = None
+        self._error = None
+        self._closed = False
+        self._jobs = None
+        self._thread = None
+        self._switch = None
+        if threaded:
+            self._switch = _SWITCH.held()  # given back by close()
+            self._switch.__enter__()
+            self._jobs = queue.SimpleQueue()
+            self._thread = threading.Thread(target=self._work, name="bulk-writer", daemon=True)
+            self._thread.start()
+
+    def submit(self, job) -> None:
+        """job(driver cursor, vendor), run after every job submitted before it."""
+        assert not self._closed, "the writer is closed"
+        if self._jobs is not None:
+            self._jobs.put(job)
+        else:
+            self._run(job)
+
+    def _run(self, job) -> None:
+        if self._error is not None:
+            return
+        try:
+            if self._cursor is None:
+                self._cursor = self._raw.cursor()
+            job(self._cursor, self.vendor)
+        except BaseException as exc:  # handed to the caller's thread by close()
+            self._error = exc
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            self._run(job)
+
+    def close(self) -> None:
+        """Wait for every job; raise the first one's exception, if any. Closing again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join()
+            self._switch.__exit__(None, None, None)
+        if self._cursor is not None:
+            self._cursor.close()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
