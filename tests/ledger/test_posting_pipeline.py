@@ -177,3 +177,19 @@ def test_overlapping_bulk_calls_leave_the_interpreter_as_they_found_it():
     assert not gc.isenabled() and sys.getswitchinterval() == min(switch, _SWITCH_INTERVAL)
     second.__exit__(None, None, None), second_switch.__exit__(None, None, None)
     assert gc.isenabled() == collecting and sys.getswitchinterval() == switch
+
+
+def test_text_with_tabs_newlines_backslashes_and_formula_signs_is_stored_as_typed(fund_book, signed):
+    # The writer sends rows as COPY text on PostgreSQL: a field's tab, newline, carriage return and backslash
+    # must arrive as themselves, and a memo reading \N must not turn into NULL.
+    memo = "拨付\t第1笔\\N\n第二行\r=cmd|' /C calc'!A0 \\ 1e30"
+    counterparty = "\\N"
+    specs = [EntrySpec(date=date(2015, 3, 2), memo=f"{memo} {i}", idempotency_key=f"odd-{i}",
+                       lines=[Line("5101", debit="1.00", memo=memo, counterparty=counterparty),
+                              Line("1004", credit="1.00", memo="\\", counterparty="\t")]) for i in range(_PIPELINE + 1)]
+    entries_post_many(book=fund_book, entries=specs, source="import", **signed)
+    stored = JournalEntry.objects.get(book=fund_book, idempotency_key="odd-7")
+    assert stored.memo == f"{memo} 7"
+    lines = list(stored.postings.order_by("line").values_list("memo", "counterparty"))
+    assert lines == [(memo, counterparty), ("\\", "\t")]
+    assert ledger_verify(book=fund_book).ok
