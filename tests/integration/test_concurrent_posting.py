@@ -28,6 +28,10 @@ pytestmark = [
 
 SINGLE = 40
 BATCH = 60
+# A batch in date order larger than a chunk (ledger.services._PIPELINE) goes to the database chunk by chunk
+# from a writer thread: every worker races one into the same third book, all dated 30 June.
+LARGE = 1300
+LARGE_DAY = date(2015, 6, 30)
 
 
 def _lines(fen: int):
@@ -35,7 +39,7 @@ def _lines(fen: int):
     return [Line("5101", debit=amount), Line("1004", credit=amount)]
 
 
-def _worker(worker: int, book_codes: list[str], results):
+def _worker(worker: int, book_codes: list[str], results, large_code: str):
     try:
         connections.close_all()  # never share the parent's socket
         books = [Book.objects.get(code=c) for c in book_codes]
@@ -54,6 +58,8 @@ def _worker(worker: int, book_codes: list[str], results):
         specs = [EntrySpec(date(2015, 1 + j % 12, 10), _lines(70000 + j), f"进程{worker}批量{j}", f"w{worker}-b{j}")
                  for j in range(BATCH)]
         entries_post_many(book=books[-1], entries=specs, source="concurrency-test", **signed)
+        large = [EntrySpec(LARGE_DAY, _lines(90000 + j), f"进程{worker}大批{j}", f"w{worker}-L{j}") for j in range(LARGE)]
+        entries_post_many(book=Book.objects.get(code=large_code), entries=large, source="concurrency-test", **signed)
         results.put((worker, "ok", posted))
     except Exception as exc:  # reported to the parent, which fails the test
         results.put((worker, "error", repr(exc)))
@@ -67,6 +73,12 @@ def test_concurrent_posters_lose_nothing_and_number_without_gaps(fund_book, sign
     second = book_create(code="FUND-3705", name="东营市大病保险资金账",
                          fund=fund_ensure(code="F-3705", name="东营市大病保险资金", region=region))
     fiscal_year_open(book=second, year=2015)
+    region = region_ensure(code="3706", name="烟台市", level="city", parent=fund_book.fund.region)
+    third = book_create(code="FUND-3706", name="烟台市大病保险资金账",
+                        fund=fund_ensure(code="F-3706", name="烟台市大病保险资金", region=region))
+    fiscal_year_open(book=third, year=2015)
+    opened(third, {"1004": (FUND_OPENING, None), "3001": (None, FUND_OPENING)}, by=signed["made_by"],
+           approved_by=signed["reviewed_by"])
     opened(second, {"1004": (FUND_OPENING, None), "3001": (None, FUND_OPENING)}, by=signed["made_by"],
            approved_by=signed["reviewed_by"])
     plans = {1: [other.code], 2: [other.code], 3: [other.code, second.code], 4: [second.code, other.code]}
@@ -74,7 +86,7 @@ def test_concurrent_posters_lose_nothing_and_number_without_gaps(fund_book, sign
     connections.close_all()
     ctx = multiprocessing.get_context("fork")
     results = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(w, codes, results)) for w, codes in plans.items()]
+    procs = [ctx.Process(target=_worker, args=(w, codes, results, third.code)) for w, codes in plans.items()]
     for p in procs:
         p.start()
     outcomes = [results.get(timeout=240) for _ in procs]
@@ -82,7 +94,7 @@ def test_concurrent_posters_lose_nothing_and_number_without_gaps(fund_book, sign
         p.join(timeout=60)
     assert sorted(o[1] for o in outcomes) == ["ok"] * 4, outcomes
 
-    expected = {other.code: 0, second.code: 0}
+    expected = {other.code: 0, second.code: 0, third.code: LARGE * len(plans)}
     for _w, codes in plans.items():
         for i in range(SINGLE):
             expected[codes[i % len(codes)]] += 1
@@ -92,7 +104,7 @@ def test_concurrent_posters_lose_nothing_and_number_without_gaps(fund_book, sign
     for code in first_books:
         expected[code] += SINGLE
 
-    for book in (other, second):
+    for book in (other, second, third):
         entries = JournalEntry.objects.filter(book=book, status="posted")
         assert entries.count() == expected[book.code]
         numbers = sorted(entries.values_list("number", flat=True))
