@@ -618,20 +618,10 @@ def _vouchers_write(cursor, vendor: str, lines_sql: list, count: int, ids: list[
     prepared_write(cursor, vendor, entries_sql)
 
 
-def _post_checked(book: Book, items: list[_Checked], source: str) -> list[JournalEntry]:
-    """Write checked entries as posted: new vouchers, or drafts turned posted (never both in one call, so
-    each path keeps the chain positions in one run). Caller holds the book lock inside a transaction."""
-    if any(c.draft is None for c in items):
-        assert all(c.draft is None for c in items), "new vouchers and drafts are posted by separate calls"
-        writing = _NewVouchers(book, source, period_ids={c.period.id for c in items},
-                               years={c.spec.date.year for c in items}, count=len(items), threaded=False)
-        try:
-            writing.add(items)
-            posted = {id(c): e for c, e in writing.finish()}
-        finally:
-            writing.close()
-        _post_finish(book, [c for c, _e in writing.written])
-        return [posted[id(c)] for c in items]
+def _drafts_post(book: Book, items: list[_Checked], source: str) -> list[JournalEntry]:
+    """Turn checked drafts posted (new vouchers go through _NewVouchers). Caller holds the book lock inside
+    a transaction."""
+    assert all(c.draft is not None for c in items), "new vouchers are written by _NewVouchers"
     refusal = _opening_refusal(book)
     if refusal:
         raise Refused(refusal)
@@ -1003,7 +993,7 @@ def entry_draft_post(*, entry: JournalEntry, reviewed_by) -> JournalEntry:
         raise Refused(problems)
     c.draft, c.made_by_id, c.reviewed_by_id = entry, entry.made_by_id, getattr(reviewed_by, "pk", reviewed_by)
     c.reverses = entry.reverses
-    posted = _post_checked(book, [c], entry.source)[0]
+    posted = _drafts_post(book, [c], entry.source)[0]
     audit_record(action="entry_posted", actor=reviewed_by, obj=posted,
                  detail={"voucher": posted.voucher, "made_by": _username(entry.made_by_id)})
     return posted
