@@ -189,6 +189,23 @@ def _fen_quick(value) -> int | None:
     return fen if fen >= 0 else None
 
 
+def _has_nul(text) -> bool:
+    return type(text) is str and "\x00" in text
+
+
+def _nul_problems(label, problems: list, *, memo, key, lines) -> None:
+    """Each text of an entry holding a NUL character (0x00), named: PostgreSQL cannot store one in text
+    (its driver's refusal named no entry and no field) and SQLite would keep it, so both refuse it here."""
+    texts = [(_("memo"), memo), (_("idempotency_key"), key)]
+    for n, ln in enumerate(lines, start=1):
+        texts += [(lazy_format(_("line %(n)s memo"), n=n), ln.memo),
+                  (lazy_format(_("line %(n)s counterparty"), n=n), ln.counterparty)]
+    for where, text in texts:
+        if _has_nul(text):
+            problems.append(problem(label, where, _("text without NUL characters (0x00)"),
+                                    lazy_format(_("a NUL character at position %(n)s"), n=text.index("\x00") + 1)))
+
+
 class _BookContext:
     """What checking a batch for one book needs, read once: accounts and periods."""
 
@@ -240,9 +257,12 @@ class _BookContext:
         accounts, non_leaf = self.accounts, self.non_leaf
         checked_lines, rows = [], []
         total_dr = total_cr = 0
+        nul = _has_nul(spec.memo) or _has_nul(spec.idempotency_key)
         for n, ln in enumerate(lines, start=1):
             # The happy path builds no message: a line that fails any test is checked again below,
             # where each problem is named.
+            memo, counterparty = ln.memo or "", ln.counterparty or ""
+            nul = nul or _has_nul(memo) or _has_nul(counterparty)
             acc_id = accounts.get(ln.account)
             dr, cr = _fen_quick(ln.debit), _fen_quick(ln.credit)
             if acc_id is None or acc_id in non_leaf or dr is None or cr is None or (dr and cr) or not (dr or cr):
@@ -251,9 +271,10 @@ class _BookContext:
                     continue
             total_dr += dr
             total_cr += cr
-            memo, counterparty = ln.memo or "", ln.counterparty or ""
             checked_lines.append((acc_id, ln.account, dr, cr, memo, counterparty))
             rows.append([ln.account, dr, cr, memo, counterparty])
+        if nul:
+            _nul_problems(label, problems, memo=spec.memo, key=spec.idempotency_key, lines=lines)
         if len(problems) == found_problem and (total_dr != total_cr or total_dr <= 0):
             problems.append(problem(label, _("balance"), _("Σdebit = Σcredit > 0"),
                                     lazy_format(_("Σdebit %(dr)s, Σcredit %(cr)s"), dr=f"{total_dr / 100:.2f}",
@@ -950,6 +971,8 @@ def entry_draft_save(
         if dr is not None and cr is not None and not dr and not cr:
             problems.append(problem(label, lazy_format(_("line %(n)s"), n=n), _("a debit or a credit above zero"), _("neither")))
         rows.append((acc_id, dr, cr, ln))
+    if _has_nul(memo) or _has_nul(idempotency_key) or any(_has_nul(ln.memo) or _has_nul(ln.counterparty) for ln in lines):
+        _nul_problems(label, problems, memo=memo, key=idempotency_key, lines=lines)
     if problems:
         raise Refused(problems)
     if entry is None:

@@ -193,3 +193,33 @@ def test_text_with_tabs_newlines_backslashes_and_formula_signs_is_stored_as_type
     lines = list(stored.postings.order_by("line").values_list("memo", "counterparty"))
     assert lines == [(memo, counterparty), ("\\", "\t")]
     assert ledger_verify(book=fund_book).ok
+
+
+def test_a_nul_character_is_refused_where_it_stands_and_nothing_is_written(fund_book, signed, maker):
+    # PostgreSQL cannot keep a NUL (0x00) in text: its driver refused the whole batch naming neither entry
+    # nor field; SQLite kept it. Both now refuse it, naming the entry, the field and the position.
+    from django.utils import translation
+
+    from ledger.services import entry_draft_save
+
+    specs = _tranches(_PIPELINE + 2)
+    specs[3] = EntrySpec(date=specs[3].date, memo="拨付\x00", idempotency_key=specs[3].idempotency_key,
+                         lines=premium_lines("4.00"))
+    specs[-1] = EntrySpec(date=specs[-1].date, memo=specs[-1].memo, idempotency_key=specs[-1].idempotency_key,
+                          lines=[Line("5101", debit="1002.00", counterparty="人保\x00财险"),
+                                 Line("1004", credit="1002.00", memo="\x00")])
+    with pytest.raises(Refused) as refused:
+        entries_post_many(book=fund_book, entries=specs, source="import", **signed)
+    found = [(p["entry"], p["field"], p["found"]) for p in refused.value.problems]
+    assert found == [("entry 4 key tranche-4", "memo", "a NUL character at position 3"),
+                     ("entry 1002 key tranche-1002", "line 1 counterparty", "a NUL character at position 3"),
+                     ("entry 1002 key tranche-1002", "line 2 memo", "a NUL character at position 1")]
+    with translation.override("zh-hans"):
+        assert "第 2 行分录的摘要" in str(refused.value)
+    _nothing_written(fund_book)
+
+    with pytest.raises(Refused) as refused:
+        entry_draft_save(book=fund_book, date=date(2015, 3, 2), memo="草稿", made_by=maker,
+                         lines=[Line("5101", debit="1.00"), Line("1004", credit="1.00", counterparty="\x00")])
+    assert refused.value.problems[0]["field"] == "line 2 counterparty"
+    assert not JournalEntry.objects.filter(book=fund_book).exists()
