@@ -20,30 +20,19 @@ def rows_insert(table: str, columns: tuple, rows: list[tuple], suffix: str = "")
     if not rows:
         return
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and suffix:
-            # Through Django's cursor: a refusal arrives as Django's error, as the callers of an upsert expect.
-            _values_insert(cursor.execute, "%s", table, columns, rows, suffix)
+        if connection.vendor == "postgresql" and not suffix:
+            with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        elif connection.vendor == "sqlite":
+            # Written with SQLite's own ? and run as sqlite3's own execute: Django's wrapper rewrites %s to ? by
+            # regular expression on every statement, a tenth of the posting time at 20,000 entries. (One
+            # statement run per row by executemany measured slower than these multi-row statements.)
+            raw = cursor.cursor
+            _values_insert(lambda sql, params: sqlite3.Cursor.execute(raw, sql, params), "?", table, columns, rows,
+                           suffix)
         else:
-            rows_write(cursor.cursor, connection.vendor, table, columns, rows, suffix)
-
-
-def rows_write(cursor, vendor: str, table: str, columns: tuple, rows: list[tuple], suffix: str = "") -> None:
-    """rows_insert on the driver's own cursor (a Writer's thread has no Django cursor)."""
-    if not rows:
-        return
-    if vendor == "postgresql" and not suffix:
-        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    # Written with SQLite's own ? and run as sqlite3's own execute: Django's wrapper rewrites %s to ? by
-    # regular expression on every statement, a tenth of the posting time at 20,000 entries. (One
-    # statement run per row by executemany measured slower than these multi-row statements.)
-    if vendor == "sqlite":
-        _values_insert(lambda sql, params: sqlite3.Cursor.execute(cursor, sql, params), "?", table, columns, rows,
-                       suffix)
-    else:
-        _values_insert(cursor.execute, "%s", table, columns, rows, suffix)
+            _values_insert(cursor.execute, "%s", table, columns, rows, suffix)
 
 
 def _values_insert(execute, placeholder: str, table: str, columns: tuple, rows: list[tuple], suffix: str = "") -> None:
@@ -69,7 +58,7 @@ def _copy_field(value) -> str:
 
 
 def rows_prepare(vendor: str, table: str, columns: tuple, rows: list[tuple]) -> list[tuple[str, object]]:
-    """rows_write's statements made ready beforehand, as (statement, data) pairs for prepared_write: on
+    """rows_insert's statements made ready beforehand, as (statement, data) pairs for prepared_write: on
     PostgreSQL a COPY and its rows as COPY text, on SQLite each multi-row INSERT and its parameters.
 
     A Writer's caller prepares here, on its own thread, what the writer's thread then only sends: psycopg
