@@ -7,11 +7,13 @@ PostgreSQL, multi-row INSERT on SQLite, both through core.bulk.rows_insert) into
 tables (no indexes, constraints or triggers), measured in the same run on the same file:
 
 - import: the file read with the csv module, each row converted the cheapest way (dates and codes kept
-  as text, amounts as integer fen by dropping the point) and the ID number pseudonymised with the same
-  keyed HMAC (the pseudonym is part of the row; only the checks are left out);
+  as text, amounts as integer fen by dropping the point), the ID number pseudonymised with the same
+  keyed HMAC (the pseudonym is part of the row; only the checks are left out), each claim given its
+  summary (year charged, month, hospital, channel) from a dict, and the summaries written after;
 - recompute: the expected fen our recomputation stored, as (id, fen) pairs loaded into a temporary
   table and applied by one UPDATE … FROM;
-- post: the journal entry and posting rows our posting wrote, inserted again.
+- post: the journal entry and posting rows our posting wrote, inserted again, and the summaries'
+  vouchers written back by one plain UPDATE.
 """
 
 import csv
@@ -27,7 +29,7 @@ from django.db import connection, transaction
 
 from accounts.services import book_create, fund_ensure, insurer_ensure, region_ensure
 from claims.identity import Pseudonymizer
-from claims.models import Claim
+from claims.models import Claim, ClaimSummary
 from claims.policies import policy_get
 from claims.services import claims_import, claims_post, claims_recompute
 from contracts.services import contract_create, contract_year_create
@@ -43,7 +45,8 @@ YEAR = 2019
 CHUNK = 20000
 CLAIM_COLUMNS = ("id", "batch_id", "book_id", "contract_year_id", "claim_no", "person", "group_code", "admitted_on",
                  "discharged_on", "settled_on", "hospital_id", "oop_fen", "paid_fen", "channel", "charged_to_id",
-                 "materials_received_on", "due_on")
+                 "materials_received_on", "due_on", "summary_id")
+SUMMARY_COLUMNS = ("id", "batch_id", "contract_year_id", "year", "month", "hospital_id", "channel")
 
 
 def add_arguments(parser):
@@ -89,9 +92,10 @@ def _bare(table: str, like: str) -> None:
 
 def _baseline_import(path: Path, *, batch_id: int, book_id: int, years: dict, cutoff: str) -> float:
     _bare("bench_claims_bare", Claim._meta.db_table)
+    _bare("bench_summaries_bare", ClaimSummary._meta.db_table)
     pseudonym = Pseudonymizer()
     cy, following = years[YEAR], years[YEAR + 1]
-    hospitals = {}
+    hospitals, summaries = {}, {}
     t0 = time.perf_counter()
     with transaction.atomic(), open(path, encoding="utf-8", newline="") as f:
         rows = csv.reader(f)
@@ -99,21 +103,27 @@ def _baseline_import(path: Path, *, batch_id: int, book_id: int, years: dict, cu
         pending = []
         for i, (claim_no, idno, group, adm, dis, settled, h_code, _name, oop, paid, channel) in enumerate(rows, 1):
             hospital = hospitals.get(h_code) or hospitals.setdefault(h_code, len(hospitals) + 1)
+            charged = cy if settled <= cutoff else following
+            key = (charged, settled[:7], hospital, channel)
+            summary = summaries.get(key) or summaries.setdefault(key, len(summaries) + 1)
             pending.append((i, batch_id, book_id, cy, claim_no, pseudonym(idno), group, adm, dis, settled, hospital,
-                            int(oop.replace(".", "")), int(paid.replace(".", "")), channel,
-                            cy if settled <= cutoff else following, None, None))
+                            int(oop.replace(".", "")), int(paid.replace(".", "")), channel, charged, None, None,
+                            summary))
             if len(pending) >= CHUNK:
                 rows_insert("bench_claims_bare", CLAIM_COLUMNS, pending)
                 pending = []
         rows_insert("bench_claims_bare", CLAIM_COLUMNS, pending)
+        rows_insert("bench_summaries_bare", SUMMARY_COLUMNS, [
+            (i, batch_id, charged, int(month[:4]), int(month[5:]), hospital, channel)
+            for (charged, month, hospital, channel), i in summaries.items()])
     return time.perf_counter() - t0
 
 
-def _baseline_recompute(batch_id: int, column: str = "expected_fen") -> float:
-    """Our stored values of a column (read untimed, in file order, as a compact array), written back plainly."""
+def _baseline_recompute(batch_id: int) -> float:
+    """Our stored payables (read untimed, in file order, as a compact array), written back plainly."""
     expected = array("q")
     read = connection.chunked_cursor()
-    read.execute(f"SELECT {column} FROM {Claim._meta.db_table} WHERE batch_id = %s ORDER BY id", [batch_id])
+    read.execute(f"SELECT expected_fen FROM {Claim._meta.db_table} WHERE batch_id = %s ORDER BY id", [batch_id])
     while part := read.fetchmany(CHUNK):
         expected.extend(r[0] or 0 for r in part)
     read.close()
@@ -126,15 +136,13 @@ def _baseline_recompute(batch_id: int, column: str = "expected_fen") -> float:
                         [(k + 1, expected[k]) for k in range(i, min(i + CHUNK, len(expected)))])
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                cursor.execute(f"UPDATE bench_claims_bare SET {column} = t.fen FROM bench_expected t "
+                cursor.execute("UPDATE bench_claims_bare SET expected_fen = t.fen FROM bench_expected t "
                                "WHERE bench_claims_bare.id = t.id")
             else:  # the bare table has no index on id: look each row up in the temporary table's key instead
-                cursor.execute(f"UPDATE bench_claims_bare SET {column} = (SELECT t.fen FROM bench_expected t "
+                cursor.execute("UPDATE bench_claims_bare SET expected_fen = (SELECT t.fen FROM bench_expected t "
                                "WHERE t.id = bench_claims_bare.id)")
             cursor.execute("DROP TABLE bench_expected")
     elapsed = time.perf_counter() - t0
-    if column != "expected_fen":
-        return elapsed
     with connection.cursor() as cursor:  # the baseline wrote what we wrote (the bare table has no index to join)
         figures = "COUNT(expected_fen), SUM(expected_fen), SUM(expected_fen * oop_fen)"
         cursor.execute(f"SELECT {figures} FROM bench_claims_bare")
@@ -161,8 +169,29 @@ def _baseline_post(batch_id: int) -> float:
         rows_insert("bench_entries_bare", entry_columns, entries)
         rows_insert("bench_postings_bare", posting_columns, postings)
     elapsed = time.perf_counter() - t0
-    # Posting also writes each claim's voucher (posted_entry_id): the same values, written back plainly.
-    return elapsed + _baseline_recompute(batch_id, column="posted_entry_id")
+    return elapsed + _baseline_summaries_link(batch_id)
+
+
+def _baseline_summaries_link(batch_id: int) -> float:
+    """Posting also points each summary at its voucher: the same (summary, voucher) pairs, written plainly into a
+    bare copy of the summaries (copied untimed, without their vouchers)."""
+    table = ClaimSummary._meta.db_table
+    _bare("bench_summaries_bare", table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO bench_summaries_bare SELECT * FROM {table} WHERE batch_id = %s", [batch_id])
+        cursor.execute("UPDATE bench_summaries_bare SET entry_id = NULL")
+        cursor.execute(f"SELECT id, entry_id FROM {table} WHERE batch_id = %s AND entry_id IS NOT NULL", [batch_id])
+        links = cursor.fetchall()
+    t0 = time.perf_counter()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TEMPORARY TABLE bench_links (id bigint PRIMARY KEY, entry_id bigint)")
+        rows_insert("bench_links", ("id", "entry_id"), links)
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE bench_summaries_bare SET entry_id = (SELECT t.entry_id FROM bench_links t "
+                           "WHERE t.id = bench_summaries_bare.id)")
+            cursor.execute("DROP TABLE bench_links")
+    return time.perf_counter() - t0
 
 
 def run(*, claims: int, claims_no_baseline: bool = False, **options) -> dict:

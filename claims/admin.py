@@ -132,12 +132,17 @@ class ClaimAdmin(BoundedList, ListExport, ReadOnlyAdmin):
     list_display = ("claim_no", "contract_year", "group_shown", "settled_on", "hospital", "oop", "expected", "paid",
                     "channel", "charged_to", "due_on", claim_late_shown, "report_link")
     list_filter = (("contract_year", ScopedChoicesFilter), "channel", GroupFilter, ClaimOverdueFilter)
-    fields = [{"group_code": "group_shown"}.get(f.name, f.name) for f in Claim._meta.fields if f.name != "id"]
+    fields = [{"group_code": "group_shown", "summary": "posted_in"}.get(f.name, f.name) for f in Claim._meta.fields
+              if f.name != "id"]
     readonly_fields = fields
 
     @admin.display(description=_("group"), ordering="group_code")
     def group_shown(self, obj):
         return GROUPS.get(obj.group_code, obj.group_code)
+
+    @admin.display(description=_("posted in"))
+    def posted_in(self, obj):
+        return obj.posted_entry or "—"
 
     search_fields = ("claim_no", "hospital__name")
     search_help_text = _("The beginning of a claim number, or words of a hospital's name.")

@@ -29,7 +29,7 @@ from core.money import from_fen, to_fen
 from ledger.models import JournalEntry, Posting
 from ledger.selectors import trial_balance
 
-from .models import Claim, ClaimBatch
+from .models import Claim, ClaimBatch, ClaimSummary
 from .rules import GROUPS
 from .selectors import counted_claims
 
@@ -175,7 +175,7 @@ def claims_ledger_reconciliation(*, contract_year: ContractYear, claims, date_fr
     for entry_id, dr, cr in postings.exclude(entry__source=CLOSING_SOURCE).values_list("entry", "debit", "credit"):
         per_entry[entry_id] += dr.amount - cr.amount
     entries = {e.pk: e for e in JournalEntry.objects.filter(pk__in=per_entry)}
-    claims_entries = set(Claim.objects.filter(posted_entry__in=per_entry).values_list("posted_entry", flat=True))
+    claims_entries = set(ClaimSummary.objects.filter(entry__in=per_entry).values_list("entry", flat=True))
     reversals = [pk for pk, e in entries.items() if e.reverses_id is not None]
     others = [pk for pk in per_entry if pk not in claims_entries and pk not in reversals]
 
@@ -185,12 +185,12 @@ def claims_ledger_reconciliation(*, contract_year: ContractYear, claims, date_fr
     report_ids = claims.values("pk")
 
     # The report's claims posted outside these months, or not (yet) carried by a voucher.
-    outside = claims.filter(paid__gt=0).exclude(posted_entry__in=claims_entries)
+    outside = claims.filter(paid__gt=0).exclude(summary__entry__in=claims_entries)
     later, earlier, elsewhere = defaultdict(list), defaultdict(list), []
     unposted = Decimal("0.00")
     n_unposted = 0
     for entry_id, book_id, day, settled_on, paid in outside.values_list(
-            "posted_entry", "posted_entry__book", "posted_entry__date", "settled_on", "paid"):
+            "summary__entry", "summary__entry__book", "summary__entry__date", "settled_on", "paid"):
         if entry_id is None:
             unposted += paid.amount
             n_unposted += 1
@@ -224,10 +224,10 @@ def claims_ledger_reconciliation(*, contract_year: ContractYear, claims, date_fr
                                       _vouchers({e for e, _, _ in elsewhere}) if elsewhere else "无"))
 
     # Claims of other contract years or contracts carried by this period's 6511 entries.
-    foreign = Claim.objects.filter(posted_entry__in=claims_entries).exclude(pk__in=report_ids).filter(paid__gt=0)
+    foreign = Claim.objects.filter(summary__entry__in=claims_entries).exclude(pk__in=report_ids).filter(paid__gt=0)
     other_total, details = Decimal("0.00"), []
     for row in (foreign.values("contract_year__contract__code", "contract_year__year", "charged_to__year")
-                .annotate(n=Count("id"), s=Sum("paid"), e=Count("posted_entry", distinct=True))
+                .annotate(n=Count("id"), s=Sum("paid"), e=Count("summary__entry", distinct=True))
                 .order_by("contract_year__contract__code", "contract_year__year")):
         amount = _amount(row["s"])
         other_total += amount
@@ -238,8 +238,8 @@ def claims_ledger_reconciliation(*, contract_year: ContractYear, claims, date_fr
     rec.differences.append(Difference("加：本期入账的其他年度或其他合同的赔款", other_total,
                                       "；".join(details) or "无"))
     # A claims entry whose 6511 line is not the sum of the claims it carries (never expected).
-    carried = dict(Claim.objects.filter(posted_entry__in=claims_entries).values("posted_entry")
-                   .annotate(s=Sum("paid")).values_list("posted_entry", "s"))
+    carried = dict(Claim.objects.filter(summary__entry__in=claims_entries).values("summary__entry")
+                   .annotate(s=Sum("paid")).values_list("summary__entry", "s"))
     mismatch = [(pk, per_entry[pk] - _amount(carried.get(pk))) for pk in claims_entries
                 if per_entry[pk] != _amount(carried.get(pk))]
     if mismatch:

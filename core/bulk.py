@@ -66,8 +66,17 @@ def rows_prepare(vendor: str, table: str, columns: tuple, rows: list[tuple]) -> 
     if not rows:
         return []
     if vendor == "postgresql":
-        field = _copy_field
-        text = "".join(["\t".join([field(v) for v in row]) + "\n" for row in rows])
+        field, tabs = _copy_field, len(columns) - 1
+        lines = []
+        for row in rows:
+            # Most rows need no escaping: each value as its text, NULL as \N (a boolean as True/False, which
+            # PostgreSQL reads). A row whose text holds more tabs than its fields need, a line break, or a
+            # backslash that is not a NULL's is made field by field (a third of the time at a million claims).
+            line = "\t".join(["\\N" if v is None else v if type(v) is str else str(v) for v in row])
+            if line.count("\t") != tabs or "\n" in line or "\r" in line or line.count("\\") != row.count(None):
+                line = "\t".join([field(v) for v in row])
+            lines.append(line)
+        text = "\n".join(lines) + "\n"
         return [(f"COPY {table} ({', '.join(columns)}) FROM STDIN", text.encode())]
     statements = []
     _values_insert(lambda sql, params: statements.append((sql, params)), "?", table, columns, rows)

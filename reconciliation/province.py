@@ -148,7 +148,7 @@ def _book_checks(cy: ContractYear, as_of: date, transfers, received, figures) ->
     insurer_book = Book.objects.get(insurer=contract.insurer)
     fund_paid = sum((_d(t.amount) for t in transfers if t.fund_confirmed), ZERO)
     insurer_name, fund_name = contract.insurer.name, contract.fund.name
-    claims_posted = _d(counted_claims().filter(book=insurer_book, posted_entry__date__lte=as_of)
+    claims_posted = _d(counted_claims().filter(book=insurer_book, summary__entry__date__lte=as_of)
                        .aggregate(s=Sum("paid"))["s"])
     return [
         BookCheck("基金拨付保费 + 分担亏损（借 5101）", fund_paid + figures["loss_fund"],

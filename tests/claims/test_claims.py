@@ -22,7 +22,7 @@ from django.db import connection
 from audit.models import AuditEvent
 from bench.claims_data import HEADER, make_id, write_claims
 from claims.identity import Pseudonymizer, id_problem
-from claims.models import Claim, ClaimBatch
+from claims.models import Claim, ClaimBatch, ClaimSummary
 from claims.policies import policy_get
 from claims.selectors import claims_discrepancies, claims_totals
 from claims.services import claims_import, claims_post, claims_recompute
@@ -100,7 +100,7 @@ def test_a_synthetic_year_flags_exactly_the_altered_payments(jincheng, tmp_path)
     result.batch.refresh_from_db()
     assert (result.batch.status, result.batch.prepared_by, result.batch.reviewed_by) == ("posted", preparer, reviewer)
     # Every paid claim points at its entry; months where a hospital was owed nothing post nothing.
-    assert not Claim.objects.filter(posted_entry__isnull=True, paid__gt=0).exists()
+    assert not Claim.objects.filter(summary__entry__isnull=True, paid__gt=0).exists()
     book = jincheng.contract.insurer.books.get()
     tb = trial_balance(book=book, year=2019)
     paid_2019 = sum((c.paid.amount for c in Claim.objects.filter(settled_on__year=2019)), Decimal(0))
@@ -112,6 +112,69 @@ def test_a_synthetic_year_flags_exactly_the_altered_payments(jincheng, tmp_path)
     late = Claim.objects.filter(settled_on__gt=date(2020, 3, 31))
     assert late.exists() and totals["carried"]["claims"] == late.count()
     assert set(late.values_list("charged_to__year", flat=True)) == {2020}  # charged to the next year
+
+
+def test_each_voucher_carries_one_summary_of_claims_and_each_claim_finds_its_voucher(jincheng, tmp_path):
+    """A batch's claims are summed by the year they are charged to, the month they were settled, the hospital
+    and the channel; each sum is one voucher (two for direct settlement: the expense and its payment), and
+    each claim finds the expense voucher through its summary."""
+    write_claims(tmp_path / "year.csv", n_claims=3000, year=2019, policy=policy_get(code="shanxi-2019"),
+                 hospitals=12, seed=11, late_share=0.02)
+    batch = claims_import(path=tmp_path / "year.csv", contract=jincheng.contract, by=_preparer()).batch
+    claims = list(Claim.objects.filter(batch=batch).select_related("summary", "contract_year", "charged_to"))
+    for c in claims:  # written with the claims, the summary says what the claim says
+        s = c.summary
+        assert (s.batch_id, s.contract_year, s.year, s.month, s.hospital_id, s.channel) == (
+            batch.pk, c.charged_to or c.contract_year, c.settled_on.year, c.settled_on.month, c.hospital_id, c.channel)
+    summaries = ClaimSummary.objects.filter(batch=batch)
+    assert summaries.filter(contract_year__year=2020).exists()  # settled after 2019's cut-off: charged to 2020
+    assert summaries.count() == len({c.summary_id for c in claims}) and not summaries.exclude(entry=None).exists()
+
+    claims_post(batch=batch, reviewed_by=_reviewer())
+    paid = {}
+    for c in Claim.objects.filter(batch=batch):
+        paid[c.summary_id] = paid.get(c.summary_id, 0) + c.paid.amount
+    for s in ClaimSummary.objects.filter(batch=batch).select_related("entry"):
+        if not paid[s.pk]:
+            assert s.entry is None  # nothing owed to that hospital that month: nothing posted
+            continue
+        expense = s.entry.postings.get(account__code="6511")
+        assert expense.debit.amount == paid[s.pk] and s.entry.date.month == s.month
+        assert s.entry.date.year == s.year and s.entry.status == JournalEntry.Status.POSTED
+    vouchers = JournalEntry.objects.filter(source=f"claims batch {batch.pk}", postings__account__code="6511")
+    assert vouchers.count() == ClaimSummary.objects.filter(batch=batch).exclude(entry=None).count()
+    some = Claim.objects.filter(batch=batch, paid__gt=0).first()
+    assert some.posted_entry == ClaimSummary.objects.get(pk=some.summary_id).entry
+
+
+def test_a_file_of_many_chunks_is_written_while_the_next_is_read(jincheng, tmp_path, monkeypatch):
+    """Chunks of 1,000 here (20,000 in use): each is written on the writer's thread while the next one is
+    checked. Every claim arrives with its payable; a claim number of the first chunk repeated in the last
+    refuses the whole file, naming the row, and nothing stays."""
+    import claims.services
+
+    monkeypatch.setattr(claims.services, "CHUNK", 1000)
+    made = write_claims(tmp_path / "year.csv", n_claims=4500, year=2019, policy=policy_get(code="shanxi-2019"),
+                        wrong=7, hospitals=9, seed=3, late_share=0)
+    with open(tmp_path / "year.csv", encoding="utf-8") as f:
+        lines = f.readlines()
+    first_number = lines[1].split(",")[0]
+    batch = claims_import(path=tmp_path / "year.csv", contract=jincheng.contract, by=_preparer()).batch
+    assert Claim.objects.filter(batch=batch).count() == 4500
+    assert not Claim.objects.filter(batch=batch, expected__isnull=True).exists()
+    assert claims_recompute(contract_year=jincheng, batch=batch) == 4500
+    found = claims_discrepancies(contract_year=jincheng, limit=None, batch=batch)
+    assert {c["claim_no"]: c["difference"].amount for c in found["claims"]} == made["wrong"]
+
+    claims_before, summaries_before = Claim.objects.count(), ClaimSummary.objects.count()
+    lines = [lines[0]] + [line.replace("2019-", "2019X", 1) for line in lines[1:]]  # new numbers …
+    lines[-1] = first_number + lines[-1][lines[-1].index(","):]  # … but the last repeats the first file's first
+    (tmp_path / "again.csv").write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(Refused) as info:
+        claims_import(path=tmp_path / "again.csv", contract=jincheng.contract, by=_preparer())
+    assert [(p["row"], p["field"], p["found"]) for p in info.value.problems] == [(4501, "claim_no", first_number)]
+    assert (Claim.objects.count(), ClaimSummary.objects.count()) == (claims_before, summaries_before)
+    assert ClaimBatch.objects.count() == 1
 
 
 def _preparer():
