@@ -8,6 +8,7 @@ without revealing who the person is. Messages show a masked number, never the wh
 import hashlib
 import hmac
 from datetime import date
+from operator import mul
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
@@ -19,7 +20,9 @@ _CHECK = "10X98765432"
 
 
 def check_digit(first17: str) -> str:
-    return _CHECK[sum(int(c) * w for c, w in zip(first17, _WEIGHTS, strict=True)) % 11]
+    if len(first17) != len(_WEIGHTS):
+        raise ValueError(f"17 digits expected, found {len(first17)}")
+    return _CHECK[sum(map(mul, map(int, first17), _WEIGHTS)) % 11]
 
 
 def id_problem(number: str):

@@ -3,6 +3,7 @@
 import contextlib
 import hashlib
 import re
+from array import array
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -429,8 +430,9 @@ class _Summaries:
                 ClaimSummary(batch=self.batch, contract_year_id=cy_id, year=y, month=m, hospital_id=h, channel=c)
                 for cy_id, y, m, h, c in sorted(new)])
             self.ids.update(((s.contract_year_id, s.year, s.month, s.hospital_id, s.channel), s.pk) for s in made)
+        ids, key = self.ids, self.KEY
         for r in rows:
-            r[self.KEY] = self.ids[r[self.KEY]]
+            r[key] = ids[r[key]]
 
 
 _CLAIM_COLUMNS = ("batch_id", "book_id", "contract_year_id", "claim_no", "person", "group_code", "admitted_on",
@@ -531,9 +533,12 @@ class _ExpectedOnImport:
             known.update(dict.fromkeys(persons, 0))
             if cy_id not in self.empty:
                 known.update(_oop_so_far(cy_id, list(persons)))
+        rules, cumulative, missing = self.rules, self.cumulative, object()
         for r in rows:
-            rule = self._rule(r[2], r[5])
-            known = self.cumulative[r[2]]
+            rule = rules.get((r[2], r[5]), missing)
+            if rule is missing:
+                rule = self._rule(r[2], r[5])
+            known = cumulative[r[2]]
             before = known[r[4]]
             after = known[r[4]] = before + r[10]
             if rule is not None:
@@ -576,6 +581,10 @@ def claims_recompute(*, contract_year: ContractYear, overrides: dict | None = No
     if batch is not None:
         scope += f" AND person IN (SELECT person FROM {table} WHERE batch_id = %s AND contract_year_id = %s)"
         params += [batch.pk, contract_year.pk]
+    if connection.vendor == "sqlite":
+        done = _recompute_in_process(table, scope, params, policy)
+        if done is not None:
+            return done
     with connection.cursor() as cursor:
         # The groups, and how many claims the replay covers (what this returns), in one pass.
         cursor.execute(f"SELECT group_code, COUNT(*) FROM {table} WHERE {scope} GROUP BY group_code", params)
@@ -648,6 +657,41 @@ def _recompute_sql(table: str, scope: str, params: list, rules_fen: dict) -> Non
         differs = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
         cursor.execute(f"UPDATE {table} SET expected_fen = x.fen FROM ({values}) x WHERE {table}.id = x.id "
                        f"AND {table}.expected_fen {differs} x.fen", [*rules_fen.keys(), *params])
+
+
+def _recompute_in_process(table: str, scope: str, params: list, policy) -> int | None:
+    """SQLite: _recompute_sql's replay in this process, in the same integers, writing only the claims whose
+    figure changes. SQLite runs in this process anyway: its window sum and the join back to a million rows
+    took 8.7 s where reading them in replay order (the index claim_replay_order gives it) and comparing takes
+    about a third. None, having written nothing, when a group's rule cannot be written in whole fen.
+
+    Every figure is worked out before any is written: SQLite's result is undefined for a read that
+    overlaps writes to its table on the same connection. A group whose rule waits for a figure refuses
+    then too, with nothing written."""
+    rules_fen, ids, fens, done = {}, array("q"), array("q"), 0
+    person, cumulative = None, 0
+    payable = _payable_fen
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, person, group_code, oop_fen, expected_fen FROM {table} WHERE {scope} "
+                       f"ORDER BY person, settled_on, id", params)
+        while batch := cursor.fetchmany(CHUNK):
+            done += len(batch)
+            for claim_id, who, group, oop_fen, stored in batch:
+                rule = rules_fen.get(group)
+                if rule is None:
+                    rule = rules_fen[group] = _rule_in_fen(policy.rule(group))
+                    if rule is None:
+                        return None
+                if who != person:
+                    person, cumulative = who, 0
+                before, cumulative = cumulative, cumulative + oop_fen
+                fen = payable(rule, cumulative) - payable(rule, before)
+                if fen != stored:
+                    ids.append(claim_id)
+                    fens.append(fen)
+    for i in range(0, len(ids), CHUNK):
+        _expected_write(list(zip(fens[i:i + CHUNK], ids[i:i + CHUNK], strict=True)))
+    return done
 
 
 def _recompute_python(table: str, scope: str, params: list, rules: dict) -> int:

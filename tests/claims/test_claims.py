@@ -432,6 +432,35 @@ def test_a_late_claim_recomputes_only_its_persons_year(jincheng, tmp_path):
         "JC-1": Decimal("0"), "JC-3": Decimal("13500"), "JC-2": Decimal("15000")}
 
 
+def test_the_replay_in_sql_and_in_process_give_every_claim_the_same_figure(jincheng, tmp_path):
+    """SQLite replays a year in this process (claims.services._recompute_in_process), PostgreSQL in one SQL
+    statement (_recompute_sql): on the same claims, both paths, on this database, store the same figures."""
+    import claims.services as services
+
+    write_claims(tmp_path / "year.csv", n_claims=3000, year=2019, policy=policy_get(code="shanxi-2019"),
+                 hospitals=5, seed=21, late_share=0.05)
+    batch = claims_import(path=tmp_path / "year.csv", contract=jincheng.contract, by=_preparer()).batch
+    table, scope, params = Claim._meta.db_table, "contract_year_id = %s", [jincheng.pk]
+    policy = policy_get(code=jincheng.benefit_policy)
+    rules = {g: services._rule_in_fen(policy.rule(g)) for g in set(Claim.objects.values_list("group_code", flat=True))}
+    assert len(rules) > 1 and all(rules.values())
+
+    def figures():
+        return dict(Claim.objects.filter(batch=batch).values_list("claim_no", "expected"))
+
+    Claim.objects.update(expected=None)
+    assert services._recompute_in_process(table, scope, params, policy) == 3000
+    in_process = figures()
+    Claim.objects.update(expected=None)
+    services._recompute_sql(table, scope, params, rules)
+    assert figures() == in_process and None not in in_process.values()
+    # Three figures spoilt are put right, the rest left as they are.
+    spoilt = list(Claim.objects.filter(paid__gt=0).values_list("pk", flat=True)[:3])
+    Claim.objects.filter(pk__in=spoilt).update(expected=Decimal("987.65"))
+    services._recompute_in_process(table, scope, params, policy)
+    assert figures() == in_process
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner statistics")
 def test_a_large_import_brings_the_planners_statistics_up_to_its_rows(jincheng, tmp_path, monkeypatch):
     # With the statistics of the table before the file, PostgreSQL planned the recomputation that follows in
