@@ -89,3 +89,29 @@ def test_a_big_years_report_counts_no_further_than_it_shows_and_links_the_exact_
     assert "按定点医疗机构合计" not in first and "totals=1" in first
     totals = reviewer.get(f"/admin/claims/claim/report/{cy.pk}/?batch={batch.pk}&totals=1").content.decode()
     assert "：250 笔" in totals and "按定点医疗机构合计" in totals
+
+
+def test_the_claims_list_finds_a_claim_number_by_its_beginning_through_its_index(staff, jincheng_people, tmp_path):
+    from django.db import connection
+
+    from claims.admin import ClaimAdmin
+    from claims.models import Claim
+
+    cy = ContractYear.objects.get(contract__code="JC-2019")
+    write_claims(tmp_path / "y.csv", n_claims=300, year=2019, policy=policy_get(code="shanxi-2019"), hospitals=4,
+                 seed=2, late_share=0)
+    claims_import(path=tmp_path / "y.csv", contract=cy.contract, by=jincheng_people["insurer"][0])
+    page = staff.get("/admin/claims/claim/", {"q": "2019-0000012"}).content.decode()
+    # 2019-00000120 … 2019-00000129: the ten claims whose number begins so, and no other
+    shown = {no for no in Claim.objects.values_list("claim_no", flat=True) if f">{no}<" in page}
+    assert shown == {f"2019-{n:08d}" for n in range(120, 130)}
+    assert staff.get("/admin/claims/claim/", {"q": "2019-0000012"}).context["cl"].result_count == 10
+    if connection.vendor == "sqlite":
+        admin = ClaimAdmin(Claim, None)
+        queryset, _ = admin.get_search_results(None, Claim.objects.all(), "2019-0000012")
+        sql, params = queryset.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+            plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+        assert "claim_no_prefix" in plan or "claim_number_once_per_book" in plan or "INDEX" in plan, plan
+        assert "SCAN claims_claim" not in plan, plan
