@@ -30,12 +30,13 @@ _DROP_KEYS = "DO $$ DECLARE c record; BEGIN FOR c IN " + (
 ) + " LOOP EXECUTE format('ALTER TABLE claims_claim DROP CONSTRAINT %I', c.conname); END LOOP; END $$"
 
 
-def _checks(source: str) -> str:
+def _checks(source: str, named: dict = _NAMED) -> str:
     """Lock and look for every row the claims in `source` name: one pass over them gathers the distinct ids
-    of each column, then one lock and one look per row named, not per claim."""
-    out = [f"\n    SELECT {', '.join(f'array_agg(DISTINCT {c})' for c in _NAMED)}"
-           f" INTO {', '.join(f'ids_{c}' for c in _NAMED)} FROM {source};"]
-    for column, table in _NAMED.items():
+    of each column, then one lock and one look per row named, not per claim. (`named`: claims 0012 adds the
+    summary.)"""
+    out = [f"\n    SELECT {', '.join(f'array_agg(DISTINCT {c})' for c in named)}"
+           f" INTO {', '.join(f'ids_{c}' for c in named)} FROM {source};"]
+    for column, table in named.items():
         out.append(f"""
     PERFORM 1 FROM {table} r WHERE r.id = ANY(ids_{column}) FOR KEY SHARE OF r;
     SELECT x.id INTO bad FROM unnest(ids_{column}) AS x(id)

@@ -22,22 +22,11 @@ from core.migrations_sql import run_by_vendor
 _m11 = __import__("claims.migrations.0011_references_checked_per_statement", fromlist=["_NAMED"])
 
 _NAMED = {**_m11._NAMED, "summary_id": "claims_claimsummary"}
-_DECLARE = "".join(f"\n    ids_{c} bigint[];" for c in _NAMED)
 
 
 def _checks(source: str) -> str:
-    """As in claims 0011, with the summary among the references."""
-    out = [f"\n    SELECT {', '.join(f'array_agg(DISTINCT {c})' for c in _NAMED)}"
-           f" INTO {', '.join(f'ids_{c}' for c in _NAMED)} FROM {source};"]
-    for column, table in _NAMED.items():
-        out.append(f"""
-    PERFORM 1 FROM {table} r WHERE r.id = ANY(ids_{column}) FOR KEY SHARE OF r;
-    SELECT x.id INTO bad FROM unnest(ids_{column}) AS x(id)
-    WHERE x.id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {table} r WHERE r.id = x.id) LIMIT 1;
-    IF FOUND THEN
-        PERFORM ledger_refuse(format('a claim names {column} %s, which does not exist in {table}', bad.id));
-    END IF;""")
-    return "".join(out)
+    """claims 0011's checks, with the summary among the references."""
+    return _m11._checks(source, _NAMED)
 
 
 def _functions(named: dict, checks) -> list[str]:
