@@ -29,7 +29,7 @@ from access.roles import is_administrator
 from access.scope import in_scope
 from accounts.models import Account, Book
 from audit.services import audit_record
-from core.bulk import Writer, collector_paused, prepared_write, rows_insert, rows_prepare
+from core.bulk import Writer, collector_paused, ids_reserve, prepared_write, rows_insert, rows_prepare
 from core.errors import Refused, lazy_format, problem
 from core.money import AmountError, to_fen
 from core.people import person_of, signer_problems
@@ -704,23 +704,8 @@ def _checkpoint_on_commit(book: Book) -> None:
 
 
 def _entry_ids_reserve(n: int) -> list[int]:
-    """Ids for n new entries, taken before they are written: their lines go in first.
-
-    PostgreSQL: from the id column's sequence (never handed out twice, even if this transaction rolls
-    back). SQLite: after the highest id ever given, as its AUTOINCREMENT would; the transaction holds the
-    database's write lock from its start (transaction_mode IMMEDIATE), so no other writer takes them."""
-    table = JournalEntry._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # The sequence named once: pg_get_serial_sequence per id was 3 % of the server's posting time.
-            cursor.execute("SELECT nextval(s.seq) FROM (SELECT pg_get_serial_sequence(%s, 'id')::regclass AS seq) s,"
-                           " generate_series(1, %s)", [table, n])
-            return [row[0] for row in cursor.fetchall()]
-        cursor.execute(
-            "SELECT max(coalesce((SELECT max(id) FROM ledger_journalentry), 0),"
-            " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'ledger_journalentry'), 0))")
-        start = cursor.fetchone()[0] + 1
-        return list(range(start, start + n))
+    """Ids for n new entries, taken before they are written: their lines go in first (core.bulk.ids_reserve)."""
+    return ids_reserve(JournalEntry._meta.db_table, n)
 
 
 def _lines_under(cursor, vendor: str, ids: list[int]) -> int:
