@@ -103,6 +103,11 @@ class ClaimDue:
     def __init__(self):
         self.cal, self.limits = None, {}
 
+    def ready(self, *, policy: str, channel: str) -> bool:
+        """Whether a due date for this policy and channel needs no more reads from the database."""
+        kind = CHANNEL_KINDS.get(channel)
+        return (policy, kind) in self.limits and (self.limits[(policy, kind)] is None or self.cal is not None)
+
     def __call__(self, *, policy: str, channel: str, received_on: date) -> date | None:
         """The claim's due date under its policy's limit for its channel; None when the policy sets none.
         Refused when the date lies outside the working-day calendar."""

@@ -351,6 +351,7 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
             if cy is not None and group_code is not None and cy.benefit_policy:
                 # .id, not .pk: the property's lookup, a million times, took half a second.
                 if cy.id not in paid_groups:
+                    writer.settle()  # a read: the connection is the writer's while a chunk is in flight
                     paid_groups[cy.id] = policy_groups_get(code=cy.benefit_policy)
                 if group_code not in paid_groups[cy.id]:
                     problems.add(n, F_GROUP, lazy_format(_("a group policy %(code)s pays: %(names)s"),
@@ -358,6 +359,8 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
                                  group)
             due = None
             if received is not None and cy is not None and channel is not None:
+                if not claim_due.ready(policy=cy.benefit_policy, channel=channel):
+                    writer.settle()  # its limits and calendar are read once, not while a chunk is written
                 try:
                     due = claim_due(policy=cy.benefit_policy, channel=channel, received_on=received)
                 except Refused as exc:  # a date outside the working-day calendar: refused, never guessed
@@ -366,6 +369,10 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
             if problems.count:
                 continue  # keep checking the rest, write nothing
             hospital_id = hospitals.get(h_code, 0)
+            if hospital_id == 0 and not dry_run:
+                writer.settle()  # a hospital new to the books is written on this connection, not beside the writer
+                if problems.count:
+                    continue
             if hospital_id == 0:
                 # A dry run writes nothing: a hospital new to the books is only noted here.
                 hospital_id = hospitals[h_code] = None if dry_run else Hospital.objects.get_or_create(

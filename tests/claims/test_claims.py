@@ -177,6 +177,38 @@ def test_a_file_of_many_chunks_is_written_while_the_next_is_read(jincheng, tmp_p
     assert ClaimBatch.objects.count() == 1
 
 
+def test_reads_first_needed_late_in_a_file_wait_for_the_chunk_being_written(jincheng, tmp_path, monkeypatch):
+    """A hospital new to the books, the first received date (its time limit and the working-day calendar)
+    met only after the first chunk has gone to the writer's thread: each read or write waits for that chunk
+    (the connection is the writer's meanwhile), and every claim arrives with its hospital and due date."""
+    import claims.services
+    from claims.deadlines import ClaimDue
+    from claims.models import Hospital
+
+    monkeypatch.setattr(claims.services, "CHUNK", 1000)
+    write_claims(tmp_path / "raw.csv", n_claims=3000, year=2019, policy=policy_get(code="shanxi-2019"),
+                 hospitals=4, seed=5, late_share=0)
+    with open(tmp_path / "raw.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    out = [rows[0] + ["materials_received_on"]]
+    for i, r in enumerate(rows[1:], start=1):
+        if i > 2500:
+            r[6], r[7] = "HLATE01", "晚到医院"
+        out.append(r + ([r[5]] if i > 1500 else [""]))
+    with open(tmp_path / "late.csv", "w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows(out)
+    batch = claims_import(path=tmp_path / "late.csv", contract=jincheng.contract, by=_preparer()).batch
+    assert Claim.objects.filter(batch=batch).count() == 3000
+    assert Claim.objects.filter(batch=batch, hospital=Hospital.objects.get(code="HLATE01")).count() == 500
+    due = ClaimDue()
+    for c in Claim.objects.filter(batch=batch, claim_no__in=[out[i][0] for i in (1, 1501, 2200, 3000)]):
+        expected = None if c.materials_received_on is None else due(
+            policy=jincheng.benefit_policy, channel=c.channel, received_on=c.materials_received_on)
+        assert c.due_on == expected
+    assert Claim.objects.filter(batch=batch, materials_received_on__isnull=False).count() == 1500
+    assert Claim.objects.filter(batch=batch, due_on__isnull=False).exists()  # the policy sets time limits
+
+
 def _preparer():
     return get_user_model().objects.get(username="clic1405-liuyang")
 
