@@ -484,13 +484,21 @@ def test_the_replay_in_sql_and_in_process_give_every_claim_the_same_figure(jinch
     assert services._recompute_in_process(table, scope, params, policy) == 3000
     in_process = figures()
     Claim.objects.update(expected=None)
-    services._recompute_sql(table, scope, params, rules)
+    assert services._recompute_sql(table, scope, params, rules) == 3000
     assert figures() == in_process and None not in in_process.values()
-    # Three figures spoilt are put right, the rest left as they are.
+    # Three figures spoilt are put right, the rest left as they are, by either path.
     spoilt = list(Claim.objects.filter(paid__gt=0).values_list("pk", flat=True)[:3])
+    for replay in (lambda: services._recompute_in_process(table, scope, params, policy),
+                   lambda: services._recompute_sql(table, scope, params, rules)):
+        Claim.objects.filter(pk__in=spoilt).update(expected=Decimal("987.65"))
+        assert replay() == 3000
+        assert figures() == in_process
+    # A claim in a group the rules given do not cover: nothing written, and None (claims_recompute then
+    # asks the policy for the group, which refuses it by name).
     Claim.objects.filter(pk__in=spoilt).update(expected=Decimal("987.65"))
-    services._recompute_in_process(table, scope, params, policy)
-    assert figures() == in_process
+    assert services._recompute_sql(table, scope, params, dict(list(rules.items())[1:])) is None
+    assert {e.amount for e in Claim.objects.filter(pk__in=spoilt).values_list("expected", flat=True)} == {
+        Decimal("987.65")}
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner statistics")
@@ -539,3 +547,43 @@ def test_the_imports_payable_in_whole_fen_is_the_policys_own_figure_for_every_sh
                     code, group, fen)
                 checked += 1
     assert checked > 1000
+
+
+def test_two_persons_whose_pseudonyms_begin_alike_are_kept_apart(jincheng, tmp_path):
+    # The person index holds a pseudonym's first eight characters (claims 0013); two persons sharing them
+    # happen about once in 4e9 pairs, so one is made here: a stay of 30,000 by a "twin" of person A.
+    first = claims_import(path=_write(tmp_path / "a.csv", [_row("JC-1", "2019-03-10", "8000.00", "0.00")]),
+                          contract=jincheng.contract, by=_preparer())
+    claims_recompute(contract_year=jincheng, batch=first.batch)
+    twin = Claim.objects.get(claim_no="JC-1")
+    a = twin.person
+    twin.pk, twin.claim_no, twin.person = None, "JC-T", a[:8] + ("0" if a[8] != "0" else "1") * 56
+    twin.save()
+    Claim.objects.filter(claim_no="JC-T").update(oop=Decimal("30000.00"), expected=Decimal("1.23"))
+    # A's June stay: A has 8,000 so far, so (28,000 − 10,000) × 75 % = 13,500. Counting the twin's 30,000 too
+    # would give 36,000 − 21,000 = 15,000.
+    late = claims_import(path=_write(tmp_path / "b.csv", [_row("JC-3", "2019-06-20", "20000.00", "13500.00")]),
+                         contract=jincheng.contract, by=_preparer())
+    assert Claim.objects.get(claim_no="JC-3").expected.amount == Decimal("13500.00")
+    # The replay narrowed by the index takes the twin's year too, and works it out on its own: 30,000 → 15,000.
+    assert claims_recompute(contract_year=jincheng, batch=late.batch) == 3
+    assert {c.claim_no: c.expected.amount for c in Claim.objects.all()} == {
+        "JC-1": Decimal("0"), "JC-3": Decimal("13500"), "JC-T": Decimal("15000")}
+
+
+def test_the_id_number_check_of_gb_11643():
+    # The standard's own example: 11010519491231002X (Beijing, born 31 December 1949); its check is "X".
+    from claims.identity import check_digit
+
+    assert check_digit("11010519491231002") == "X"
+    assert id_problem("11010519491231002X") is None and id_problem("11010519491231002x") is None
+    assert id_problem("110105194912310021") is not None
+    with pytest.raises(ValueError):
+        check_digit("1101051949123100A")
+    # With the file's birth dates remembered, each finding is the same as without.
+    seen = {}
+    for number in ("11010519491231002X", "110105194913310021", "110105189912310020", "110105194912310021",
+                   "11010519491231002X", "110105194913310021"):
+        assert str(id_problem(number, seen)) == str(id_problem(number))
+    assert set(seen) == {"19491231", "19491331", "18991231"}
+    assert seen["19491231"] is None and seen["18991231"] is None and seen["19491331"] is not None
