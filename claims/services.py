@@ -601,6 +601,10 @@ def claims_recompute(*, contract_year: ContractYear, overrides: dict | None = No
     claim recomputes its person's year, not everyone's; see PERSON_KEY). Returns how many claims
     were recomputed.
     """
+    # One replay of a year at a time: each reads its persons' claims and then writes their figures, so a
+    # second one (another file's, committed meanwhile) waits and then reads what the first wrote. NO KEY
+    # UPDATE, not UPDATE: an import's statement trigger key-share locks the year it writes into (claims 0011).
+    list(ContractYear.objects.select_for_update(no_key=True).filter(pk=contract_year.pk).order_by().values_list("pk"))
     policy = policy_get(code=contract_year.benefit_policy, overrides=overrides)
     table = Claim._meta.db_table
     scope, params = "contract_year_id = %s", [contract_year.pk]

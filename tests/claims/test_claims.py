@@ -587,3 +587,34 @@ def test_the_id_number_check_of_gb_11643():
         assert str(id_problem(number, seen)) == str(id_problem(number))
     assert set(seen) == {"19491231", "19491331", "18991231"}
     assert seen["19491231"] is None and seen["18991231"] is None and seen["19491331"] is not None
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks across connections: PostgreSQL")
+def test_one_replay_of_a_year_at_a_time(jincheng, tmp_path):
+    # A replay reads its persons' claims, then writes their figures: a second replay of the year (another
+    # file's, from another process) waits for the first to commit, while an import into the year (whose
+    # statement trigger key-share locks it) is not held up.
+    import psycopg
+    from django.db import transaction
+
+    batch = claims_import(path=_write(tmp_path / "a.csv", [_row("JC-1", "2019-03-10", "8000.00", "0.00")]),
+                          contract=jincheng.contract, by=_preparer()).batch
+    s = connection.settings_dict
+    other = psycopg.connect(host=s["HOST"], port=s["PORT"] or 5432, user=s["USER"], password=s["PASSWORD"] or None,
+                            dbname=s["NAME"])
+    try:
+        with transaction.atomic():
+            assert claims_recompute(contract_year=jincheng, batch=batch) == 1
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                other.execute("SELECT 1 FROM contracts_contractyear WHERE id = %s FOR NO KEY UPDATE NOWAIT",
+                              [jincheng.pk])
+            other.rollback()
+            assert other.execute("SELECT 1 FROM contracts_contractyear WHERE id = %s FOR KEY SHARE NOWAIT",
+                                 [jincheng.pk]).fetchone() == (1,)
+            other.rollback()
+        assert other.execute("SELECT 1 FROM contracts_contractyear WHERE id = %s FOR NO KEY UPDATE NOWAIT",
+                             [jincheng.pk]).fetchone() == (1,)
+        other.rollback()
+    finally:
+        other.close()
