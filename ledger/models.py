@@ -198,6 +198,22 @@ class Posting(models.Model):
         return f"{side} {self.account.code} {self.debit or self.credit}"
 
 
+class Counterparty(models.Model):
+    """Each counterparty name the lines have named, once. The voucher search finds a name's words among these
+    (a few thousand names in a province, not millions of lines) and then the lines naming it through the
+    lines' (counterparty, entry) index. Kept by the database from the lines themselves (migration 0020), so
+    a line written by any path is found; a name stays while a line names it."""
+
+    name = models.CharField(_("counterparty"), max_length=200, unique=True)
+
+    class Meta:
+        verbose_name = _("counterparty")
+        verbose_name_plural = _("counterparties")
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class AccountBalance(models.Model):
     """Movements of one account in one period, kept by the posting transaction.
 

@@ -398,6 +398,9 @@ def test_every_guard_is_installed_after_all_migrations(db):
             # lines and periods with entries refuse deletion themselves.
             expected |= {"ledger_lines_awaiting_guard", "ledger_lines_awaiting_check", "ledger_entry_guard_named",
                          "ledger_period_guard_named"}
+            # Migration 0020: the counterparty names kept from the lines, never renamed nor lost while named.
+            expected |= {"ledger_posting_counterparty_insert", "ledger_posting_counterparty_update",
+                         "ledger_counterparty_guard", "ledger_counterparty_no_truncate"}
             assert set(raw.POSTGRES_TRIGGERS) <= expected
         else:
             cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'ledger_%'")
@@ -419,6 +422,9 @@ def test_every_guard_is_installed_after_all_migrations(db):
                          for op in ("insert", "update", "delete")}
             expected.add("ledger_entry_guard_month_number")  # migration 0010: numbered in the month, in date order
             expected.add("ledger_entry_guard_posted_insert")  # migration 0013: inserted posted, checked as posted
+            # Migration 0020: the counterparty names kept from the lines, never renamed nor lost while named.
+            expected |= {"ledger_posting_counterparty_insert", "ledger_posting_counterparty_update",
+                         "ledger_counterparty_guard_update", "ledger_counterparty_guard_delete"}
             assert set(raw.SQLITE_TRIGGERS) <= expected
         assert {row[0] for row in cursor.fetchall()} == expected
         if connection.vendor == "postgresql":

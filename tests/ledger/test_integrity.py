@@ -180,8 +180,10 @@ def _drop_every_guard():
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
-    # Newest first: 0013's insert triggers run 0002's function, which cannot go while they use it.
-    for app, name in (("ledger", "0013_entries_posted_on_insert"), ("ledger", "0002_database_guards"),
+    # Newest first: 0013's insert triggers run 0002's function, which cannot go while they use it (and 0020's
+    # TRUNCATE guard 0006's).
+    for app, name in (("ledger", "0020_counterparty_names"), ("ledger", "0013_entries_posted_on_insert"),
+                      ("ledger", "0002_database_guards"),
                       ("ledger", "0005_posted_entry_names_two_people")):
         module = import_module(f"{app}.migrations.{name}")
         with connection.cursor() as cursor:

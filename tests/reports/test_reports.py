@@ -100,8 +100,10 @@ def _drop_posting_guards():
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        # Newest first: 0013's insert triggers run 0002's function, which cannot go while they use it.
-        for name in ("0013_entries_posted_on_insert", "0002_database_guards", "0006_raw_sql_guards"):
+        # Newest first: 0013's insert triggers run 0002's function, which cannot go while they use it (and
+        # 0020's TRUNCATE guard 0006's).
+        for name in ("0020_counterparty_names", "0013_entries_posted_on_insert", "0002_database_guards",
+                     "0006_raw_sql_guards"):
             module = import_module(f"ledger.migrations.{name}")
             for sql in (module.POSTGRES_DROP if connection.vendor == "postgresql" else module.SQLITE_DROP):
                 if "CREATE" not in sql:  # restoring an earlier guard, not dropping one

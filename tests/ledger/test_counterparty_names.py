@@ -1,0 +1,110 @@
+"""Counterparty names held once (migration 0020): what the voucher search finds a name's words in.
+
+The Shandong fund pays its premium tranches to two insurers; every line naming one adds the name once,
+whichever path wrote the line, and a name stays while a line names it.
+"""
+
+import re
+from datetime import date
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.test import Client
+
+import ledger.admin
+from ledger.models import Counterparty, JournalEntry
+from ledger.services import Line, entry_draft_save, entry_post
+
+LIST = "/admin/ledger/journalentry/"
+PICC = "人保财险山东分公司"
+CHINA_LIFE = "中国人寿山东分公司"
+
+
+def _sql(statement: str, params=()):
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+def _refused(statement: str, params=()) -> str:
+    with pytest.raises(IntegrityError) as info:
+        _sql(statement, params)
+    return str(info.value)
+
+
+def _names() -> list[str]:
+    return sorted(Counterparty.objects.values_list("name", flat=True))
+
+
+def _tranche(book, i: int, insurer: str, signed) -> JournalEntry:
+    return entry_post(book=book, date=date(2015, 4, 20 + i), memo=f"拨付大病保险费第{i}期",
+                      lines=[Line("5101", debit=f"{1000 + i}.00"),
+                             Line("1004", credit=f"{1000 + i}.00", counterparty=insurer)],
+                      idempotency_key=f"premium-2015-{i}", **signed)
+
+
+@pytest.fixture
+def tranches(fund_book, signed):
+    """Four tranches: the 1st and 3rd to 人保财险, the 2nd and 4th to 人寿; a line without a counterparty adds none."""
+    return [_tranche(fund_book, i, PICC if i % 2 else CHINA_LIFE, signed) for i in range(1, 5)]
+
+
+def test_each_name_a_line_names_is_held_once(tranches):
+    assert _names() == sorted([CHINA_LIFE, PICC])
+    assert not Counterparty.objects.filter(name="").exists()
+
+
+def test_a_line_written_by_raw_sql_or_changed_on_a_draft_adds_its_name(fund_book, maker):
+    draft = entry_draft_save(book=fund_book, date=date(2015, 5, 6), memo="拨付大病保险费",
+                             lines=[Line("5101", debit="10.00"), Line("1004", credit="10.00", counterparty=PICC)],
+                             made_by=maker)
+    assert _names() == [PICC]
+    account = fund_book.accounts.get(code="5101").pk
+    _sql("INSERT INTO ledger_posting (entry_id, book_id, line, account_id, debit_fen, credit_fen, memo, counterparty)"
+         " VALUES (%s, %s, 3, %s, 500, 0, '', %s)", [draft.pk, fund_book.pk, account, "济南市中心医院"])
+    _sql("UPDATE ledger_posting SET counterparty = %s WHERE entry_id = %s AND line = 2", [CHINA_LIFE, draft.pk])
+    assert _names() == sorted([PICC, CHINA_LIFE, "济南市中心医院"])
+
+
+def test_a_name_is_never_renamed_nor_removed_while_a_line_names_it(tranches):
+    name = Counterparty.objects.get(name=PICC)
+    assert "never renamed" in _refused("UPDATE ledger_counterparty SET name = 'x' WHERE id = %s", [name.pk])
+    assert "while a line names it" in _refused("DELETE FROM ledger_counterparty WHERE id = %s", [name.pk])
+    if connection.vendor == "postgresql":
+        assert "never truncated" in _refused("TRUNCATE ledger_counterparty")
+    assert _names() == sorted([CHINA_LIFE, PICC])
+    # A name no line names (a typo's, say) may go: nothing is hidden by its going.
+    Counterparty.objects.create(name="人寿山东分公")
+    _sql("DELETE FROM ledger_counterparty WHERE name = %s", ["人寿山东分公"])
+    assert _names() == sorted([CHINA_LIFE, PICC])
+
+
+def _found(client, term: str) -> list[str]:
+    page = client.get(LIST, {"q": term}).content.decode()
+    return list(dict.fromkeys(re.findall(r"记-2015-0\d-\d{4}", page)))
+
+
+@pytest.fixture
+def lisi(reviewer):
+    client = Client()
+    client.force_login(reviewer)
+    return client
+
+
+def test_the_search_finds_a_counterpartys_lines_by_any_part_of_its_name(tranches, lisi):
+    newest_first = [e.voucher for e in reversed(tranches)]
+    assert _found(lisi, "人寿") == [newest_first[0], newest_first[2]]
+    assert _found(lisi, "山东分公司") == newest_first  # both names: every tranche
+    assert _found(lisi, "平安") == []
+    # A word of the memo or a counterparty's: either finds the voucher.
+    assert _found(lisi, "第3期") == [tranches[2].voucher]
+
+
+def test_a_term_in_too_many_names_searches_memos_and_keys_and_says_so(tranches, lisi, monkeypatch):
+    # At most one name a term here: 山东分公司 is in two, so the lines are not searched for it, and the page
+    # says why rather than showing no voucher as if none named it.
+    monkeypatch.setattr(ledger.admin, "COUNTERPARTIES_AT_MOST", 1)
+    page = lisi.get(LIST, {"q": "山东分公司"}).content.decode()
+    assert re.findall(r"记-2015-0\d-\d{4}", page) == []
+    assert "超过 1 个" in page and "山东分公司" in page
+    assert _found(lisi, "人寿") == [tranches[3].voucher, tranches[1].voucher]
+    assert _found(lisi, "大病保险费第2期") == [tranches[1].voucher]
