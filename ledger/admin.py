@@ -126,7 +126,7 @@ COUNTERPARTIES_AT_MOST = 10_000
 def _counterparties(term: str) -> list[str] | None:
     """The counterparty names containing a term, looked up among the names (migration 0020: one row a name,
     not a substring search over every line), or None when more than COUNTERPARTIES_AT_MOST contain it."""
-    names = Counterparty.objects.filter(name__icontains=term).values_list("name", flat=True)
+    names = Counterparty.objects.filter(name__icontains=term).values_list("name", flat=True).distinct()
     listed = list(names[:COUNTERPARTIES_AT_MOST + 1])
     return listed if len(listed) <= COUNTERPARTIES_AT_MOST else None
 

@@ -202,9 +202,12 @@ class Counterparty(models.Model):
     """Each counterparty name the lines have named, once. The voucher search finds a name's words among these
     (a few thousand names in a province, not millions of lines) and then the lines naming it through the
     lines' (counterparty, entry) index. Kept by the database from the lines themselves (migration 0020), so
-    a line written by any path is found; a name stays while a line names it."""
+    a line written by any path is found; a name stays while a line names it. Not unique: two transactions
+    adding the same new name both add it, neither waiting for the other (a unique index would hold the
+    second until the first commits, and two adding two names in turn could deadlock); the search reads
+    the names as a set."""
 
-    name = models.CharField(_("counterparty"), max_length=200, unique=True)
+    name = models.CharField(_("counterparty"), max_length=200, db_index=True)
 
     class Meta:
         verbose_name = _("counterparty")

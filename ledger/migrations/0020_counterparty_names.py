@@ -8,8 +8,10 @@ lines naming the names found through a plain index on (counterparty, entry) that
 with a counterparty.
 
 The names are kept by the database from the lines, whatever wrote them (the posting service, the admin's
-draft lines, raw SQL): after each statement adding lines on PostgreSQL (from its transition table, sorted,
-so two transactions adding the same new names take them in the same order), after each line on SQLite.
+draft lines, raw SQL): after each statement adding lines on PostgreSQL (from its transition table), after
+each line on SQLite; a name is added when no row holds it yet. Two transactions adding the same new name
+at once both add it (the search reads names as a set): a unique index would make the second wait for the
+first to commit, and two adding two new names in opposite turns deadlock.
 A name cannot be renamed, nor removed while a line names it: a missing name would hide its lines from the
 search. The trigram index moves from the lines to the names (PostgreSQL).
 """
@@ -20,8 +22,9 @@ from core.migrations_sql import run_by_vendor
 
 _LINES_INDEX = ("CREATE INDEX IF NOT EXISTS posting_counterparty ON ledger_posting (counterparty, entry_id) "
                 "WHERE counterparty <> ''")
-_FILL = ("INSERT INTO ledger_counterparty (name) SELECT DISTINCT counterparty FROM {lines} "
-         "WHERE counterparty <> '' ORDER BY 1 ON CONFLICT (name) DO NOTHING")
+_FILL = ("INSERT INTO ledger_counterparty (name) SELECT DISTINCT l.counterparty FROM {lines} l "
+         "WHERE l.counterparty <> '' "
+         "AND NOT EXISTS (SELECT 1 FROM ledger_counterparty c WHERE c.name = l.counterparty)")
 # One statement, so that a benchmark's bulk load (triggers off) can fill the names as the migration does.
 FILL = _FILL.format(lines="ledger_posting")
 
@@ -118,7 +121,7 @@ class Migration(migrations.Migration):
             name="Counterparty",
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("name", models.CharField(max_length=200, unique=True, verbose_name="counterparty")),
+                ("name", models.CharField(db_index=True, max_length=200, verbose_name="counterparty")),
             ],
             options={"verbose_name": "counterparty", "verbose_name_plural": "counterparties"},
         ),

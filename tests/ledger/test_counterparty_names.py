@@ -49,6 +49,7 @@ def tranches(fund_book, signed):
 
 
 def test_each_name_a_line_names_is_held_once(tranches):
+    # Posted one after another: each name added by the first line naming it, and not again.
     assert _names() == sorted([CHINA_LIFE, PICC])
     assert not Counterparty.objects.filter(name="").exists()
 
@@ -97,6 +98,16 @@ def test_the_search_finds_a_counterpartys_lines_by_any_part_of_its_name(tranches
     assert _found(lisi, "平安") == []
     # A word of the memo or a counterparty's: either finds the voucher.
     assert _found(lisi, "第3期") == [tranches[2].voucher]
+
+
+def test_a_name_two_transactions_added_at_once_finds_each_voucher_once(tranches, lisi):
+    # Not unique, so that neither transaction waits for the other: both rows stay, and the search reads the
+    # names as a set.
+    Counterparty.objects.create(name=CHINA_LIFE)
+    assert Counterparty.objects.filter(name=CHINA_LIFE).count() == 2
+    assert _found(lisi, "人寿") == [tranches[3].voucher, tranches[1].voucher]
+    page = lisi.get(LIST, {"q": "人寿"}).content.decode()
+    assert page.count(tranches[3].voucher) == page.count(tranches[1].voucher) >= 1
 
 
 def test_a_term_in_too_many_names_searches_memos_and_keys_and_says_so(tranches, lisi, monkeypatch):
