@@ -98,6 +98,7 @@ def _verify_book(book: Book, result: VerifyResult, upto: int | None = None) -> N
     head, expected_seq = "", 0
     checkpoint_state = None  # (link, balances digest) at the checkpoint's length, once reached
     attachments = _attachments(book, result)
+    named = set()  # the counterparties the book's lines name, each to be among the names the search reads
     for (eid, seq, year, number, d, period_id, memo, source, key, reverses_id,
          made_by, reviewed_by, stored_content, prev_hash, stored_hash, supervisor, month_number) in entries:
         result.entries += 1
@@ -107,6 +108,8 @@ def _verify_book(book: Book, result: VerifyResult, upto: int | None = None) -> N
         while pending is not None and pending[0] == eid:
             _, acc_id, dr, cr, pmemo, cp = pending
             lines.append((acc_id, chain.LineContent(codes.get(acc_id, f"?{acc_id}"), dr, cr, pmemo, cp)))
+            if cp:
+                named.add(cp)
             pending = next(postings, None)
         result.postings += len(lines)
         if seq != expected_seq:
@@ -160,6 +163,7 @@ def _verify_book(book: Book, result: VerifyResult, upto: int | None = None) -> N
     _verify_opening(book, result)
     _verify_sides(book, result)
     _verify_references(book, result)
+    _verify_counterparties(book, result, named)
     # Period status changes the database recorded but could not refuse, against the audit trail.
     for p in period_history_problems(book):
         result.add(book, p["entry"], p["field"], p["expected"], p["found"])
@@ -199,6 +203,21 @@ def _verify_book(book: Book, result: VerifyResult, upto: int | None = None) -> N
             p = periods.get(per)
             result.add(book, f"balance {codes.get(acc, acc)} {p}", "period balance = Σ postings",
                        f"{want[0] / 100:.2f} / {want[1] / 100:.2f}", f"{have[0] / 100:.2f} / {have[1] / 100:.2f}")
+
+
+def _verify_counterparties(book: Book, result: VerifyResult, named: set) -> None:
+    """Every counterparty the book's lines name is among the names (migration 0020), which the voucher search
+    reads: a name missing (a restore that left the names out, triggers off) hides its lines from the search."""
+    from .models import Counterparty
+
+    wanted = sorted(named)
+    kept = set()
+    for i in range(0, len(wanted), 5000):  # within any database's limit on a statement's parameters
+        kept.update(Counterparty.objects.filter(name__in=wanted[i:i + 5000]).values_list("name", flat=True))
+    missing = [name for name in wanted if name not in kept]
+    if missing:
+        result.add(book, "(counterparties)", "counterparty names the voucher search reads",
+                   "every counterparty a line names", f"{len(missing)} missing: {', '.join(missing[:5])}")
 
 
 def _verify_references(book: Book, result: VerifyResult) -> None:

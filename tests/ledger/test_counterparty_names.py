@@ -12,6 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from django.test import Client
 
 import ledger.admin
+from ledger.integrity import ledger_verify
 from ledger.models import Counterparty, JournalEntry
 from ledger.services import Line, entry_draft_save, entry_post
 
@@ -77,6 +78,21 @@ def test_a_name_is_never_renamed_nor_removed_while_a_line_names_it(tranches):
     Counterparty.objects.create(name="人寿山东分公")
     _sql("DELETE FROM ledger_counterparty WHERE name = %s", ["人寿山东分公"])
     assert _names() == sorted([CHINA_LIFE, PICC])
+
+
+def test_a_name_lost_behind_the_guards_is_named_by_verification(tranches, fund_book):
+    # A restore that left the names out, or a superuser's delete with the triggers off: the lines stay sealed
+    # and balanced, but the search would no longer find them by 人保财险, so verification names it.
+    assert ledger_verify(book=fund_book).ok
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("SET LOCAL session_replication_role = replica")
+        else:
+            cursor.execute("DROP TRIGGER ledger_counterparty_guard_delete")
+        cursor.execute("DELETE FROM ledger_counterparty WHERE name = %s", [PICC])
+    result = ledger_verify(book=fund_book)
+    assert [(p["entry"], p["found"]) for p in result.problems] == [("(counterparties)", f"1 missing: {PICC}")]
 
 
 def _found(client, term: str) -> list[str]:
