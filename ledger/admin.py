@@ -481,8 +481,9 @@ class JournalEntryAdmin(BoundedList, ListExport, admin.ModelAdmin):
                 matches = Q(memo__icontains=term) | Q(idempotency_key=term)
                 names = _counterparties(term)
                 if names:
-                    # `counterparty <> ''` is the lines' index's own condition: SQLite reads a partial index
-                    # only for a query that states it.
+                    # `counterparty <> ''` is the condition of the lines' (counterparty, entry) index, stated so
+                    # that the index is usable whatever the number of names (PostgreSQL proves it from a list
+                    # of names only up to 100 of them).
                     matches |= Exists(Posting.objects.filter(entry=OuterRef("pk"), counterparty__in=names)
                                       .exclude(counterparty=""))
                 elif names is None and request is not None:

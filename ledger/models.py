@@ -199,7 +199,8 @@ class Posting(models.Model):
 
 
 class Counterparty(models.Model):
-    """Each counterparty name the lines have named, once. The voucher search finds a name's words among these
+    """Each counterparty name the lines have named, once (twice only if two transactions added it at the
+    same moment; see below). The voucher search finds a name's words among these
     (a few thousand names in a province, not millions of lines) and then the lines naming it through the
     lines' (counterparty, entry) index. Kept by the database from the lines themselves (migration 0020), so
     a line written by any path is found; a name stays while a line names it. Not unique: two transactions
