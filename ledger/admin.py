@@ -486,7 +486,7 @@ class JournalEntryAdmin(BoundedList, ListExport, admin.ModelAdmin):
                     # of names only up to 100 of them).
                     matches |= Exists(Posting.objects.filter(entry=OuterRef("pk"), counterparty__in=names)
                                       .exclude(counterparty=""))
-                elif names is None and request is not None:
+                elif names is None:
                     messages.warning(request, _(
                         "More than %(n)s counterparties contain “%(term)s”: vouchers were searched by memo and "
                         "document key only. Type more of the name.") % {"n": f"{COUNTERPARTIES_AT_MOST:,}",

@@ -126,6 +126,28 @@ def test_a_name_two_transactions_added_at_once_finds_each_voucher_once(tranches,
     assert page.count(tranches[3].voucher) == page.count(tranches[1].voucher) >= 1
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="two connections at once: PostgreSQL")
+def test_a_second_transaction_adding_the_same_new_name_does_not_wait(fund_book, signed):
+    # This test's transaction posts a tranche to a new insurer and has not committed; another process adds
+    # the same name meanwhile (as its lines' trigger would). It must go on at once, not wait for this one.
+    import psycopg
+
+    _tranche(fund_book, 1, "太平洋财险山东分公司", signed)
+    s = connection.settings_dict
+    other = psycopg.connect(host=s["HOST"], port=s["PORT"] or 5432, user=s["USER"], password=s["PASSWORD"] or None,
+                            dbname=s["NAME"])
+    try:
+        other.execute("SET lock_timeout = '2s'")
+        other.execute("INSERT INTO ledger_counterparty (name) SELECT %(n)s::varchar WHERE NOT EXISTS "
+                      "(SELECT 1 FROM ledger_counterparty WHERE name = %(n)s::varchar)", {"n": "太平洋财险山东分公司"})
+        assert other.execute("SELECT count(*) FROM ledger_counterparty WHERE name = %s",
+                             ["太平洋财险山东分公司"]).fetchone() == (1,)  # its own row; ours is not committed
+        other.rollback()
+    finally:
+        other.close()
+    assert _names() == ["太平洋财险山东分公司"]
+
+
 def test_a_term_in_too_many_names_searches_memos_and_keys_and_says_so(tranches, lisi, monkeypatch):
     # At most one name a term here: 山东分公司 is in two, so the lines are not searched for it, and the page
     # says why rather than showing no voucher as if none named it.
