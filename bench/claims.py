@@ -194,6 +194,20 @@ def _baseline_summaries_link(batch_id: int) -> float:
     return time.perf_counter() - t0
 
 
+def _replay_changes_nothing(contract, batch) -> None:
+    """Untimed: every year replayed in full (no narrowing, nothing taken as final) must give the figures the
+    import and the timed recomputation left, to the fen."""
+    figures = (f"SELECT COUNT(expected_fen), SUM(expected_fen), SUM(expected_fen * oop_fen), SUM(expected_fen * id) "
+               f"FROM {Claim._meta.db_table} WHERE batch_id = %s")
+    with connection.cursor() as cursor:
+        cursor.execute(figures, [batch.pk])
+        before = cursor.fetchone()
+        for cy in contract.years.all():
+            claims_recompute(contract_year=cy)
+        cursor.execute(figures, [batch.pk])
+        assert cursor.fetchone() == before, "a full replay changed figures the recomputation left"
+
+
 def run(*, claims: int, claims_no_baseline: bool = False, **options) -> dict:
     n = claims
     signed = signers()
@@ -208,9 +222,10 @@ def run(*, claims: int, claims_no_baseline: bool = False, **options) -> dict:
         result = claims_import(path=path, contract=contract, by=signed["made_by"])
         import_s = time.perf_counter() - t0
         t = time.perf_counter()
-        recomputed = sum(claims_recompute(contract_year=cy, batch=result.batch)
+        recomputed = sum(claims_recompute(contract_year=cy, batch=result.batch, imported=result)
                          for cy in contract.years.filter(claims__batch=result.batch).distinct())
         recompute_s = time.perf_counter() - t
+        _replay_changes_nothing(contract, result.batch)
         t = time.perf_counter()
         entries = claims_post(batch=result.batch, reviewed_by=signed["reviewed_by"])
         post_s = time.perf_counter() - t

@@ -500,7 +500,7 @@ def _import_claims(staged, path, by, progress) -> dict:
     recomputed = 0
     if result.created:  # the same file again brings nothing new to recompute
         for cy in contract.years.filter(claims__batch=batch).distinct():
-            recomputed += claims_recompute(contract_year=cy, batch=batch)
+            recomputed += claims_recompute(contract_year=cy, batch=batch, imported=result)
     return {"batch": batch.pk, "rows": result.rows, "created": result.created, "status": batch.status,
             "recomputed": recomputed, "oop_total": f"{result.oop_total:.2f}", "paid_total": f"{result.paid_total:.2f}"}
 

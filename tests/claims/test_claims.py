@@ -571,6 +571,102 @@ def test_two_persons_whose_pseudonyms_begin_alike_are_kept_apart(jincheng, tmp_p
         "JC-1": Decimal("0"), "JC-3": Decimal("13500"), "JC-T": Decimal("15000")}
 
 
+ID_B = "14052519900202002" + "X"
+ID_B = ID_B[:17] + __import__("claims.identity", fromlist=["check_digit"]).check_digit(ID_B[:17])
+
+
+def _replayed(queries) -> bool:
+    """Whether a replay read a year: PostgreSQL's window over each person, SQLite's reading in person order."""
+    return any("PARTITION BY person" in q["sql"] or "ORDER BY substr(person" in q["sql"] for q in queries)
+
+
+def _import(jincheng, path, rows):
+    return claims_import(path=_write(path, rows), contract=jincheng.contract, by=_preparer())
+
+
+def _figures():
+    return {c.claim_no: c.expected.amount for c in Claim.objects.all()}
+
+
+def test_a_file_in_settlement_order_is_not_replayed_again(jincheng, tmp_path):
+    # A: 8,000 in March, then 20,000 in June ((28,000 − 10,000) × 75 % = 13,500); B: 30,000 in May
+    # ((30,000 − 10,000) × 75 % = 15,000). Each person's stays come in settlement order, so the import's
+    # figures are the replay's and the recomputation that follows it has nothing to do.
+    from django.test.utils import CaptureQueriesContext
+
+    result = _import(jincheng, tmp_path / "a.csv", [
+        _row("JC-1", "2019-03-10", "8000.00", "0.00"), _row("JC-2", "2019-05-02", "30000.00", "15000.00", idno=ID_B),
+        _row("JC-3", "2019-06-20", "20000.00", "13500.00")])
+    with CaptureQueriesContext(connection) as queries:
+        assert claims_recompute(contract_year=jincheng, batch=result.batch, imported=result) == 3
+    assert not _replayed(queries.captured_queries)
+    assert _figures() == {"JC-1": Decimal("0"), "JC-2": Decimal("15000"), "JC-3": Decimal("13500")}
+    with CaptureQueriesContext(connection) as queries:  # a full replay finds the same figures
+        assert claims_recompute(contract_year=jincheng) == 3
+    assert _replayed(queries.captured_queries)
+    assert _figures() == {"JC-1": Decimal("0"), "JC-2": Decimal("15000"), "JC-3": Decimal("13500")}
+
+
+def test_a_person_out_of_settlement_order_is_replayed(jincheng, tmp_path):
+    # A's June stay comes first in the file: the import counts it first (20,000 → 7,500, then March's
+    # 8,000 on top → 6,000); the replay puts March first: 0, then 13,500.
+    from django.test.utils import CaptureQueriesContext
+
+    result = _import(jincheng, tmp_path / "a.csv", [_row("JC-3", "2019-06-20", "20000.00", "13500.00"),
+                                                    _row("JC-1", "2019-03-10", "8000.00", "0.00")])
+    assert _figures() == {"JC-3": Decimal("7500"), "JC-1": Decimal("6000")}
+    assert result.final is None
+    with CaptureQueriesContext(connection) as queries:
+        assert claims_recompute(contract_year=jincheng, batch=result.batch, imported=result) == 2
+    assert _replayed(queries.captured_queries)
+    assert _figures() == {"JC-3": Decimal("13500"), "JC-1": Decimal("0")}
+
+
+def test_a_later_file_is_final_only_after_each_persons_latest_stay(jincheng, tmp_path):
+    # March's file, then June's: A's June stay comes after her March one, so June's import works out
+    # 13,500 on the 8,000 so far and nothing is replayed. A third file with a February stay of A's comes
+    # before her March one: that year is replayed (February 8,000 → 0, March 8,000 → 4,500 ((16,000 −
+    # 10,000) × 75 %), June 20,000 → 15,000 ((36,000 − 10,000) × 75 % − 4,500)).
+    from django.test.utils import CaptureQueriesContext
+
+    march = _import(jincheng, tmp_path / "m.csv", [_row("JC-1", "2019-03-10", "8000.00", "0.00")])
+    claims_recompute(contract_year=jincheng, batch=march.batch, imported=march)
+    june = _import(jincheng, tmp_path / "j.csv", [_row("JC-3", "2019-06-20", "20000.00", "13500.00")])
+    with CaptureQueriesContext(connection) as queries:
+        assert claims_recompute(contract_year=jincheng, batch=june.batch, imported=june) == 1
+    assert not _replayed(queries.captured_queries)
+    assert _figures() == {"JC-1": Decimal("0"), "JC-3": Decimal("13500")}
+    february = _import(jincheng, tmp_path / "f.csv", [_row("JC-0", "2019-02-10", "8000.00", "0.00")])
+    assert february.final is None
+    claims_recompute(contract_year=jincheng, batch=february.batch, imported=february)
+    assert _figures() == {"JC-0": Decimal("0"), "JC-1": Decimal("4500"), "JC-3": Decimal("15000")}
+
+
+def test_a_batch_written_between_an_import_and_its_recomputation_makes_the_year_replay(jincheng, tmp_path):
+    # As two imports of the same contract on two connections: June's file is imported, then (before June's
+    # recomputation) a March file of A's is; June's figure, worked out without March, must be replayed.
+    june = _import(jincheng, tmp_path / "j.csv", [_row("JC-3", "2019-06-20", "20000.00", "13500.00")])
+    assert june.final is not None and _figures() == {"JC-3": Decimal("7500")}
+    _import(jincheng, tmp_path / "m.csv", [_row("JC-1", "2019-03-10", "8000.00", "0.00")])
+    assert claims_recompute(contract_year=jincheng, batch=june.batch, imported=june) == 2
+    assert _figures()["JC-3"] == Decimal("13500")
+
+
+def test_a_policy_edited_between_an_import_and_its_recomputation_makes_the_year_replay(jincheng, tmp_path):
+    # The general group's ratio edited from 75 % to 80 % after the import: A's 20,000 pays 8,000, not 7,500.
+    from claims.models import BenefitPolicy
+    from claims.policies import POLICY_DIR
+
+    result = _import(jincheng, tmp_path / "j.csv", [_row("JC-3", "2019-06-20", "20000.00", "13500.00")])
+    assert _figures() == {"JC-3": Decimal("7500")}
+    definition = json.loads((POLICY_DIR / "shanxi-2019.json").read_text(encoding="utf-8"))
+    definition["groups"]["general"]["bands"] = [["10000", "0.80"]]
+    BenefitPolicy.objects.update_or_create(code="shanxi-2019", defaults={
+        "year": 2019, "name": definition["name"], "source": definition["source"], "definition": definition})
+    assert claims_recompute(contract_year=jincheng, batch=result.batch, imported=result) == 1
+    assert _figures() == {"JC-3": Decimal("8000")}
+
+
 def test_the_person_index_holds_the_key_the_lookups_name(db):
     # Every lookup of given persons narrows by PERSON_KEY; the index must hold that very expression, or the
     # database reads the whole year. PostgreSQL hashes it (claims 0014: only ever asked for given persons,

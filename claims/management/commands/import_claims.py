@@ -50,7 +50,7 @@ class Command(AsUser, JsonCommand):
             if result.created == 0:
                 out.append(f"该文件已导入过（同一文件摘要），未新增赔案；批次 {batch.pk} 状态：{batch.get_status_display()}。")
             for cy in c.years.filter(claims__batch=batch).distinct():
-                n = claims_recompute(contract_year=cy, batch=batch)
+                n = claims_recompute(contract_year=cy, batch=batch, imported=result)
                 d = claims_discrepancies(contract_year=cy, limit=20, batch=batch)
                 payload["discrepancies"][cy.year] = {"recomputed": n, "count": d["count"], "overpaid": d["overpaid"],
                                                      "underpaid": d["underpaid"]}
