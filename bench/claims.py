@@ -223,7 +223,7 @@ def run(*, claims: int, claims_no_baseline: bool = False, **options) -> dict:
         import_s = time.perf_counter() - t0
         t = time.perf_counter()
         recomputed = sum(claims_recompute(contract_year=cy, batch=result.batch, imported=result)
-                         for cy in contract.years.filter(claims__batch=result.batch).distinct())
+                         for cy in contract.years.filter(pk__in=result.years))
         recompute_s = time.perf_counter() - t
         _replay_changes_nothing(contract, result.batch)
         t = time.perf_counter()

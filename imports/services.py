@@ -492,14 +492,14 @@ def _import_bank(staged, path, by, progress) -> dict:
 
 def _import_claims(staged, path, by, progress) -> dict:
     from claims.services import claims_import, claims_recompute
-    from contracts.models import Contract
+    from contracts.models import Contract, ContractYear
 
     contract = Contract.objects.get(pk=staged.params["contract"])
     result = claims_import(path=path, contract=contract, by=by, progress=progress)
     batch = result.batch
     recomputed = 0
     if result.created:  # the same file again brings nothing new to recompute
-        for cy in contract.years.filter(claims__batch=batch).distinct():
+        for cy in ContractYear.objects.filter(pk__in=result.years).order_by("year"):
             recomputed += claims_recompute(contract_year=cy, batch=batch, imported=result)
     return {"batch": batch.pk, "rows": result.rows, "created": result.created, "status": batch.status,
             "recomputed": recomputed, "oop_total": f"{result.oop_total:.2f}", "paid_total": f"{result.paid_total:.2f}"}

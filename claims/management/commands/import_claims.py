@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from access.commands import AsUser
 from claims.selectors import claims_discrepancies
 from claims.services import claims_import, claims_recompute
-from contracts.models import Contract
+from contracts.models import Contract, ContractYear
 from core.commands import JsonCommand
 from core.money import fmt
 
@@ -49,7 +49,7 @@ class Command(AsUser, JsonCommand):
             payload.update(batch=batch.pk, status=batch.status)
             if result.created == 0:
                 out.append(f"该文件已导入过（同一文件摘要），未新增赔案；批次 {batch.pk} 状态：{batch.get_status_display()}。")
-            for cy in c.years.filter(claims__batch=batch).distinct():
+            for cy in ContractYear.objects.filter(pk__in=result.years).order_by("year"):
                 n = claims_recompute(contract_year=cy, batch=batch, imported=result)
                 d = claims_discrepancies(contract_year=cy, limit=20, batch=batch)
                 payload["discrepancies"][cy.year] = {"recomputed": n, "count": d["count"], "overpaid": d["overpaid"],
