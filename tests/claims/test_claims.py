@@ -209,6 +209,43 @@ def test_reads_first_needed_late_in_a_file_wait_for_the_chunk_being_written(jinc
     assert Claim.objects.filter(batch=batch, due_on__isnull=False).exists()  # the policy sets time limits
 
 
+def test_no_query_runs_on_the_connection_while_a_chunk_is_being_written(jincheng, tmp_path, monkeypatch):
+    """The connection is the writer's thread's while a chunk is written. A chunk's figures and summaries are
+    worked out beside it only where that needs no query: here a group first met in the third chunk (its
+    rule read from the policy) and a month first met in the last (its summaries written) wait for the chunk
+    in flight, and every query of the import runs with none in flight."""
+    import claims.services
+
+    monkeypatch.setattr(claims.services, "CHUNK", 1000)
+    write_claims(tmp_path / "raw.csv", n_claims=3000, year=2019, policy=policy_get(code="shanxi-2019"),
+                 hospitals=4, seed=5, late_share=0)
+    with open(tmp_path / "raw.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    for i, r in enumerate(rows[1:], start=1):
+        r[2] = "dibao" if i > 2500 else "general"
+        if i > 2900:
+            r[3] = r[4] = r[5] = "2019-12-30"
+    (tmp_path / "late.csv").write_text("".join(",".join(r) + "\n" for r in rows), encoding="utf-8")
+    writers = []
+    real_init = claims.services._ClaimsWriter.__init__
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        writers.append(self)
+
+    def unwritten(execute, sql, params, many, context):
+        busy = [w for w in writers if w.writer is not None and w.writer._thread is not None]
+        assert not busy, f"a query while a chunk is being written: {sql[:80]}"
+        return execute(sql, params, many, context)
+
+    monkeypatch.setattr(claims.services._ClaimsWriter, "__init__", init)
+    with connection.execute_wrapper(unwritten):
+        result = claims_import(path=tmp_path / "late.csv", contract=jincheng.contract, by=_preparer())
+    assert Claim.objects.filter(batch=result.batch, group_code="dibao").count() == 500
+    assert ClaimSummary.objects.filter(batch=result.batch, month=12).exists()
+    assert not Claim.objects.filter(batch=result.batch, expected__isnull=True).exists()
+
+
 def _preparer():
     return get_user_model().objects.get(username="clic1405-liuyang")
 
