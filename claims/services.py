@@ -492,6 +492,9 @@ class _Summaries:
 _CLAIM_COLUMNS = ("batch_id", "book_id", "contract_year_id", "claim_no", "person", "group_code", "admitted_on",
                   "discharged_on", "settled_on", "hospital_id", "oop_fen", "paid_fen", "channel", "charged_to_id",
                   "materials_received_on", "due_on", "summary_id", "expected_fen")
+# PostgreSQL's types of those columns, for COPY's binary format (a test compares them with the table's).
+_CLAIM_TYPES = ("int8", "int8", "int8", "varchar", "varchar", "varchar", "date", "date", "date", "int8", "int8",
+                "int8", "varchar", "int8", "date", "date", "int8", "int8")
 
 
 class _ClaimsWriter:
@@ -516,7 +519,7 @@ class _ClaimsWriter:
         if self.writer.vendor == "postgresql":
             # Formatted by psycopg's C code on the writer's thread: cheaper than Python text made here.
             rows = list(pending)
-            self.writer.submit(lambda cursor, vendor: rows_copy(cursor, table, _CLAIM_COLUMNS, rows))
+            self.writer.submit(lambda cursor, vendor: rows_copy(cursor, table, _CLAIM_COLUMNS, rows, _CLAIM_TYPES))
         else:
             statements = rows_prepare("sqlite", table, _CLAIM_COLUMNS, pending)
             self.writer.submit(lambda cursor, vendor: prepared_write(cursor, vendor, statements))

@@ -704,6 +704,20 @@ def test_a_policy_edited_between_an_import_and_its_recomputation_makes_the_year_
     assert _figures() == {"JC-3": Decimal("8000")}
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's binary COPY")
+def test_the_claims_binary_copy_names_each_columns_own_type(db):
+    # Binary COPY data is not converted: an int4 sent for an int8 column, or a text date, is refused (or
+    # worse, misread), so the types the import sends must be the table's, column by column.
+    from claims.services import _CLAIM_COLUMNS, _CLAIM_TYPES
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT attname, format_type(atttypid, NULL) FROM pg_attribute "
+                       "WHERE attrelid = 'claims_claim'::regclass AND attnum > 0 AND NOT attisdropped")
+        table = dict(cursor.fetchall())
+    names = {"bigint": "int8", "character varying": "varchar", "date": "date"}
+    assert [names[table[c]] for c in _CLAIM_COLUMNS] == list(_CLAIM_TYPES)
+
+
 def test_the_person_index_holds_the_key_the_lookups_name(db):
     # Every lookup of given persons narrows by PERSON_KEY; the index must hold that very expression, or the
     # database reads the whole year. PostgreSQL hashes it (claims 0014: only ever asked for given persons,
