@@ -101,6 +101,14 @@ def _date(text: str) -> date:
 # A plain figure with two decimals, as claims files write them: read straight to fen (anything else, or a
 # figure above the limit, goes through amount() for the full check and its message).
 _PLAIN_FEN = re.compile(r"[0-9]{1,13}\.[0-9]{2}")
+# A control character (NUL, a bell, an escape …) in a text cell: PostgreSQL refuses a NUL in any text (the
+# import then stopped with the driver's error, naming no row), and none belongs in a number or a name.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _controls_shown(text: str) -> str:
+    """The text as a problem shows it: each control character written as \\xNN, the rest as it is."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 class _Cells:
@@ -154,6 +162,7 @@ F_OOP, F_PAID, F_CHANNEL, F_CLAIM_NO, F_RECEIVED = (
     _("oop"), _("paid"), _("channel"), _("claim_no"), _("materials_received_on"))
 F_HOSPITAL_CODE, F_HOSPITAL_NAME = _("hospital_code"), _("hospital_name")
 TAKEN = _("a claim number not already in the books")
+NO_CONTROL = _("text without control characters")
 
 
 def _read(problems: "_Problems", row: int, field_name: str, parse, text: str):
@@ -367,6 +376,8 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
                 problems.add(n, F_CLAIM_NO, lazy_format(_("at most %(n)s characters"), n=CLAIM_NO_MAX), claim_no)
             elif claim_no in seen:
                 problems.add(n, F_CLAIM_NO, _("each claim number once in the file"), claim_no)
+            elif _CONTROL.search(claim_no):
+                problems.add(n, F_CLAIM_NO, NO_CONTROL, _controls_shown(claim_no))
             seen.add(claim_no)
             if not h_code or not h_code.replace("-", "").isalnum():
                 problems.add(n, F_HOSPITAL_CODE, _("letters and digits (定点医疗机构编码)"), h_code or _("(empty)"))
@@ -376,6 +387,8 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
             if len(h_name) > HOSPITAL_NAME_MAX:
                 problems.add(n, F_HOSPITAL_NAME, lazy_format(_("at most %(n)s characters"), n=HOSPITAL_NAME_MAX),
                              h_name)
+            elif _CONTROL.search(h_name):
+                problems.add(n, F_HOSPITAL_NAME, NO_CONTROL, _controls_shown(h_name))
             cy = years.get(discharged.year) if discharged else None
             if discharged and cy is None:
                 problems.add(n, F_DISCHARGED, lazy_format(_("a date in a year of contract %(code)s (%(years)s)"),

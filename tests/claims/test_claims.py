@@ -373,6 +373,18 @@ def test_bad_rows_are_refused_with_row_and_reason(jincheng, tmp_path, change, fi
     assert problems[0]["expected"].startswith(expected)
 
 
+def test_a_control_character_in_a_number_or_a_name_is_refused_by_row(jincheng, tmp_path):
+    # A NUL in a claim number stopped a PostgreSQL import with the driver's "invalid byte sequence" and no
+    # row named (SQLite stored it); an escape character in a hospital's name is no name either.
+    bad_name = _row("JC-3", "2019-03-12", "1.00", "0.00")
+    bad_name[7] = "晋城市\x1b[31m人民医院"
+    problems = _refused(jincheng, _write(tmp_path / "c.csv", [
+        _row("JC-1", "2019-03-10", "1.00", "0.00"), _row("JC-\x002", "2019-03-11", "1.00", "0.00"), bad_name]))
+    assert [(p["row"], p["field"], p["found"]) for p in problems] == [
+        (3, "claim_no", "JC-\\x002"), (4, "hospital_name", "晋城市\\x1b[31m人民医院")]
+    assert problems[0]["expected"] == "text without control characters"
+
+
 def test_a_duplicated_claim_number_is_refused_in_the_file_and_against_the_books(jincheng, tmp_path):
     rows = [_row("JC-1", "2019-03-10", "1.00", "0.00"), _row("JC-1", "2019-04-10", "1.00", "0.00")]
     assert [(p["row"], p["field"]) for p in _refused(jincheng, _write(tmp_path / "a.csv", rows))] == [
