@@ -1,0 +1,26 @@
+"""Reading a table file: each cell trimmed of the whitespace str.strip() takes away, ideographic spaces too
+(and one inside a cell read as a plain space)."""
+
+import re
+import sys
+
+from core.tables import _spaceless, iter_table
+
+
+def test_a_row_is_taken_as_it_is_only_if_no_character_of_it_is_whitespace():
+    # Every code point re's \s calls whitespace makes a row "not spaceless", wherever it stands in the row.
+    space = re.compile(r"\s")
+    for code in range(sys.maxunicode + 1):
+        c = chr(code)
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        for text in (c, "2019-01" + c + "定点医院", c + "8803.73", "H0167" + c):
+            assert _spaceless(text) == (space.search(text) is None), (hex(code), text)
+    assert _spaceless("")
+
+
+def test_cells_are_trimmed_of_ascii_ideographic_and_no_break_spaces(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,c\n 1 ,\u30002\u3000,\xa03\n4,5,6\nx\u3000y,,\n", encoding="utf-8")
+    assert list(iter_table(path)) == [(1, ["a", "b", "c"]), (2, ["1", "2", "3"]), (3, ["4", "5", "6"]),
+                                      (4, ["x y"])]  # inside a cell, an ideographic space is a space
