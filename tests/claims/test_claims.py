@@ -453,6 +453,12 @@ def test_the_pseudonym_depends_on_the_key():
     assert Pseudonymizer("a")(ID_A.lower()) == Pseudonymizer("a")(ID_A.upper())
     # HMAC-SHA256 of the upper-cased number under the key, as hex: what the README promises.
     assert Pseudonymizer("a")(ID_A) == hmac.new(b"a", ID_A.upper().encode(), hashlib.sha256).hexdigest()
+    # Worked from the keyed states, not through hmac: keys of a block's length and over it (hashed first),
+    # and keys beyond ASCII, give hmac's digest too.
+    for key in ("k" * 63, "k" * 64, "k" * 65, "k" * 200, "医保密钥-2019", "x" * 30 + "钥" * 20):
+        for number in (ID_A, ID_A.lower(), "11010519491231002x"):
+            assert Pseudonymizer(key)(number) == hmac.new(key.encode(), number.upper().encode(),
+                                                          hashlib.sha256).hexdigest(), (key, number)
     assert Pseudonymizer()(ID_A) == Pseudonymizer(settings.PSEUDONYM_KEY)(ID_A) != Pseudonymizer("a")(ID_A)
 
 
