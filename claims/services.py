@@ -2,12 +2,14 @@
 
 import contextlib
 import hashlib
+import operator
 import re
 from array import array
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from operator import itemgetter, methodcaller
 from pathlib import Path
 
 from django.conf import settings
@@ -21,7 +23,17 @@ from access.roles import is_administrator
 from accounts.models import Book
 from audit.services import audit_record
 from contracts.models import Contract, ContractYear
-from core.bulk import Writer, collector_paused, ids_reserve, prepared_write, rows_copy, rows_insert, rows_prepare
+from core.bulk import (
+    Writer,
+    collector_paused,
+    ids_reserve,
+    last_id,
+    page_cache_held,
+    prepared_write,
+    rows_copy,
+    rows_insert,
+    rows_prepare,
+)
 from core.errors import Refused, lazy_format, problem
 from core.people import person_of, signer_problems
 from core.tables import iter_table
@@ -48,6 +60,8 @@ CHANNELS = {"direct": "direct", "直接结算": "direct", "即时结算": "direc
             "手工报销": "manual", "advance": "advance", "垫付还款": "advance"}
 GROUP_NAMES = {**{g: g for g in GROUPS}, **{v: k for k, v in GROUPS.items()}}
 CHUNK = 20000
+FAST_ROWS = 2000  # rows read before they are checked a column at a time (claims_import's _chunk_fast)
+COLUMNS_AT_ONCE = True  # False: every row checked one by one (the tests compare the two)
 # Longer values would be refused by PostgreSQL mid-insert (SQLite would store them): refuse them by row.
 CLAIM_NO_MAX = Claim._meta.get_field("claim_no").max_length
 HOSPITAL_CODE_MAX = Hospital._meta.get_field("code").max_length
@@ -101,6 +115,7 @@ def _date(text: str) -> date:
 # A plain figure with two decimals, as claims files write them: read straight to fen (anything else, or a
 # figure above the limit, goes through amount() for the full check and its message).
 _PLAIN_FEN = re.compile(r"[0-9]{1,13}\.[0-9]{2}")
+_UNDOT = methodcaller("replace", ".", "")
 # A control character (NUL, a bell, an escape …) in a text cell: PostgreSQL refuses a NUL in any text (the
 # import then stopped with the driver's error, naming no row), and none belongs in a number or a name.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -139,6 +154,38 @@ class _Cells:
             if fen <= self.limit_fen:
                 return fen
         return _read(self.problems, n, field_name, _fen, text)
+
+    def dates_of(self, *columns) -> dict | None:
+        """Each distinct date text of these columns → (date, as the database takes it); None if one is not a
+        date (nothing noted: the rows are then checked one by one, and that names it)."""
+        found = {}
+        for text in set().union(*columns):
+            hit = self.dates.get(text)
+            if hit is None:
+                try:
+                    value = _date(text)
+                except BadValue:
+                    return None
+                if len(self.dates) >= self.LIMIT:
+                    self.dates.clear()
+                hit = self.dates[text] = (value, connection.ops.adapt_datefield_value(value))
+            found[text] = hit
+        return found
+
+    def persons_of(self, idnos) -> dict | None:
+        """Each distinct ID number → its pseudonym; None if one is not valid (nothing noted, as dates_of)."""
+        found = {}
+        for idno in set(idnos):
+            hit = self.ids.get(idno)
+            if hit is None:
+                if id_problem(idno, self.born):
+                    return None
+                if len(self.ids) >= self.LIMIT:
+                    self.ids.clear()
+                    self.born.clear()
+                hit = self.ids[idno] = self.pseudonym(idno)
+            found[idno] = hit
+        return found
 
     def person(self, n: int, idno: str):
         """The pseudonym of a valid ID number, or None with the problem noted (the number masked)."""
@@ -190,10 +237,12 @@ def _rows_matching(sql: str, params: list, values: list) -> list[tuple]:
         return rows
 
 
-def _taken(book_id: int, numbers: list[str]) -> set[str]:
-    """Which of these claim numbers the book already holds."""
+def _taken(book_id: int, numbers: list[str], *, after_id: int | None = None) -> set[str]:
+    """Which of these claim numbers the book already holds (in rows of id at most `after_id`, if given)."""
+    older = "" if after_id is None else f" AND id <= {int(after_id)}"
     return {r[0] for r in _rows_matching(
-        f"SELECT claim_no FROM {Claim._meta.db_table} WHERE book_id = %s AND claim_no {{match}}", [book_id], numbers)}
+        f"SELECT claim_no FROM {Claim._meta.db_table} WHERE book_id = %s{older} AND claim_no {{match}}", [book_id],
+        numbers)}
 
 
 class _Problems:
@@ -294,8 +343,10 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
         raise Refused(problems.items)
 
     pending_rows = []
-    expected = _ExpectedOnImport(years, contract=contract, batch=batch)
+    person_index = _PersonIndexDeferred(path)
+    expected = _ExpectedOnImport(years, contract=contract, batch=batch, person_index=person_index)
     summaries = _Summaries(batch)
+    summary_ids = summaries.ids  # a row whose summary is known carries its id from the start
 
     writer = _ClaimsWriter(book.pk, problems)
 
@@ -319,7 +370,10 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
             if not summarised:
                 summaries.fill(pending)
             # A full chunk is written while the next one is read and checked; the last one at once.
-            writer.submit(pending, pending_rows, threaded=len(pending) >= CHUNK)
+            full = len(pending) >= CHUNK
+            if full:
+                person_index.defer()
+            writer.submit(pending, pending_rows, threaded=full)
         else:
             taken = _taken(book.pk, [r[3] for r in pending])
             for r, n in zip(pending, pending_rows, strict=True):
@@ -337,13 +391,12 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
     try:
         ops = connection.ops
         paid_groups = {}  # contract year → the groups its policy pays (listed, or mapped by the document)
-        for n, cells in rows:
-            result.rows += 1
-            if progress is not None and result.rows % PROGRESS_ROWS == 0:
-                progress(result.rows)
+        def row_check(n: int, cells: list) -> None:
+            """One row checked, each problem of it noted by row and field; made pending if the file has none."""
+            nonlocal oop_total, paid_total
             if len(cells) > width or len(cells) < len(COLUMNS) - 1:
                 problems.add(n, _("columns"), lazy_format(_("%(n)s columns"), n=width), len(cells))
-                continue
+                return
             if len(cells) < width:
                 cells = cells + [""] * (width - len(cells))
             claim_no, idno, group, adm, dis, settled, h_code, h_name, oop_t, paid_t, channel_t = cells[:len(COLUMNS)]
@@ -414,12 +467,12 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
                     for p in exc.problems:
                         problems.add(n, F_RECEIVED, p.parts[2], received)
             if problems.count:
-                continue  # keep checking the rest, write nothing
+                return  # keep checking the rest, write nothing
             hospital_id = hospitals.get(h_code, 0)
             if hospital_id == 0 and not dry_run:
                 writer.settle()  # a hospital new to the books is written on this connection, not beside the writer
                 if problems.count:
-                    continue
+                    return
             if hospital_id == 0:
                 # A dry run writes nothing: a hospital new to the books is only noted here.
                 hospital_id = hospitals[h_code] = None if dry_run else Hospital.objects.get_or_create(
@@ -429,16 +482,127 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
                 # Caught here, not at posting: a file that could never be posted is refused whole.
                 problems.add(n, F_SETTLED, _("a month still open in the insurer's book"),
                              lazy_format(_("%(date)s (period closed)"), date=settled_on))
-                continue
+                return
             oop_total += oop
             paid_total += paid
+            summary = (charged_id or cy.id, settled_on.year, settled_on.month, hospital_id, channel)
             pending.append([batch_id, book.id, cy.id, claim_no, person, group_code, admitted_db, discharged_db,
                             settled_db, hospital_id, oop, paid, channel, charged_id, received_db,
                             None if due is None else ops.adapt_datefield_value(due),
-                            (charged_id or cy.id, settled_on.year, settled_on.month, hospital_id, channel), None])
+                            summary_ids.get(summary, summary), None])
             pending_rows.append(n)
             if len(pending) >= CHUNK:
                 flush()
+
+        def _chunk_fast(raw: list) -> bool:
+            """The rows of `raw` checked a column at a time and made pending: each distinct date, ID number,
+            hospital and (year, group) checked once, each column's test run in C over the whole column (row by
+            row, the checks were half of a million-claim import's Python). Only for a file being written with
+            no problem so far, whose cells are all as such files have them; otherwise False, nothing written,
+            no problem noted, and the rows are checked one by one (row_check), which names each problem by row
+            and field. Either way a row's claim is the same."""
+            nonlocal oop_total, paid_total
+            if not raw or not COLUMNS_AT_ONCE or with_received or problems.count or batch is None:
+                return False
+            if any(len(cells) != width for _n, cells in raw):
+                return False
+            (claim_nos, idnos, groups, adms, diss, settleds, h_codes, h_names, oops_t, paids_t,
+             channels_t) = zip(*[cells for _n, cells in raw], strict=True)
+            group_codes, channels = list(map(GROUP_NAMES.get, groups)), list(map(CHANNELS.get, channels_t))
+            if None in group_codes or None in channels:
+                return False
+            numbers = set(claim_nos)
+            if (not all(claim_nos) or max(map(len, claim_nos)) > CLAIM_NO_MAX or len(numbers) != len(claim_nos)
+                    or not numbers.isdisjoint(seen) or _CONTROL.search("".join(numbers))):
+                return False
+            for code in set(h_codes):
+                if not code or not code.replace("-", "").isalnum() or len(code) > HOSPITAL_CODE_MAX:
+                    return False
+            for name in set(h_names):
+                if len(name) > HOSPITAL_NAME_MAX or _CONTROL.search(name):
+                    return False
+            fen = _PLAIN_FEN.fullmatch
+            if not all(map(fen, oops_t)) or not all(map(fen, paids_t)):
+                return False
+            oops, paids = list(map(int, map(_UNDOT, oops_t))), list(map(int, map(_UNDOT, paids_t)))
+            if max(oops) > cells_cache.limit_fen or max(paids) > cells_cache.limit_fen:
+                return False
+            persons = cells_cache.persons_of(idnos)
+            dates = cells_cache.dates_of(adms, diss, settleds)
+            if persons is None or dates is None:
+                return False
+            adm_v, dis_v, set_v = ([dates[t][0] for t in column] for column in (adms, diss, settleds))
+            if any(map(operator.lt, dis_v, adm_v)) or any(map(operator.lt, set_v, dis_v)):
+                return False
+            year_ids = {}  # discharge date → its contract year's id
+            for value in set(dis_v):
+                cy = years.get(value.year)
+                if cy is None:
+                    return False
+                year_ids[value] = cy.id
+            cy_ids = list(map(year_ids.__getitem__, dis_v))
+            by_id = {cy.id: cy for cy in years.values()}
+            for cy_id, code in set(zip(cy_ids, group_codes, strict=True)):
+                policy = by_id[cy_id].benefit_policy
+                if policy:
+                    if cy_id not in paid_groups:
+                        writer.settle()  # a read: the connection is the writer's while a chunk is in flight
+                        paid_groups[cy_id] = policy_groups_get(code=policy)
+                    if code not in paid_groups[cy_id]:
+                        return False
+            charged = {}  # (contract year, settlement date text) → (year charged, its summary's year and month)
+            for cy_id, text in set(zip(cy_ids, settleds, strict=True)):
+                settled_on = dates[text][0]
+                charged_id = _charged_to(by_id[cy_id], settled_on, years_by_fund)
+                if any_closed and (settled_on.year, settled_on.month) in closed.get(charged_id or cy_id, ()):
+                    return False
+                charged[cy_id, text] = (charged_id, (charged_id or cy_id, settled_on.year, settled_on.month))
+            new_codes = [code for code in dict.fromkeys(h_codes) if code not in hospitals]
+            if new_codes:
+                writer.settle()  # a hospital new to the books is written on this connection, not beside the writer
+                if problems.count:
+                    return False
+                names = {}
+                for code, name in zip(h_codes, h_names, strict=True):
+                    names.setdefault(code, name)
+                for code in new_codes:
+                    hospitals[code] = Hospital.objects.get_or_create(code=code, defaults={"name": names[code] or code})[0].pk
+            book_id = book.id
+            for i, ((n, _cells), no, idno, code, adm, dis, text, h_code, oop, paid, channel, cy_id) in enumerate(zip(
+                    raw, claim_nos, idnos, group_codes, adms, diss, settleds, h_codes, oops, paids, channels, cy_ids,
+                    strict=True)):
+                charged_id, month = charged[cy_id, text]
+                hospital_id = hospitals[h_code]
+                summary = (*month, hospital_id, channel)
+                pending.append([batch_id, book_id, cy_id, no, persons[idno], code, dates[adm][1], dates[dis][1],
+                                dates[text][1], hospital_id, oop, paid, channel, charged_id, None, None,
+                                summary_ids.get(summary, summary), None])
+                pending_rows.append(n)
+                seen.add(no)
+                oop_total += oop
+                paid_total += paid
+                if len(pending) >= CHUNK:  # the chunks row by row would make, to the row
+                    flush()
+                    if problems.count:  # a number of the chunk written was taken: the rest only row by row
+                        for row in raw[i + 1:]:
+                            row_check(*row)
+                        return True
+            return True
+
+        raw = []  # rows read, not yet checked
+        for n, cells in rows:
+            result.rows += 1
+            if progress is not None and result.rows % PROGRESS_ROWS == 0:
+                progress(result.rows)
+            raw.append((n, cells))
+            if len(raw) >= FAST_ROWS:
+                if not _chunk_fast(raw):
+                    for row in raw:
+                        row_check(*row)
+                raw = []
+        if not _chunk_fast(raw):
+            for row in raw:
+                row_check(*row)
         if not problems.count:
             flush()
         writer.settle()
@@ -456,6 +620,7 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
     if problems.count:
         raise Refused(problems.items)
     if batch is not None:
+        person_index.done()
         batch.rows, batch.oop_total, batch.paid_total = result.rows, result.oop_total, result.paid_total
         batch.save(update_fields=["rows", "oop_total", "paid_total"])
         if connection.vendor == "postgresql" and result.rows >= ANALYZE_ROWS:
@@ -477,27 +642,31 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
 class _Summaries:
     """The batch's claims summaries (what one voucher will carry), made as their first claim is written."""
 
-    KEY = 16  # a pending row's summary: its key until fill() puts the summary's id there
+    KEY = 16  # a pending row's summary: its id, or its key until fill() puts the id there
 
     def __init__(self, batch: ClaimBatch | None):
         self.batch, self.ids = batch, {}
 
     def fill(self, rows: list[list], *, writes: bool = True) -> bool:
-        """Put each row's summary id in; False, having changed nothing, if that needs a summary written and
-        `writes` is False."""
-        new = sorted({r[self.KEY] for r in rows} - self.ids.keys())
+        """Put the summary id in each row that still holds its summary's key (claims_import puts in the ids
+        it already knows, one lookup a row); False, leaving those rows as they are, if that needs a summary
+        written and `writes` is False."""
+        ids, key = self.ids, self.KEY
+        waiting = [r for r in rows if type(r[key]) is tuple]
+        if not waiting:
+            return True
+        new = sorted({r[key] for r in waiting} - ids.keys())
         if new:
             if not writes:
                 return False
             # Ids taken first, then one COPY (multi-row INSERT on SQLite): the ORM's bulk_create took 95 µs a
             # summary (a third of a second for a city's month-by-hospital file).
-            ids = ids_reserve(ClaimSummary._meta.db_table, len(new))
+            made = ids_reserve(ClaimSummary._meta.db_table, len(new))
             rows_insert(ClaimSummary._meta.db_table,
                         ("id", "batch_id", "contract_year_id", "year", "month", "hospital_id", "channel"),
-                        [(i, self.batch.pk, *key) for i, key in zip(ids, new, strict=True)])
-            self.ids.update(zip(new, ids, strict=True))
-        ids, key = self.ids, self.KEY
-        for r in rows:
+                        [(i, self.batch.pk, *k) for i, k in zip(made, new, strict=True)])
+            ids.update(zip(new, made, strict=True))
+        for r in waiting:
             r[key] = ids[r[key]]
         return True
 
@@ -510,50 +679,111 @@ _CLAIM_TYPES = ("int8", "int8", "int8", "varchar", "varchar", "varchar", "date",
                 "int8", "varchar", "int8", "date", "date", "int8", "int8")
 
 
+class _PersonIndexDeferred:
+    """SQLite: the claims' person index (claim_person_key) built after a large import's rows, not entry by entry.
+
+    Its keys come in no order (a pseudonym's first characters), so each claim's entry went to a leaf
+    anywhere in the index: 7.5 s of SQLite's work for a million claims, where building the index over the
+    table afterwards took 1.0 s. So an import whose file is large beside the table (the table has ever held
+    at most DEFER_FACTOR × the rows the file's size suggests) drops the index before its first full chunk and
+    creates it again, with the very statement it had, before anything reads it: the out-of-pocket lookups of
+    a year that held claims before the file (fill(), at once), and whatever follows the import (done()).
+
+    In the import's transaction: a refused or interrupted import rolls the drop back with its rows, and other
+    connections read the table as it was, index and all, until the import commits. PostgreSQL is left alone:
+    there DROP INDEX would lock every reader of the claims out until the import commits."""
+
+    NAME = "claim_person_key"
+    DEFER_FACTOR = 4
+    FILE_BYTES_PER_ROW = 100  # a claims row is 110-130 bytes in CSV: the file's rows are not overestimated much
+    # The index is sorted in at most this much memory (KiB, as PRAGMA cache_size takes it), the rest in temporary
+    # files: with the connection's 64 MB it held the million entries at once, 305 MB at the import's peak.
+    SORT_CACHE_KIB = 8192
+
+    def __init__(self, path: Path):
+        self.file_rows = path.stat().st_size // self.FILE_BYTES_PER_ROW
+        self.sql = None  # the index's CREATE statement while it is dropped
+        self.finished = False  # built again: the rest of the import writes its entries as they come
+
+    def defer(self) -> None:
+        if connection.vendor != "sqlite" or self.sql is not None or self.finished:
+            return
+        if last_id(Claim._meta.db_table) > self.DEFER_FACTOR * self.file_rows:
+            return  # rebuilding the whole table's index would cost more than the file's entries
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = %s AND tbl_name = %s",
+                           [self.NAME, Claim._meta.db_table])
+            found = cursor.fetchone()
+            if found is None or not found[0]:
+                return
+            cursor.execute(f"DROP INDEX {self.NAME}")
+        self.sql = found[0]
+
+    def done(self) -> None:
+        self.finished = True
+        if self.sql is not None:
+            with page_cache_held(self.SORT_CACHE_KIB), connection.cursor() as cursor:
+                cursor.execute(self.sql)
+            self.sql = None
+
+
 class _ClaimsWriter:
-    """Writes an import's chunks, each under a savepoint, on a thread of its own while the next chunk is read
-    and checked (core.bulk.Writer): Python's reading and the database's inserting (on PostgreSQL, a dozen
-    indexes) ran in turns, each core idle half the time. settle() waits for the chunk in flight. A claim
-    number the book already holds (an earlier file's, another import's committed meanwhile, or this file's
-    in an earlier chunk) is refused by the book's unique index as the chunk is written: the chunk is then
-    rolled back to its savepoint and its taken numbers named by row. Looking every number up before writing
-    it cost as much again (10 s of a million-claim import on PostgreSQL)."""
+    """Writes an import's chunks on a thread of its own while the next chunk is read and checked
+    (core.bulk.Writer): Python's reading and the database's inserting (on PostgreSQL, a dozen indexes) ran in
+    turns, each core idle half the time. settle() waits for the chunk in flight. A claim number the book
+    already holds (an earlier file's, another import's committed meanwhile, or this file's in an earlier
+    chunk) is refused by the book's unique index as the chunk is written, and the chunk's taken numbers are
+    then named by row. Looking every number up before writing it cost as much again (10 s of a
+    million-claim import on PostgreSQL).
+
+    PostgreSQL writes each chunk under a savepoint: a refused COPY leaves the transaction unusable until
+    rolled back to it. SQLite writes without one, by INSERT OR FAIL: a refused statement stops where it is
+    and keeps the rows before it, so SQLite keeps no copy of the pages it changes to undo them. That copy
+    (of every page a statement or a savepoint first changes: hundreds per statement, the person index's
+    leaves all over) was 2-5 s of a million-claim import. The rows left behind never last: a refused file's
+    transaction is rolled back whole, and the taken numbers are looked for among the rows older than the
+    chunk only (`after_id`)."""
 
     def __init__(self, book_id: int, problems: "_Problems"):
         self.book_id, self.problems = book_id, problems
-        self.writer = self.savepoint = self.numbers = self.rows = None
+        self.writer = self.savepoint = self.numbers = self.rows = self.after_id = None
 
     def submit(self, pending: list[list], pending_rows: list[int], *, threaded: bool) -> None:
         assert self.writer is None, "settle() the chunk before"
         table = Claim._meta.db_table
         self.numbers, self.rows = [r[3] for r in pending], list(pending_rows)
-        self.savepoint = transaction.savepoint()
-        self.writer = Writer(threaded=threaded)
-        if self.writer.vendor == "postgresql":
+        if connection.vendor == "postgresql":
+            self.savepoint = transaction.savepoint()
+            self.writer = Writer(threaded=threaded)
             # Formatted by psycopg's C code on the writer's thread: cheaper than Python text made here.
             rows = list(pending)
             self.writer.submit(lambda cursor, vendor: rows_copy(cursor, table, _CLAIM_COLUMNS, rows, _CLAIM_TYPES))
         else:
-            statements = rows_prepare("sqlite", table, _CLAIM_COLUMNS, pending)
+            self.after_id = last_id(table)
+            statements = rows_prepare("sqlite", table, _CLAIM_COLUMNS, pending, verb="INSERT OR FAIL")
+            self.writer = Writer(threaded=threaded)
             self.writer.submit(lambda cursor, vendor: prepared_write(cursor, vendor, statements))
 
     def settle(self) -> None:
         if self.writer is None:
             return
         writer, self.writer = self.writer, None
+        savepoint, self.savepoint = self.savepoint, None
         try:
             writer.close()
         except (IntegrityError, connection.Database.IntegrityError):
             # COPY and the writer run on the driver's own cursor: PostgreSQL raises the driver's error.
-            transaction.savepoint_rollback(self.savepoint)
-            taken = _taken(self.book_id, self.numbers)
+            if savepoint is not None:
+                transaction.savepoint_rollback(savepoint)
+            taken = _taken(self.book_id, self.numbers, after_id=self.after_id)
             if not taken:
                 raise
             for number, n in zip(self.numbers, self.rows, strict=True):
                 if number in taken:
                     self.problems.add(n, F_CLAIM_NO, TAKEN, number)
             return
-        transaction.savepoint_commit(self.savepoint)
+        if savepoint is not None:
+            transaction.savepoint_commit(savepoint)
 
     def abandon(self) -> None:
         """Wait for the chunk in flight, whatever it raises: the transaction is being rolled back."""
@@ -564,6 +794,10 @@ class _ClaimsWriter:
 
 
 # -- recomputation -------------------------------------------------------------------
+
+
+# A pending row's contract year, person, and (contract year, group) (claims_import's rows, _CLAIM_COLUMNS).
+_CY, _PERSON, _CY_GROUP = itemgetter(2), itemgetter(4), itemgetter(2, 5)
 
 
 class _ExpectedOnImport:
@@ -579,7 +813,9 @@ class _ExpectedOnImport:
     A year where neither happened (each person's claims came in settlement order, after every claim of
     theirs the year held, and each got its figure) is final (FinalFigures): its replay would change nothing."""
 
-    def __init__(self, years: dict, *, contract: Contract, batch: ClaimBatch | None):
+    def __init__(self, years: dict, *, contract: Contract, batch: ClaimBatch | None,
+                 person_index: "_PersonIndexDeferred | None" = None):
+        self.person_index = person_index
         self.policies = {cy.id: cy.benefit_policy for cy in years.values()}
         self.rules = {}  # (contract year, group) → the rule in fen, or None
         self.cumulative = defaultdict(dict)  # contract year → person → out-of-pocket so far, fen
@@ -613,41 +849,63 @@ class _ExpectedOnImport:
         """Set each row's expected fen (its last column) from cy (2), person (4), group (5), settled (8) and
         oop (10). False, having changed nothing, if that needs the database read (the year's claims, a rule
         not asked for yet) and `reads` is False."""
-        by_year = defaultdict(set)
-        for r in rows:
-            if r[4] not in self.cumulative[r[2]]:
-                by_year[r[2]].add(r[4])
+        # Per chunk, not per row where it can be helped (a million rows: each step per row is a second).
+        cumulative = self.cumulative
+        cys = set(map(_CY, rows))
+        if len(cys) == 1:
+            (cy_id,) = cys
+            unknown = set(map(_PERSON, rows)).difference(cumulative[cy_id])
+            by_year = {cy_id: unknown} if unknown else {}
+        else:
+            by_year = defaultdict(set)
+            for r in rows:
+                if r[4] not in cumulative[r[2]]:
+                    by_year[r[2]].add(r[4])
+        rule_keys = set(map(_CY_GROUP, rows))
         if not reads and (any(cy_id not in self.empty for cy_id in by_year)
-                          or any((r[2], r[5]) not in self.rules for r in rows)):  # a rule is read from the policy
+                          or not rule_keys.issubset(self.rules)):  # a rule is read from the policy
             return False
         for cy_id, persons in by_year.items():
-            known = self.cumulative[cy_id]
+            known = cumulative[cy_id]
             known.update(dict.fromkeys(persons, 0))
             if cy_id not in self.empty:
+                if self.person_index is not None:
+                    self.person_index.done()  # the lookup reads it
                 so_far = _oop_so_far(cy_id, list(persons))
                 known.update((person, fen) for person, (fen, _latest) in so_far.items())
                 self.latest[cy_id].update((person, latest) for person, (_fen, latest) in so_far.items())
-        rules, cumulative, latest, provisional, missing = self.rules, self.cumulative, self.latest, self.provisional, object()
+        rules = {key: self._rule(*key) for key in rule_keys}
+        # Below a rule's first paying band nothing is payable: most stays' figures need no arithmetic.
+        floors = {key: None if rule is None else min((start for start, _end, num in rule[0] if num), default=None)
+                  for key, rule in rules.items()}
+        latest, provisional, payable = self.latest, self.provisional, _payable_fen
+        cy_now = known = seen = None
         for r in rows:
-            cy_id, person, settled = r[2], r[4], r[8]
-            rule = rules.get((cy_id, r[5]), missing)
-            if rule is missing:
-                rule = self._rule(cy_id, r[5])
-            known = cumulative[cy_id]
+            cy_id, person, settled, group = r[2], r[4], r[8], r[5]
+            if cy_id != cy_now:
+                cy_now, known, seen = cy_id, cumulative[cy_id], latest[cy_id]
+            key = (cy_id, group)
+            rule = rules[key]
             before = known[person]
             after = known[person] = before + r[10]
-            if rule is not None:
-                r[-1] = _payable_fen(rule, after) - _payable_fen(rule, before)
-            else:
+            if rule is None:
                 provisional.add(cy_id)
+            else:
+                floor = floors[key]
+                if floor is None or after <= floor:
+                    r[-1] = 0
+                elif before <= floor:
+                    r[-1] = payable(rule, after)
+                else:
+                    r[-1] = payable(rule, after) - payable(rule, before)
             # A date on PostgreSQL, ISO text on SQLite (as the database takes it): either orders as the dates do.
-            seen = latest[cy_id]
             last = seen.get(person)
             if last is None or settled >= last:
                 seen[person] = settled
             else:  # settled before a claim of theirs already counted: the replay orders them
                 provisional.add(cy_id)
-            self.counts[cy_id] += 1
+        for year_id, n in (dict.fromkeys(cys, len(rows)) if len(cys) == 1 else Counter(map(_CY, rows))).items():
+            self.counts[year_id] += n
         return True
 
     def final(self) -> "FinalFigures | None":

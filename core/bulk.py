@@ -48,9 +48,10 @@ def rows_copy(driver_cursor, table: str, columns: tuple, rows: list, types: tupl
             copy.write_row(row)
 
 
-def _values_insert(execute, placeholder: str, table: str, columns: tuple, rows: list[tuple], suffix: str = "") -> None:
+def _values_insert(execute, placeholder: str, table: str, columns: tuple, rows: list[tuple], suffix: str = "",
+                   verb: str = "INSERT") -> None:
     per_statement = max(1, 16000 // len(columns))
-    head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+    head = f"{verb} INTO {table} ({', '.join(columns)}) VALUES "
     group = "(" + ", ".join([placeholder] * len(columns)) + ")"
     for i in range(0, len(rows), per_statement):
         chunk = rows[i:i + per_statement]
@@ -72,10 +73,16 @@ def ids_reserve(table: str, n: int) -> list[int]:
             cursor.execute("SELECT nextval(s.seq) FROM (SELECT pg_get_serial_sequence(%s, 'id')::regclass AS seq) s,"
                            " generate_series(1, %s)", [table, n])
             return [row[0] for row in cursor.fetchall()]
+    start = last_id(table) + 1
+    return list(range(start, start + n))
+
+
+def last_id(table: str) -> int:
+    """SQLite: the highest id `table` has ever given (0 if none); every row written after has a higher one."""
+    with connection.cursor() as cursor:
         cursor.execute(f"SELECT max(coalesce((SELECT max(id) FROM {table}), 0),"
                        " coalesce((SELECT seq FROM sqlite_sequence WHERE name = %s), 0))", [table])
-        start = cursor.fetchone()[0] + 1
-        return list(range(start, start + n))
+        return cursor.fetchone()[0]
 
 
 # COPY's text format: a field's backslash, tab, newline and carriage return are escaped; \N is NULL.
@@ -91,9 +98,11 @@ def _copy_field(value) -> str:
     return text.translate(_COPY_ESCAPES) if text and not text.isalnum() else text
 
 
-def rows_prepare(vendor: str, table: str, columns: tuple, rows: list[tuple]) -> list[tuple[str, object]]:
+def rows_prepare(vendor: str, table: str, columns: tuple, rows: list[tuple], *,
+                 verb: str = "INSERT") -> list[tuple[str, object]]:
     """rows_insert's statements made ready beforehand, as (statement, data) pairs for prepared_write: on
-    PostgreSQL a COPY and its rows as COPY text, on SQLite each multi-row INSERT and its parameters.
+    PostgreSQL a COPY and its rows as COPY text, on SQLite each multi-row INSERT and its parameters (`verb`
+    may name a conflict clause: INSERT OR FAIL).
 
     A Writer's caller prepares here, on its own thread, what the writer's thread then only sends: psycopg
     formats COPY rows holding the GIL, which on the writer's thread kept the caller waiting."""
@@ -113,7 +122,7 @@ def rows_prepare(vendor: str, table: str, columns: tuple, rows: list[tuple]) -> 
         text = "\n".join(lines) + "\n"
         return [(f"COPY {table} ({', '.join(columns)}) FROM STDIN", text.encode())]
     statements = []
-    _values_insert(lambda sql, params: statements.append((sql, params)), "?", table, columns, rows)
+    _values_insert(lambda sql, params: statements.append((sql, params)), "?", table, columns, rows, verb=verb)
     return statements
 
 
@@ -177,6 +186,24 @@ _COLLECTOR = _Tuning(_collector_off, lambda was_on: gc.enable() if was_on else N
 # that cost a second per 100,000 vouchers.
 _SWITCH_INTERVAL = 0.0005  # seconds
 _SWITCH = _Tuning(_switch_faster, sys.setswitchinterval)
+
+
+@contextlib.contextmanager
+def page_cache_held(kib: int):
+    """SQLite: the connection's page cache held to `kib` KiB within the block, then as it was (a setting of
+    the connection, not of the transaction: put back whatever the block raises). Elsewhere nothing."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size")
+        before = int(cursor.fetchone()[0])
+        cursor.execute(f"PRAGMA cache_size = {-int(kib)}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA cache_size = {before}")
 
 
 def collector_paused():
