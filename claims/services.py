@@ -391,6 +391,8 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
     try:
         ops = connection.ops
         paid_groups = {}  # contract year → the groups its policy pays (listed, or mapped by the document)
+        years_by_id = {cy.id: cy for cy in years.values()}
+
         def row_check(n: int, cells: list) -> None:
             """One row checked, each problem of it noted by row and field; made pending if the file has none."""
             nonlocal oop_total, paid_total
@@ -541,19 +543,20 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
                     return False
                 year_ids[value] = cy.id
             cy_ids = list(map(year_ids.__getitem__, dis_v))
-            by_id = {cy.id: cy for cy in years.values()}
             for cy_id, code in set(zip(cy_ids, group_codes, strict=True)):
-                policy = by_id[cy_id].benefit_policy
+                policy = years_by_id[cy_id].benefit_policy
                 if policy:
                     if cy_id not in paid_groups:
                         writer.settle()  # a read: the connection is the writer's while a chunk is in flight
+                        if problems.count:  # the chunk in flight held a taken number: row by row from here
+                            return False
                         paid_groups[cy_id] = policy_groups_get(code=policy)
                     if code not in paid_groups[cy_id]:
                         return False
             charged = {}  # (contract year, settlement date text) → (year charged, its summary's year and month)
             for cy_id, text in set(zip(cy_ids, settleds, strict=True)):
                 settled_on = dates[text][0]
-                charged_id = _charged_to(by_id[cy_id], settled_on, years_by_fund)
+                charged_id = _charged_to(years_by_id[cy_id], settled_on, years_by_fund)
                 if any_closed and (settled_on.year, settled_on.month) in closed.get(charged_id or cy_id, ()):
                     return False
                 charged[cy_id, text] = (charged_id, (charged_id or cy_id, settled_on.year, settled_on.month))
@@ -589,6 +592,11 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
                         return True
             return True
 
+        def block_check(raw: list) -> None:
+            if not _chunk_fast(raw):
+                for row in raw:
+                    row_check(*row)
+
         raw = []  # rows read, not yet checked
         for n, cells in rows:
             result.rows += 1
@@ -596,15 +604,12 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
                 progress(result.rows)
             raw.append((n, cells))
             if len(raw) >= FAST_ROWS:
-                if not _chunk_fast(raw):
-                    for row in raw:
-                        row_check(*row)
+                block_check(raw)
                 raw = []
-        if not _chunk_fast(raw):
-            for row in raw:
-                row_check(*row)
-        if not problems.count:
-            flush()
+        block_check(raw)
+        # Written if the file has no problem; else its last rows' numbers are looked up, so that each one the
+        # book already holds is named beside the problems found.
+        flush()
         writer.settle()
     except BaseException:
         writer.abandon()  # the connection is the writer's until its thread is done

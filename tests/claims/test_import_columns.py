@@ -228,3 +228,22 @@ def test_one_bad_cell_in_a_clean_file_is_refused_as_row_by_row_refuses_it(jinche
     assert at_once[0] == "refused" and [p[:2] for p in at_once[1]] == [(1601, field)], at_once[1]
     assert Claim.objects.count() == before
 
+
+
+def test_a_number_already_in_the_book_is_named_beside_a_later_problem_before_any_chunk_is_written(
+        jincheng, tmp_path, monkeypatch):
+    """Row 301 repeats a claim number of an earlier file and row 901 holds no date; no chunk of 1,000 was
+    full when the date was met, so nothing was written: row 301's number is looked up and named too."""
+    first = _file(tmp_path, seed=3, n=1200)
+    claims_import(path=_write(tmp_path, first, "first.csv"), contract=jincheng.contract, by=_preparer())
+    before = Claim.objects.count()
+    rows = _file(tmp_path, n=1500)
+    for r in rows[1:]:
+        r[0] = "B" + r[0]
+    rows[300][0] = first[10][0]
+    rows[900][3] = "2019-02-30"
+    (at_once, _n), (by_row, _m) = _import_both_ways(_write(tmp_path, rows), jincheng.contract, monkeypatch)
+    assert at_once == by_row
+    assert at_once[0] == "refused" and [p[:2] for p in at_once[1]] == [(301, "claim_no"), (901, "admitted_on")]
+    assert at_once[1][0][3] == first[10][0]  # the number, as found
+    assert Claim.objects.count() == before
