@@ -16,6 +16,8 @@ from django.utils.translation import gettext_lazy as _
 from .errors import Refused, lazy_format, problem
 
 _CHUNK = 1 << 20
+
+
 def _spaceless(text: str) -> bool:
     """No character str.strip() would take away anywhere in text (Unicode whitespace: ideographic and no-break
     spaces too). str.split() splits where str.isspace(), as re's \\s matches: one C pass, a third of the

@@ -139,11 +139,17 @@ def test_the_person_index_is_built_again_after_a_large_file_and_read_where_a_yea
             cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'claim_person_key'")
             return cursor.fetchone()
 
-    original = index_sql()
+    def cache_size():
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA cache_size")
+            return cursor.fetchone()[0]
+
+    original, cache = index_sql(), cache_size()
     assert original is not None
     rows = _file(tmp_path, n=3000, late_share=0)
     claims_import(path=_write(tmp_path, rows, "march.csv"), contract=jincheng.contract, by=_preparer())
     assert index_sql() == original
+    assert cache_size() == cache  # the index was sorted in a smaller page cache, then the connection's put back
     # A later file of the same persons, settled after all their claims before: their out-of-pocket so far is
     # read through the index (built again before the first lookup), and each claim's figure is the replay's.
     later = [rows[0]] + [[f"L{r[0]}", *r[1:3], "2019-12-31", "2019-12-31", "2020-03-31", *r[6:]] for r in rows[1:]]
