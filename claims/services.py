@@ -9,7 +9,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from operator import itemgetter, methodcaller
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 
 from django.conf import settings
@@ -115,10 +116,12 @@ def _date(text: str) -> date:
 # A plain figure with two decimals, as claims files write them: read straight to fen (anything else, or a
 # figure above the limit, goes through amount() for the full check and its message).
 _PLAIN_FEN = re.compile(r"[0-9]{1,13}\.[0-9]{2}")
-_UNDOT = methodcaller("replace", ".", "")
+# A column of plain amounts joined by line breaks, each followed by one: tested in one call, not one a cell.
+_PLAIN_FEN_LINES = re.compile(r"(?:[0-9]{1,13}\.[0-9]{2}\n)*")
 # A control character (NUL, a bell, an escape …) in a text cell: PostgreSQL refuses a NUL in any text (the
 # import then stopped with the driver's error, naming no row), and none belongs in a number or a name.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_FIRST = itemgetter(0)
 
 
 def _controls_shown(text: str) -> str:
@@ -210,6 +213,16 @@ F_OOP, F_PAID, F_CHANNEL, F_CLAIM_NO, F_RECEIVED = (
 F_HOSPITAL_CODE, F_HOSPITAL_NAME = _("hospital_code"), _("hospital_name")
 TAKEN = _("a claim number not already in the books")
 NO_CONTROL = _("text without control characters")
+
+
+def _plain_fen_column(texts) -> list[int] | None:
+    """Each text of a column of plain amounts ("1234.56") in fen; None if one is not such an amount."""
+    joined = "\n".join(texts) + "\n"
+    if not _PLAIN_FEN_LINES.fullmatch(joined):
+        return None
+    fen = list(map(int, joined.replace(".", "").split("\n")[:-1]))
+    # A cell holding a line break between two amounts ("1.00\n2.00", quoted in the CSV) read as two.
+    return fen if len(fen) == len(texts) else None
 
 
 def _read(problems: "_Problems", row: int, field_name: str, parse, text: str):
@@ -348,7 +361,12 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
     summaries = _Summaries(batch)
     summary_ids = summaries.ids  # a row whose summary is known carries its id from the start
 
-    writer = _ClaimsWriter(book.pk, problems)
+    # Columns every row of this file holds alike, by how rows are made (both row_check and _chunk_fast): the
+    # batch and the book, and, without a received-date column, no received date and so no due date.
+    same_in_every_row = {"batch_id": batch_id, "book_id": book.pk}
+    if not with_received:
+        same_in_every_row.update(materials_received_on=None, due_on=None)
+    writer = _ClaimsWriter(book.pk, problems, fixed=same_in_every_row)
 
     def flush():
         """Write a chunk (its claim numbers are checked by the book's unique index as it is written), or, once
@@ -523,17 +541,17 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
             for name in set(h_names):
                 if len(name) > HOSPITAL_NAME_MAX or _CONTROL.search(name):
                     return False
-            fen = _PLAIN_FEN.fullmatch
-            if not all(map(fen, oops_t)) or not all(map(fen, paids_t)):
+            oops, paids = _plain_fen_column(oops_t), _plain_fen_column(paids_t)
+            if oops is None or paids is None:
                 return False
-            oops, paids = list(map(int, map(_UNDOT, oops_t))), list(map(int, map(_UNDOT, paids_t)))
             if max(oops) > cells_cache.limit_fen or max(paids) > cells_cache.limit_fen:
                 return False
             persons = cells_cache.persons_of(idnos)
             dates = cells_cache.dates_of(adms, diss, settleds)
             if persons is None or dates is None:
                 return False
-            adm_v, dis_v, set_v = ([dates[t][0] for t in column] for column in (adms, diss, settleds))
+            (adm_v, adm_db), (dis_v, dis_db), (set_v, set_db) = (
+                zip(*map(dates.__getitem__, column), strict=True) for column in (adms, diss, settleds))
             if any(map(operator.lt, dis_v, adm_v)) or any(map(operator.lt, set_v, dis_v)):
                 return False
             year_ids = {}  # discharge date → its contract year's id
@@ -553,13 +571,14 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
                         paid_groups[cy_id] = policy_groups_get(code=policy)
                     if code not in paid_groups[cy_id]:
                         return False
-            charged = {}  # (contract year, settlement date text) → (year charged, its summary's year and month)
+            # (contract year, settlement date text) → (year charged or None, then the summary's year, year and month)
+            charged = {}
             for cy_id, text in set(zip(cy_ids, settleds, strict=True)):
                 settled_on = dates[text][0]
                 charged_id = _charged_to(years_by_id[cy_id], settled_on, years_by_fund)
                 if any_closed and (settled_on.year, settled_on.month) in closed.get(charged_id or cy_id, ()):
                     return False
-                charged[cy_id, text] = (charged_id, (charged_id or cy_id, settled_on.year, settled_on.month))
+                charged[cy_id, text] = (charged_id, charged_id or cy_id, settled_on.year, settled_on.month)
             new_codes = [code for code in dict.fromkeys(h_codes) if code not in hospitals]
             if new_codes:
                 writer.settle()  # a hospital new to the books is written on this connection, not beside the writer
@@ -570,24 +589,31 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
                     names.setdefault(code, name)
                 for code in new_codes:
                     hospitals[code] = Hospital.objects.get_or_create(code=code, defaults={"name": names[code] or code})[0].pk
-            book_id = book.id
-            for i, ((n, _cells), no, idno, code, adm, dis, text, h_code, oop, paid, channel, cy_id) in enumerate(zip(
-                    raw, claim_nos, idnos, group_codes, adms, diss, settleds, h_codes, oops, paids, channels, cy_ids,
-                    strict=True)):
-                charged_id, month = charged[cy_id, text]
-                hospital_id = hospitals[h_code]
-                summary = (*month, hospital_id, channel)
-                pending.append([batch_id, book_id, cy_id, no, persons[idno], code, dates[adm][1], dates[dis][1],
-                                dates[text][1], hospital_id, oop, paid, channel, charged_id, None, None,
-                                summary_ids.get(summary, summary), None])
-                pending_rows.append(n)
-                seen.add(no)
-                oop_total += oop
-                paid_total += paid
-                if len(pending) >= CHUNK:  # the chunks row by row would make, to the row
+            # The rows made a column at a time: each cell found by the distinct value it was checked as.
+            charged_rows = list(map(charged.__getitem__, zip(cy_ids, settleds, strict=True)))
+            hospital_ids = list(map(hospitals.__getitem__, h_codes))
+            charged_ids, summary_years, years_of, months_of = zip(*charged_rows, strict=True)
+            keys = list(zip(summary_years, years_of, months_of, hospital_ids, channels, strict=True))
+            summary_cells = list(map(summary_ids.get, keys, keys))  # a summary not made yet: its key (_Summaries.fill)
+            made = list(map(list, zip(
+                repeat(batch_id), repeat(book.id), cy_ids, claim_nos, map(persons.__getitem__, idnos), group_codes,
+                adm_db, dis_db, set_db, hospital_ids, oops, paids, channels, charged_ids, repeat(None), repeat(None),
+                summary_cells, repeat(None))))
+            row_numbers = list(map(_FIRST, raw))
+            start = 0
+            while start < len(made):
+                # Up to the chunk's end, then written: the chunks row by row would make, to the row.
+                end = start + CHUNK - len(pending)
+                pending.extend(made[start:end])
+                pending_rows.extend(row_numbers[start:end])
+                seen.update(claim_nos[start:end])
+                oop_total += sum(oops[start:end])
+                paid_total += sum(paids[start:end])
+                start = end
+                if len(pending) >= CHUNK:
                     flush()
                     if problems.count:  # a number of the chunk written was taken: the rest only row by row
-                        for row in raw[i + 1:]:
+                        for row in raw[end:]:
                             row_check(*row)
                         return True
             return True
@@ -749,8 +775,8 @@ class _ClaimsWriter:
     transaction is rolled back whole, and the taken numbers are looked for among the rows older than the
     chunk only (`after_id`)."""
 
-    def __init__(self, book_id: int, problems: "_Problems"):
-        self.book_id, self.problems = book_id, problems
+    def __init__(self, book_id: int, problems: "_Problems", *, fixed: dict):
+        self.book_id, self.problems, self.fixed = book_id, problems, fixed
         self.writer = self.savepoint = self.numbers = self.rows = self.after_id = None
 
     def submit(self, pending: list[list], pending_rows: list[int], *, threaded: bool) -> None:
@@ -765,7 +791,8 @@ class _ClaimsWriter:
             self.writer.submit(lambda cursor, vendor: rows_copy(cursor, table, _CLAIM_COLUMNS, rows, _CLAIM_TYPES))
         else:
             self.after_id = last_id(table)
-            statements = rows_prepare("sqlite", table, _CLAIM_COLUMNS, pending, verb="INSERT OR FAIL")
+            statements = rows_prepare("sqlite", table, _CLAIM_COLUMNS, pending, verb="INSERT OR FAIL",
+                                      fixed=self.fixed)
             self.writer = Writer(threaded=threaded)
             self.writer.submit(lambda cursor, vendor: prepared_write(cursor, vendor, statements))
 

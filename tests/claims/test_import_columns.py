@@ -3,6 +3,7 @@ copies on SQLite; it must come out exactly as the row-by-row checks write it, an
 the same problems, named by the same rows."""
 
 import csv
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -217,10 +218,10 @@ def _one_cell_too_many(rows, i):
     (_settled_before_discharged, "settled_on"), (_set(0, "JC\x00-1"), "claim_no"), (_set(0, ""), "claim_no"),
     (_number_of_row(1590), "claim_no"), (_number_of_row(10), "claim_no"), (_set(2, "=cmd|' /C calc'!A0"), "group"),
     (_set(10, "cash"), "channel"), (_set(6, "H#01"), "hospital_code"), (_set(7, "医院\x07"), "hospital_name"),
-    (_stay_in_2018, "discharged_on"), (_one_cell_too_many, "columns"),
+    (_stay_in_2018, "discharged_on"), (_one_cell_too_many, "columns"), (_set(9, "1.00\n2.00"), "paid"),
 ], ids=["date", "check-character", "1e30", "over-limit", "discharged", "settled", "nul", "empty-number",
         "number-twice-in-a-chunk", "number-of-an-earlier-chunk", "formula", "channel", "hospital-code",
-        "hospital-name", "year-outside-contract", "columns"])
+        "hospital-name", "year-outside-contract", "columns", "two-amounts-in-one-cell"])
 def test_one_bad_cell_in_a_clean_file_is_refused_as_row_by_row_refuses_it(jincheng, tmp_path, monkeypatch, change,
                                                                         field):
     """Row 1,601 alone is wrong, in the third block of 700 rows checked at once: each check of the columns must
@@ -234,6 +235,21 @@ def test_one_bad_cell_in_a_clean_file_is_refused_as_row_by_row_refuses_it(jinche
     assert at_once[0] == "refused" and [p[:2] for p in at_once[1]] == [(1601, field)], at_once[1]
     assert Claim.objects.count() == before
 
+
+
+def test_a_block_with_an_unusual_amount_is_checked_row_by_row_and_written_as_the_rest(jincheng, tmp_path,
+                                                                                     monkeypatch):
+    """Amounts a person types ("88", "12.5") are amounts, but not as claims systems write them: the block of
+    rows 1,402-2,001 holding them is checked one row at a time, and the file is written as row by row writes it."""
+    rows = _file(tmp_path, n=2000)
+    rows[1600][8], rows[1601][9] = "88", "12.5"
+    (at_once, checked_alone), (by_row, _m) = _import_both_ways(_write(tmp_path, rows), jincheng.contract,
+                                                               monkeypatch)
+    assert at_once == by_row and at_once[0] == "written"
+    assert checked_alone == 600  # that block only: the two before it were checked a column at a time
+    written = {c[2]: c for c in at_once[5]}
+    assert written[rows[1600][0]][9].amount == Decimal("88.00")
+    assert written[rows[1601][0]][10].amount == Decimal("12.50")
 
 
 def test_a_number_already_in_the_book_is_named_beside_a_later_problem_before_any_chunk_is_written(
