@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from itertools import repeat
+from itertools import islice, repeat
 from operator import itemgetter
 from pathlib import Path
 
@@ -623,16 +623,12 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
                 for row in raw:
                     row_check(*row)
 
-        raw = []  # rows read, not yet checked
-        for n, cells in rows:
-            result.rows += 1
-            if progress is not None and result.rows % PROGRESS_ROWS == 0:
-                progress(result.rows)
-            raw.append((n, cells))
-            if len(raw) >= FAST_ROWS:
-                block_check(raw)
-                raw = []
-        block_check(raw)
+        while raw := list(islice(rows, FAST_ROWS)):  # rows read, then checked together
+            before, result.rows = result.rows, result.rows + len(raw)
+            if progress is not None:
+                for told in range(before // PROGRESS_ROWS + 1, result.rows // PROGRESS_ROWS + 1):
+                    progress(told * PROGRESS_ROWS)
+            block_check(raw)
         # Written if the file has no problem; else its last rows' numbers are looked up, so that each one the
         # book already holds is named beside the problems found.
         flush()
@@ -1279,29 +1275,35 @@ def claims_batch_withdraw(*, batch: ClaimBatch, by) -> None:
         claims_recompute(contract_year=cy)
 
 
+SUM_SORT_CACHE_KIB = 2048
+
+
 def _claims_entries_post(batch: ClaimBatch, reviewed_by) -> int:
-    with connection.cursor() as cursor:
+    # SQLite groups by sorting: in a small page cache it sorts runs and merges them from temporary files,
+    # where in the connection's 64 MB it sorted a million claims as one list, twice as slow (0.78 s).
+    with page_cache_held(SUM_SORT_CACHE_KIB), connection.cursor() as cursor:
         cursor.execute(f"SELECT summary_id, SUM(paid_fen) FROM {Claim._meta.db_table} WHERE batch_id = %s "
                        "GROUP BY summary_id", [batch.pk])
         paid = dict(cursor.fetchall())
     if None in paid:  # every claim is written with its summary (claims 0012 gave the older ones theirs)
         raise RuntimeError(f"claims batch {batch.pk} holds claims without a summary")
-    summaries = [s for s in ClaimSummary.objects.filter(batch=batch, entry__isnull=True) if paid.get(s.pk)]
-    hospitals = {h.pk: h for h in Hospital.objects.filter(pk__in={s.hospital_id for s in summaries})}
-    years = {cy.pk: cy for cy in ContractYear.objects.filter(pk__in={s.contract_year_id for s in summaries})}
+    # As plain values, not model instances: a city's year has thousands of summaries.
+    summaries = [s for s in ClaimSummary.objects.filter(batch=batch, entry__isnull=True).values_list(
+        "contract_year_id", "year", "month", "hospital_id", "channel", "pk") if paid.get(s[5])]
+    hospitals = {h.pk: h for h in Hospital.objects.filter(pk__in={s[3] for s in summaries})}
+    years = {cy.pk: cy for cy in ContractYear.objects.filter(pk__in={s[0] for s in summaries})}
     books, opened, by_book, keys, payable_ready = {}, set(), defaultdict(list), {}, set()
-    for summary in sorted(summaries, key=lambda s: (s.contract_year_id, s.year, s.month, s.hospital_id, s.channel)):
-        fen = paid[summary.pk]
-        cy, y, m, channel = years[summary.contract_year_id], summary.year, summary.month, summary.channel
+    for cy_id, y, m, hospital_id, channel, summary_id in sorted(summaries):
+        fen, cy = paid[summary_id], years[cy_id]
         book = books.get(cy.contract.insurer_id)
         if book is None:
             book = books[cy.contract.insurer_id] = Book.objects.get(insurer_id=cy.contract.insurer_id)
         if (book.pk, y) not in opened:
             fiscal_year_open(book=book, year=y)
             opened.add((book.pk, y))
-        amount, day, h = Decimal(fen) / 100, _month_end(y, m), hospitals[summary.hospital_id]
+        amount, day, h = Decimal(fen) / 100, _month_end(y, m), hospitals[hospital_id]
         key = f"claims:{batch.pk}:{cy.pk}:{y}-{m:02d}:{h.code}:{channel}"
-        keys[key] = summary.pk
+        keys[key] = summary_id
         if channel == Claim.Channel.DIRECT:
             by_book[book].append(EntrySpec(day, [Line("6511", debit=amount, counterparty=h.name),
                                                  Line("224102", credit=amount, counterparty=h.name)],

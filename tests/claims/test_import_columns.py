@@ -269,3 +269,10 @@ def test_a_number_already_in_the_book_is_named_beside_a_later_problem_before_any
     assert at_once[0] == "refused" and [p[:2] for p in at_once[1]] == [(301, "claim_no"), (901, "admitted_on")]
     assert at_once[1][0][3] == first[10][0]  # the number, as found
     assert Claim.objects.count() == before
+
+
+def test_the_rows_read_are_told_at_every_thousand_though_read_700_at_a_time(jincheng, tmp_path):
+    told = []
+    result = claims_import(path=_write(tmp_path, _file(tmp_path)), contract=jincheng.contract, by=_preparer(),
+                           progress=told.append)
+    assert result.rows == 4500 and told == [1000, 2000, 3000, 4000]
