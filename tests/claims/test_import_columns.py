@@ -154,18 +154,20 @@ def test_the_person_index_is_built_again_after_a_large_file_and_read_where_a_yea
     # A later file of the same persons, settled after all their claims before: their out-of-pocket so far is
     # read through the index (built again before the first lookup), and each claim's figure is the replay's.
     later = [rows[0]] + [[f"L{r[0]}", *r[1:3], "2019-12-31", "2019-12-31", "2020-03-31", *r[6:]] for r in rows[1:]]
-    looked_up = []
+    looked_up, cached = [], set()
 
     def indexed(execute, sql, params, many, context):
         if "substr(person, 1, 8)" in sql and sql.lstrip().upper().startswith("SELECT"):
             looked_up.append(connection.connection.execute(
                 "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'claim_person_key'").fetchone())
+            cached.add(connection.connection.execute("PRAGMA cache_size").fetchone()[0])
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(indexed):
         result = claims_import(path=_write(tmp_path, later, "december.csv"), contract=jincheng.contract,
                                by=_preparer())
     assert looked_up and set(looked_up) == {original}  # every lookup found the index there
+    assert cached == {-claims.services.IMPORT_CACHE_KIB} and cache_size() == cache  # 32 MB within the import
     assert index_sql() == original
     assert jincheng.pk in result.final.years  # figured for good: no replay would follow this import
     imported = dict(Claim.objects.filter(batch=result.batch).values_list("claim_no", "expected"))
@@ -177,7 +179,7 @@ def test_the_person_index_is_built_again_after_a_large_file_and_read_where_a_yea
     bad[-1][5] = "2019-13-01"
     with pytest.raises(Refused):
         claims_import(path=_write(tmp_path, bad, "bad.csv"), contract=jincheng.contract, by=_preparer())
-    assert index_sql() == original
+    assert index_sql() == original and cache_size() == cache
 
 
 def _set(column, value):
