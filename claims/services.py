@@ -2,6 +2,7 @@
 
 import contextlib
 import hashlib
+import math
 import operator
 import re
 from array import array
@@ -122,7 +123,7 @@ _PLAIN_FEN_LINES = re.compile(r"(?:[0-9]{1,13}\.[0-9]{2}\n)*")
 # A control character (NUL, a bell, an escape …) in a text cell: PostgreSQL refuses a NUL in any text (the
 # import then stopped with the driver's error, naming no row), and none belongs in a number or a name.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_FIRST = itemgetter(0)
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
 
 
 def _controls_shown(text: str) -> str:
@@ -528,10 +529,11 @@ def claims_import(*, path: Path, contract: Contract, by, dry_run: bool = False, 
             nonlocal oop_total, paid_total
             if not raw or not COLUMNS_AT_ONCE or with_received or problems.count or batch is None:
                 return False
-            if any(len(cells) != width for _n, cells in raw):
+            block = list(map(_SECOND, raw))
+            if set(map(len, block)) != {width}:
                 return False
             (claim_nos, idnos, groups, adms, diss, settleds, h_codes, h_names, oops_t, paids_t,
-             channels_t) = zip(*[cells for _n, cells in raw], strict=True)
+             channels_t) = zip(*block, strict=True)
             group_codes, channels = list(map(GROUP_NAMES.get, groups)), list(map(CHANNELS.get, channels_t))
             if None in group_codes or None in channels:
                 return False
@@ -830,6 +832,8 @@ class _ClaimsWriter:
 
 # A pending row's contract year, person, and (contract year, group) (claims_import's rows, _CLAIM_COLUMNS).
 _CY, _PERSON, _CY_GROUP = itemgetter(2), itemgetter(4), itemgetter(2, 5)
+# Its person, group, settlement date and out-of-pocket fen, as _ExpectedOnImport figures them.
+_FIGURES = itemgetter(4, 5, 8, 10)
 
 
 class _ExpectedOnImport:
@@ -907,38 +911,53 @@ class _ExpectedOnImport:
                 known.update((person, fen) for person, (fen, _latest) in so_far.items())
                 self.latest[cy_id].update((person, latest) for person, (_fen, latest) in so_far.items())
         rules = {key: self._rule(*key) for key in rule_keys}
-        # Below a rule's first paying band nothing is payable: most stays' figures need no arithmetic.
-        floors = {key: None if rule is None else min((start for start, _end, num in rule[0] if num), default=None)
-                  for key, rule in rules.items()}
-        latest, provisional, payable = self.latest, self.provisional, _payable_fen
-        cy_now = known = seen = None
-        for r in rows:
-            cy_id, person, settled, group = r[2], r[4], r[8], r[5]
-            if cy_id != cy_now:
-                cy_now, known, seen = cy_id, cumulative[cy_id], latest[cy_id]
-            key = (cy_id, group)
-            rule = rules[key]
+        if len(cys) == 1:
+            self._figure(next(iter(cys)), rows, rules)
+        else:  # each year's persons are its own: their rows are figured year by year, each in file order
+            by_year_rows = defaultdict(list)
+            for r in rows:
+                by_year_rows[r[2]].append(r)
+            for year_id, year_rows in by_year_rows.items():
+                self._figure(year_id, year_rows, rules)
+        for year_id, n in (dict.fromkeys(cys, len(rows)) if len(cys) == 1 else Counter(map(_CY, rows))).items():
+            self.counts[year_id] += n
+        return True
+
+    def _figure(self, cy_id: int, rows: list[list], rules: dict) -> None:
+        """Each row of one contract year, in file order: its expected fen on the person's out-of-pocket so far."""
+        known, seen, payable = self.cumulative[cy_id], self.latest[cy_id], _payable_fen
+        rule_of, floor_of = {}, {}
+        for (year_id, group), rule in rules.items():
+            if year_id == cy_id:
+                rule_of[group] = rule
+                # Below a rule's first paying band nothing is payable: most stays' figures need no arithmetic.
+                # None: no rule, the figure is left to the replay; a rule with no paying band pays nothing.
+                floor_of[group] = None if rule is None else min(
+                    (start for start, _end, num in rule[0] if num), default=math.inf)
+        if None in floor_of.values():
+            self.provisional.add(cy_id)
+        late = False
+        for r, (person, group, settled, oop) in zip(rows, map(_FIGURES, rows), strict=True):
             before = known[person]
-            after = known[person] = before + r[10]
-            if rule is None:
-                provisional.add(cy_id)
+            after = known[person] = before + oop
+            floor = floor_of[group]
+            if floor is None:
+                pass
+            elif after <= floor:
+                r[-1] = 0
+            elif before <= floor:
+                r[-1] = payable(rule_of[group], after)
             else:
-                floor = floors[key]
-                if floor is None or after <= floor:
-                    r[-1] = 0
-                elif before <= floor:
-                    r[-1] = payable(rule, after)
-                else:
-                    r[-1] = payable(rule, after) - payable(rule, before)
+                rule = rule_of[group]
+                r[-1] = payable(rule, after) - payable(rule, before)
             # A date on PostgreSQL, ISO text on SQLite (as the database takes it): either orders as the dates do.
             last = seen.get(person)
             if last is None or settled >= last:
                 seen[person] = settled
             else:  # settled before a claim of theirs already counted: the replay orders them
-                provisional.add(cy_id)
-        for year_id, n in (dict.fromkeys(cys, len(rows)) if len(cys) == 1 else Counter(map(_CY, rows))).items():
-            self.counts[year_id] += n
-        return True
+                late = True
+        if late:
+            self.provisional.add(cy_id)
 
     def final(self) -> "FinalFigures | None":
         years = {cy_id: n for cy_id, n in self.counts.items() if cy_id not in self.provisional}

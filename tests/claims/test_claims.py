@@ -662,6 +662,22 @@ def test_a_file_in_settlement_order_is_not_replayed_again(jincheng, tmp_path):
     assert _figures() == {"JC-1": Decimal("0"), "JC-2": Decimal("15000"), "JC-3": Decimal("13500")}
 
 
+def test_a_file_across_two_years_counts_each_persons_year_apart(jincheng, tmp_path):
+    # A: 8,000 in March 2019 (nothing), 20,000 in February 2020 (a new year: (20,000 − 10,000) × 75 % = 7,500),
+    # then 20,000 in June 2019, after the 2020 row in the file but after March in her 2019: (28,000 − 10,000)
+    # × 75 % = 13,500. Each year's stays come in settlement order, so both years' figures are final.
+    cy_2020 = ContractYear.objects.get(contract=jincheng.contract, year=2020)
+    result = _import(jincheng, tmp_path / "a.csv", [
+        _row("JC-1", "2019-03-10", "8000.00", "0.00"), _row("JC-2", "2020-02-12", "20000.00", "7500.00"),
+        _row("JC-3", "2019-06-20", "20000.00", "13500.00")])
+    imported = _figures()
+    assert imported == {"JC-1": Decimal("0"), "JC-2": Decimal("7500"), "JC-3": Decimal("13500")}
+    assert result.final.years == {jincheng.pk: 2, cy_2020.pk: 1}
+    for cy in (jincheng, cy_2020):
+        claims_recompute(contract_year=cy)
+    assert _figures() == imported
+
+
 def test_a_person_out_of_settlement_order_is_replayed(jincheng, tmp_path):
     # A's June stay comes first in the file: the import counts it first (20,000 → 7,500, then March's
     # 8,000 on top → 6,000); the replay puts March first: 0, then 13,500.
