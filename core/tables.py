@@ -164,7 +164,14 @@ def _raw_rows(path: Path, head: bytes) -> Iterator[list]:
         return
     encoding = _encoding(path)
     with open(path, encoding=encoding, newline="") as text:
-        yield from csv.reader(text)
+        reader = csv.reader(text)
+        try:
+            yield from reader
+        except csv.Error as exc:  # a cell over the reader's limit: it stopped on that line, name it
+            raise Unreadable(path, _("cell"), lazy_format(_("CSV cells of at most %(n)s characters"),
+                                                          n=csv.field_size_limit()),
+                             lazy_format(_("a cell the CSV reader refused (%(error)s)"), error=exc),
+                             line=reader.line_num) from None
 
 
 def _xls_rows(path: Path) -> Iterator[list]:

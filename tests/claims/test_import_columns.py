@@ -278,3 +278,19 @@ def test_the_rows_read_are_told_at_every_thousand_though_read_700_at_a_time(jinc
     result = claims_import(path=_write(tmp_path, _file(tmp_path)), contract=jincheng.contract, by=_preparer(),
                            progress=told.append)
     assert result.rows == 4500 and told == [1000, 2000, 3000, 4000]
+
+
+def test_a_cell_too_long_for_the_csv_reader_after_a_written_chunk_refuses_the_file_and_leaves_nothing(
+        jincheng, tmp_path):
+    """Rows 2-1,001 are a full chunk, written before row 2,501 is read: its 200,000-character hospital name
+    stops the CSV reader, the file is refused by that line, and the chunk written goes with the rest."""
+    from claims.models import ClaimBatch
+
+    rows = _file(tmp_path, n=3000)
+    rows[2500][7] = "医" * 200_000
+    before = (Claim.objects.count(), ClaimSummary.objects.count(), ClaimBatch.objects.count())
+    with pytest.raises(Refused) as caught:
+        claims_import(path=_write(tmp_path, rows), contract=jincheng.contract, by=_preparer())
+    (p,) = caught.value.problems
+    assert (p["row"], str(p["field"])) == (2501, "cell")
+    assert (Claim.objects.count(), ClaimSummary.objects.count(), ClaimBatch.objects.count()) == before

@@ -4,6 +4,8 @@
 import re
 import sys
 
+import pytest
+
 from core.tables import _spaceless, iter_table
 
 
@@ -42,3 +44,15 @@ def test_rows_are_numbered_trimmed_and_skipped_alike_in_blocks_read_whole_and_ro
         (1, ["a", "b"]), (2, ["1", "2"]), (3, ["3", "4"]), (4, ["6", "7"]), (6, ["8", "9"]), (7, ["10", "11"]),
         (8, ["12", "13"]), (9, ["14", "15"]), (10, ["16", "17\n18"]), (11, ["19", "20"])]
     assert trimmed == [" 6 ", "", "8", "16", "19"]  # the second and fourth blocks only
+
+
+def test_a_cell_longer_than_the_csv_reader_takes_is_refused_by_its_line(tmp_path):
+    from core.errors import Refused
+
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n1,2\n3," + "9" * 200_000 + "\n5,6\n", encoding="utf-8")
+    with pytest.raises(Refused) as caught:
+        list(iter_table(path))
+    (p,) = caught.value.problems
+    assert (p["row"], str(p["field"])) == (3, "cell") and "131072" in str(p["expected"])
+    assert "t.csv line 3" in str(p["entry"]) and "field larger than field limit" in str(p["found"])
