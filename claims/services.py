@@ -119,7 +119,7 @@ def _date(text: str) -> date:
 # figure above the limit, goes through amount() for the full check and its message).
 _PLAIN_FEN = re.compile(r"[0-9]{1,13}\.[0-9]{2}")
 # A column of plain amounts joined by line breaks, each followed by one: tested in one call, not one a cell.
-_PLAIN_FEN_LINES = re.compile(r"(?:[0-9]{1,13}\.[0-9]{2}\n)*")
+_PLAIN_FEN_LINES = re.compile(f"(?:{_PLAIN_FEN.pattern}\n)*")
 # A control character (NUL, a bell, an escape …) in a text cell: PostgreSQL refuses a NUL in any text (the
 # import then stopped with the driver's error, naming no row), and none belongs in a number or a name.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -148,9 +148,20 @@ class _Cells:
             value = _read(self.problems, n, field_name, _date, text)
             if value is None:
                 return None
-            if len(self.dates) >= self.LIMIT:
-                self.dates.clear()
-            hit = self.dates[text] = (value, connection.ops.adapt_datefield_value(value))
+            hit = self._date_kept(text, value)
+        return hit
+
+    def _date_kept(self, text: str, value: date) -> tuple:
+        if len(self.dates) >= self.LIMIT:
+            self.dates.clear()
+        hit = self.dates[text] = (value, connection.ops.adapt_datefield_value(value))
+        return hit
+
+    def _pseudonym_kept(self, idno: str) -> str:
+        if len(self.ids) >= self.LIMIT:
+            self.ids.clear()
+            self.born.clear()
+        hit = self.ids[idno] = self.pseudonym(idno)
         return hit
 
     def fen(self, n: int, field_name, text: str):
@@ -171,9 +182,7 @@ class _Cells:
                     value = _date(text)
                 except BadValue:
                     return None
-                if len(self.dates) >= self.LIMIT:
-                    self.dates.clear()
-                hit = self.dates[text] = (value, connection.ops.adapt_datefield_value(value))
+                hit = self._date_kept(text, value)
             found[text] = hit
         return found
 
@@ -185,10 +194,7 @@ class _Cells:
             if hit is None:
                 if id_problem(idno, self.born):
                     return None
-                if len(self.ids) >= self.LIMIT:
-                    self.ids.clear()
-                    self.born.clear()
-                hit = self.ids[idno] = self.pseudonym(idno)
+                hit = self._pseudonym_kept(idno)
             found[idno] = hit
         return found
 
@@ -200,10 +206,7 @@ class _Cells:
             if bad:
                 self.problems.add(n, F_ID_NUMBER, bad, mask(idno))
                 return None
-            if len(self.ids) >= self.LIMIT:
-                self.ids.clear()
-                self.born.clear()
-            hit = self.ids[idno] = self.pseudonym(idno)
+            hit = self._pseudonym_kept(idno)
         return hit
 
 
